@@ -1,0 +1,61 @@
+//! Generates the C header `enos_token.h` from the Rust sources with cbindgen.
+//!
+//! The header is written to `$OUT_DIR/enos_token.h` on every build. The copy in
+//! `include/` is committed and is what users read; this script never rewrites
+//! it silently. When the two differ it prints a warning, and the test
+//! `tests/header.rs` fails. To refresh the committed copy, run
+//!
+//! ```sh
+//! ENOS_TOKEN_WRITE_HEADER=1 cargo build
+//! ```
+//!
+//! and commit `include/enos_token.h`. On Linux it also gives the shared
+//! library a soname (`libenos_token.so`), which cargo never sets for a cdylib.
+
+use std::path::{Path, PathBuf};
+
+fn main() {
+    println!("cargo:rerun-if-changed=src");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=include/enos_token.h");
+    println!("cargo:rerun-if-env-changed=ENOS_TOKEN_WRITE_HEADER");
+
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libenos_token.so");
+    }
+
+    let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
+    let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
+        .expect("cbindgen.toml is readable and valid");
+    let bindings = match cbindgen::generate_with_config(&crate_dir, config) {
+        Ok(bindings) => bindings,
+        Err(e) => {
+            // A syntax error in src/ is reported by rustc itself, better.
+            println!("cargo:warning=cbindgen could not generate the header: {e}");
+            return;
+        }
+    };
+    let generated = out_dir.join("enos_token.h");
+    bindings.write_to_file(&generated);
+
+    let committed = crate_dir.join("include").join("enos_token.h");
+    if same_contents(&generated, &committed) {
+        return;
+    }
+    if std::env::var_os("ENOS_TOKEN_WRITE_HEADER").is_some_and(|v| v == "1") {
+        if let Err(e) = std::fs::copy(&generated, &committed) {
+            println!("cargo:warning=could not update {}: {e}", committed.display());
+        }
+    } else {
+        println!(
+            "cargo:warning=include/enos_token.h is out of date; run \
+             `ENOS_TOKEN_WRITE_HEADER=1 cargo build` and commit it"
+        );
+    }
+}
+
+fn same_contents(a: &Path, b: &Path) -> bool {
+    matches!((std::fs::read(a), std::fs::read(b)), (Ok(x), Ok(y)) if x == y)
+}

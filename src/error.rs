@@ -1,0 +1,235 @@
+//! The library's one error type.
+//!
+//! Every failure, whatever layer it comes from, becomes an [`Error`]: a
+//! [`ErrorKind`] (which maps one-to-one onto the C `enos_status`), a specific
+//! message, and the gateway and HTTP status codes when there were any.
+//! Messages never contain the app secret: nothing that builds one has it.
+
+use std::fmt;
+
+/// What went wrong, by cause. The C API reports it as `enos_status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// A required pointer was NULL (only the C API reports this).
+    NullArgument,
+    /// Not UTF-8, an empty key/secret/token, a bad URL or option.
+    InvalidArgument,
+    /// DNS failure, connection refused or unreachable, reset before a response.
+    Connect,
+    /// The connect or overall deadline passed.
+    Timeout,
+    /// The TLS handshake or certificate verification failed.
+    Tls,
+    /// A non-2xx HTTP answer whose body is not the gateway envelope.
+    HttpStatus,
+    /// Not JSON, missing fields, wrong types, a body over the size limit, a
+    /// malformed or truncated HTTP response.
+    BadResponse,
+    /// The gateway answered with a non-zero status (see [`Error::service_status`]).
+    Service,
+    /// A bug in this library (for example a caught panic).
+    Internal,
+}
+
+/// A failure, with a message meant for people and the codes meant for programs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    service_status: i32,
+    http_status: u16,
+}
+
+impl Error {
+    /// An error of `kind` with a message that names the cause.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+            service_status: 0,
+            http_status: 0,
+        }
+    }
+
+    pub(crate) fn invalid_argument(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidArgument, message)
+    }
+
+    pub(crate) fn bad_response(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadResponse, message)
+    }
+
+    /// The same error, carrying the HTTP status of the answer it came from.
+    pub(crate) fn with_http_status(mut self, http_status: u16) -> Self {
+        self.http_status = http_status;
+        self
+    }
+
+    /// A gateway error: `status` is the envelope's non-zero `status`.
+    pub(crate) fn service(status: i32, gateway_message: &str) -> Self {
+        let meaning = service_status_meaning(status);
+        let gateway_message = sanitize_for_message(gateway_message, 200);
+        let message = match (meaning, gateway_message.is_empty()) {
+            (Some(meaning), true) => format!("gateway status {status}: {meaning}"),
+            (Some(meaning), false) => {
+                format!("gateway status {status}: {meaning} (gateway said: {gateway_message})")
+            }
+            (None, true) => format!("gateway status {status}"),
+            (None, false) => format!("gateway status {status}: {gateway_message}"),
+        };
+        Error {
+            kind: ErrorKind::Service,
+            message,
+            service_status: status,
+            http_status: 0,
+        }
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The human-readable message. Never contains the app secret.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The gateway's `status` (for example 1203) when it answered with one, else 0.
+    pub fn service_status(&self) -> i32 {
+        self.service_status
+    }
+
+    /// The HTTP status of the answer this error came from, else 0.
+    pub fn http_status(&self) -> u16 {
+        self.http_status
+    }
+
+    /// True for failures worth trying again a little later: connection
+    /// problems, timeouts, HTTP 5xx and gateway status 1005.
+    pub fn is_transient(&self) -> bool {
+        match self.kind {
+            ErrorKind::Connect | ErrorKind::Timeout => true,
+            ErrorKind::HttpStatus => self.http_status >= 500,
+            ErrorKind::Service => self.service_status == service_status::INTERNAL_EXCEPTION,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind)
+            .field("message", &self.message)
+            .field("service_status", &self.service_status)
+            .field("http_status", &self.http_status)
+            .finish()
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The gateway's documented status codes (`token-service.md`).
+pub mod service_status {
+    /// Success.
+    pub const SUCCESS: i32 = 0;
+    /// This `encryption` was already used (a replayed request).
+    pub const REPEATED_REQUEST: i32 = 1001;
+    /// The `appKey` does not exist.
+    pub const UNKNOWN_APP_KEY: i32 = 1002;
+    /// The `encryption` is not valid (wrong secret or concatenation).
+    pub const INVALID_ENCRYPTION: i32 = 1003;
+    /// A parameter is invalid (for example of the wrong JSON type).
+    pub const INVALID_PARAMETER: i32 = 1004;
+    /// Internal service exception: transient.
+    pub const INTERNAL_EXCEPTION: i32 = 1005;
+    /// A parameter is empty or missing.
+    pub const EMPTY_PARAMETER: i32 = 1202;
+    /// The access token has expired: it cannot be refreshed, Get a new one.
+    pub const TOKEN_EXPIRED: i32 = 1203;
+    /// The access token could not be refreshed.
+    pub const REFRESH_FAILED: i32 = 1204;
+}
+
+/// Our own words for a documented gateway status code.
+pub fn service_status_meaning(status: i32) -> Option<&'static str> {
+    use service_status::*;
+    Some(match status {
+        SUCCESS => "success",
+        REPEATED_REQUEST => "repeated request (this encryption was already used)",
+        UNKNOWN_APP_KEY => "app key does not exist",
+        INVALID_ENCRYPTION => "encryption not valid (wrong app secret?)",
+        INVALID_PARAMETER => "invalid parameter",
+        INTERNAL_EXCEPTION => "internal service exception",
+        EMPTY_PARAMETER => "a parameter is empty",
+        TOKEN_EXPIRED => "token expired",
+        REFRESH_FAILED => "failed to refresh the access token",
+        _ => return None,
+    })
+}
+
+/// Text from the network, made safe to quote in a message: control characters
+/// become spaces and it is cut to at most `max_chars` characters.
+pub(crate) fn sanitize_for_message(text: &str, max_chars: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .take(max_chars)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().count() > max_chars {
+        out.push('…');
+    }
+    out.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_error_names_code_and_meaning() {
+        let e = Error::service(1203, "Token is expired");
+        assert_eq!(e.kind(), ErrorKind::Service);
+        assert_eq!(e.service_status(), 1203);
+        assert_eq!(
+            e.message(),
+            "gateway status 1203: token expired (gateway said: Token is expired)"
+        );
+        assert_eq!(
+            Error::service(4242, "").message(),
+            "gateway status 4242",
+            "unknown code without text"
+        );
+    }
+
+    #[test]
+    fn transient_classification() {
+        assert!(Error::service(1005, "").is_transient());
+        assert!(!Error::service(1003, "").is_transient());
+        assert!(
+            Error::new(ErrorKind::HttpStatus, "x")
+                .with_http_status(502)
+                .is_transient()
+        );
+        assert!(
+            !Error::new(ErrorKind::HttpStatus, "x")
+                .with_http_status(404)
+                .is_transient()
+        );
+        assert!(Error::new(ErrorKind::Timeout, "x").is_transient());
+        assert!(!Error::bad_response("x").is_transient());
+    }
+
+    #[test]
+    fn sanitize_strips_controls_and_truncates() {
+        assert_eq!(sanitize_for_message("a\r\nb", 10), "a  b");
+        assert_eq!(sanitize_for_message("abcdef", 3), "abc…");
+    }
+}

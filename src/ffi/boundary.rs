@@ -1,0 +1,135 @@
+//! The one road every export takes across the C boundary.
+//!
+//! [`fallible`] clears the thread's last error, runs the body, catches any
+//! panic, and turns the outcome into an `enos_status`, recording the details
+//! of a failure. [`infallible`] catches panics for exports that return no
+//! status. The argument helpers turn raw pointers into references and
+//! strings, or into `ENOS_ERR_NULL_ARGUMENT` / `ENOS_ERR_INVALID_ARGUMENT`.
+
+use std::ffi::{CStr, c_char};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use super::last_error;
+use super::status::enos_status;
+use crate::error::{Error, ErrorKind};
+
+/// Runs the body of a fallible export.
+pub(crate) fn fallible(body: impl FnOnce() -> Result<(), Error>) -> enos_status {
+    last_error::clear();
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => enos_status::ENOS_OK,
+        Ok(Err(error)) => last_error::record(&error),
+        Err(_) => last_error::record(&Error::new(
+            ErrorKind::Internal,
+            "internal error: a panic was caught at the C boundary (a bug in enos-token; please report it)",
+        )),
+    }
+}
+
+/// Runs the body of an export that returns no status; a panic yields `fallback`.
+pub(crate) fn infallible<T>(fallback: T, body: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
+}
+
+fn null_argument(name: &str) -> Error {
+    Error::new(ErrorKind::NullArgument, format!("{name} is NULL"))
+}
+
+/// A required NUL-terminated UTF-8 string argument.
+///
+/// # Safety
+/// `pointer` is NULL or points to a NUL-terminated string that stays valid
+/// and unchanged for the returned lifetime.
+pub(crate) unsafe fn required_str<'a>(
+    pointer: *const c_char,
+    name: &str,
+) -> Result<&'a str, Error> {
+    if pointer.is_null() {
+        return Err(null_argument(name));
+    }
+    // SAFETY: non-NULL and NUL-terminated per this function's contract.
+    let text = unsafe { CStr::from_ptr(pointer) };
+    text.to_str()
+        .map_err(|_| Error::invalid_argument(format!("{name} is not valid UTF-8")))
+}
+
+/// An optional string argument: NULL is `None`.
+///
+/// # Safety
+/// As [`required_str`].
+pub(crate) unsafe fn optional_str<'a>(
+    pointer: *const c_char,
+    name: &str,
+) -> Result<Option<&'a str>, Error> {
+    if pointer.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: forwarded contract.
+    unsafe { required_str(pointer, name) }.map(Some)
+}
+
+/// A required pointer to a caller's object, read-only.
+///
+/// # Safety
+/// `pointer` is NULL or points to a live `T` for the returned lifetime.
+pub(crate) unsafe fn required_ref<'a, T>(pointer: *const T, name: &str) -> Result<&'a T, Error> {
+    // SAFETY: per this function's contract.
+    unsafe { pointer.as_ref() }.ok_or_else(|| null_argument(name))
+}
+
+/// A required pointer to a caller's object or out-parameter, writable.
+///
+/// # Safety
+/// `pointer` is NULL or points to a live, writable `T` not aliased for the
+/// returned lifetime.
+pub(crate) unsafe fn required_mut<'a, T>(pointer: *mut T, name: &str) -> Result<&'a mut T, Error> {
+    // SAFETY: per this function's contract.
+    unsafe { pointer.as_mut() }.ok_or_else(|| null_argument(name))
+}
+
+/// An optional out-parameter: NULL is `None`.
+///
+/// # Safety
+/// As [`required_mut`].
+pub(crate) unsafe fn optional_mut<'a, T>(pointer: *mut T) -> Option<&'a mut T> {
+    // SAFETY: per this function's contract.
+    unsafe { pointer.as_mut() }
+}
+
+/// Bytes given as pointer and length; NULL is allowed only with length 0.
+///
+/// # Safety
+/// `pointer` is NULL or points to `length` readable bytes for the lifetime.
+pub(crate) unsafe fn byte_slice<'a>(
+    pointer: *const u8,
+    length: usize,
+    name: &str,
+) -> Result<&'a [u8], Error> {
+    if length == 0 {
+        return Ok(&[]);
+    }
+    if pointer.is_null() {
+        return Err(null_argument(name));
+    }
+    if length > isize::MAX as usize {
+        return Err(Error::invalid_argument(format!("{name} length is too large")));
+    }
+    // SAFETY: non-NULL, `length` readable bytes per this function's contract.
+    Ok(unsafe { std::slice::from_raw_parts(pointer, length) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_becomes_internal_with_message() {
+        let status = fallible(|| panic!("boom"));
+        assert_eq!(status, enos_status::ENOS_ERR_INTERNAL);
+        let message = unsafe { CStr::from_ptr(super::super::last_error::enos_last_error_message()) };
+        assert!(message.to_str().unwrap().contains("panic was caught"));
+        assert_eq!(fallible(|| Ok(())), enos_status::ENOS_OK);
+        assert!(super::super::last_error::enos_last_error_message().is_null());
+        assert_eq!(infallible(7, || panic!("boom")), 7);
+    }
+}

@@ -1,0 +1,30 @@
+//! The C ABI: the only place with raw pointers.
+//!
+//! Every export is a plain `#[unsafe(no_mangle)] pub extern "C" fn` whose
+//! doc comment becomes its comment in `include/enos_token.h`. Each one runs
+//! its body through [`boundary`], which clears the thread's last error, catches
+//! panics (reported as `ENOS_ERR_INTERNAL`), and turns an [`Error`] into an
+//! `enos_status` plus the thread's last-error details. The bodies only check
+//! and convert pointers, then call the safe core.
+//!
+//! [`Error`]: crate::Error
+
+#![allow(non_camel_case_types)] // C type names: enos_status, enos_client, ...
+
+// The modules are declared in the order their functions appear in the
+// generated header, which reads like a manual: statuses, strings, errors,
+// one-shot calls, then the client.
+pub mod status;
+
+pub mod strings;
+
+pub mod last_error;
+
+pub mod oneshot;
+
+pub mod client;
+
+pub mod boundary;
+
+pub use client::{enos_client, enos_client_builder};
+pub use status::enos_status;

@@ -1,0 +1,141 @@
+//! The two SHA-256 rules of the EnOS gateway (`token-service.md`):
+//!
+//! * `encryption` for Get and Refresh:
+//!   `hex(sha256(appKey + timestamp + appSecret))`;
+//! * `apim-signature` for API calls:
+//!   `hex(sha256(accessToken + paramsData + timestamp + appSecret))`, where
+//!   `paramsData` is the sorted, decoded query as `name1value1name2value2…`
+//!   followed by the request body exactly as sent.
+//!
+//! Both hash the parts in sequence, so the secret is never copied into a
+//! concatenated buffer.
+
+use sha2::{Digest, Sha256};
+
+use crate::secret::AppSecret;
+
+/// The `encryption` field of a Get or Refresh request.
+pub fn encryption(app_key: &str, timestamp_ms: i64, app_secret: &AppSecret) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(app_key.as_bytes());
+    hasher.update(timestamp_ms.to_string().as_bytes());
+    hasher.update(app_secret.expose().as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// The `apim-signature` header of an API call.
+///
+/// `query` is the raw query string without the leading `?` (empty for none);
+/// `body` the exact bytes of the request body (empty for none).
+pub fn api_signature(
+    access_token: &str,
+    query: &str,
+    body: &[u8],
+    timestamp_ms: i64,
+    app_secret: &AppSecret,
+) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(access_token.as_bytes());
+    for (name, value) in sorted_query_parameters(query) {
+        hasher.update(name.as_bytes());
+        hasher.update(value.as_bytes());
+    }
+    hasher.update(body);
+    hasher.update(timestamp_ms.to_string().as_bytes());
+    hasher.update(app_secret.expose().as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// The query's parameters, decoded, in the order the signature uses.
+///
+/// * Parameters are separated by `&`; empty segments (`a=1&&b=2`) are skipped.
+/// * A segment without `=` is a parameter with an empty value (`flag` signs as `flag`).
+/// * `+` means a space; `%XX` escapes are decoded; a `%` not followed by two hex
+///   digits stays as it is; decoded bytes that are not UTF-8 become U+FFFD.
+/// * Sorted by name in byte order; parameters with the same name keep their order.
+pub fn sorted_query_parameters(query: &str) -> Vec<(String, String)> {
+    let mut parameters: Vec<(String, String)> = query
+        .split('&')
+        .filter(|segment| !segment.is_empty())
+        .map(|segment| {
+            let (name, value) = segment.split_once('=').unwrap_or((segment, ""));
+            (decode_query_component(name), decode_query_component(value))
+        })
+        .collect();
+    // `sort_by` is stable: equal names keep their order in the query.
+    parameters.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    parameters
+}
+
+fn decode_query_component(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => {
+                decoded.push(b' ');
+                i += 1;
+            }
+            b'%' if i + 2 < bytes.len() => match hex_pair(bytes[i + 1], bytes[i + 2]) {
+                Some(byte) => {
+                    decoded.push(byte);
+                    i += 3;
+                }
+                None => {
+                    decoded.push(b'%');
+                    i += 1;
+                }
+            },
+            other => {
+                decoded.push(other);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
+fn hex_pair(high: u8, low: u8) -> Option<u8> {
+    let digit = |c: u8| (c as char).to_digit(16);
+    Some((digit(high)? * 16 + digit(low)?) as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decoding_rules() {
+        assert_eq!(
+            sorted_query_parameters("k3=v3&k1=v1&k2=v2"),
+            vec![
+                ("k1".into(), "v1".into()),
+                ("k2".into(), "v2".into()),
+                ("k3".into(), "v3".into())
+            ]
+        );
+        assert_eq!(
+            sorted_query_parameters("b=2&a=x+y%20z&&flag&a=first%2Bplus"),
+            vec![
+                ("a".into(), "x y z".into()),
+                ("a".into(), "first+plus".into()),
+                ("b".into(), "2".into()),
+                ("flag".into(), "".into()),
+            ]
+        );
+        assert_eq!(
+            sorted_query_parameters("p=100%&q=%zz&r=%4"),
+            vec![
+                ("p".into(), "100%".into()),
+                ("q".into(), "%zz".into()),
+                ("r".into(), "%4".into())
+            ]
+        );
+        assert_eq!(
+            sorted_query_parameters("n=%E4%B8%AD&bad=%FF"),
+            vec![("bad".into(), "\u{FFFD}".into()), ("n".into(), "中".into())]
+        );
+        assert!(sorted_query_parameters("").is_empty());
+    }
+}

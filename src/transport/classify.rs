@@ -1,0 +1,181 @@
+//! Transport failures, classified by cause.
+//!
+//! ureq reports many different causes through few variants: a refused
+//! connection, a reset, and a certificate that rustls rejected all arrive as
+//! `Error::Io`, the rustls error wrapped inside the `io::Error`. So the
+//! classification looks inside I/O errors, and into their sources, before it
+//! looks at the `io::ErrorKind`.
+
+use std::io;
+
+use rustls::{AlertDescription, CertificateError};
+
+use super::{MAX_RESPONSE_BODY_BYTES, MAX_RESPONSE_HEADER_BYTES, TransportOptions};
+use crate::error::{Error, ErrorKind};
+
+/// Where in the exchange the failure happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Connecting, sending, or waiting for the response head.
+    Exchange,
+    /// Reading the response body (a response had started).
+    ResponseBody,
+}
+
+/// What the messages name.
+pub struct Context<'a> {
+    pub authority: String,
+    pub options: &'a TransportOptions,
+}
+
+pub fn transport_error(error: ureq::Error, phase: Phase, context: &Context) -> Error {
+    let authority = &context.authority;
+    match error {
+        ureq::Error::Timeout(which) => timeout_error(which, context),
+        ureq::Error::HostNotFound => Error::new(
+            ErrorKind::Connect,
+            format!("host name lookup failed for {authority}"),
+        ),
+        ureq::Error::Io(io_error) => io_failure(io_error, phase, context),
+        ureq::Error::Rustls(tls) => tls_error(&tls, authority),
+        ureq::Error::Tls(what) => Error::new(
+            ErrorKind::Tls,
+            format!("TLS with {authority} failed: {what}"),
+        ),
+        ureq::Error::Protocol(protocol) => Error::bad_response(format!(
+            "malformed HTTP response from {authority}: {protocol}"
+        )),
+        ureq::Error::LargeResponseHeader(_, _) => Error::bad_response(format!(
+            "response header section from {authority} over {} KiB",
+            MAX_RESPONSE_HEADER_BYTES / 1024
+        )),
+        ureq::Error::BodyExceedsLimit(_) => Error::bad_response(format!(
+            "response body over {} MiB",
+            MAX_RESPONSE_BODY_BYTES / (1024 * 1024)
+        )),
+        ureq::Error::ConnectionFailed => Error::new(
+            ErrorKind::Connect,
+            format!("could not connect to {authority}"),
+        ),
+        ureq::Error::InvalidProxyUrl => Error::invalid_argument("proxy URL is not valid"),
+        ureq::Error::BadUri(_) | ureq::Error::Http(_) | ureq::Error::RequireHttpsOnly(_) => {
+            Error::invalid_argument(format!("request to {authority} could not be built: {error}"))
+        }
+        ureq::Error::StatusCode(code) => Error::new(
+            ErrorKind::HttpStatus,
+            format!("HTTP status {code} from {authority}"),
+        )
+        .with_http_status(code),
+        ureq::Error::TooManyRedirects | ureq::Error::RedirectFailed => Error::new(
+            ErrorKind::HttpStatus,
+            format!("{authority} answered with a redirect, which is not followed"),
+        ),
+        other => Error::new(
+            ErrorKind::Connect,
+            format!("transport failure talking to {authority}: {other}"),
+        ),
+    }
+}
+
+fn timeout_error(which: ureq::Timeout, context: &Context) -> Error {
+    let authority = &context.authority;
+    let connect_ms = context.options.connect_timeout.as_millis();
+    let total_ms = context.options.total_timeout.as_millis();
+    let message = match which {
+        ureq::Timeout::Connect => {
+            format!("connect to {authority} timed out after {connect_ms} ms")
+        }
+        ureq::Timeout::Resolve => {
+            format!("host name lookup for {authority} timed out")
+        }
+        _ => format!("no complete answer from {authority} within the {total_ms} ms deadline"),
+    };
+    Error::new(ErrorKind::Timeout, message)
+}
+
+fn io_failure(error: io::Error, phase: Phase, context: &Context) -> Error {
+    let authority = &context.authority;
+    if let Some(tls) = find_rustls_error(&error) {
+        return tls_error(tls, authority);
+    }
+    use io::ErrorKind as Io;
+    match (error.kind(), phase) {
+        (Io::ConnectionRefused, _) => Error::new(
+            ErrorKind::Connect,
+            format!("connect to {authority} refused"),
+        ),
+        (Io::TimedOut | Io::WouldBlock, _) => timeout_error(ureq::Timeout::Global, context),
+        (Io::HostUnreachable | Io::NetworkUnreachable | Io::AddrNotAvailable, _) => Error::new(
+            ErrorKind::Connect,
+            format!("{authority} is unreachable ({error})"),
+        ),
+        (
+            Io::ConnectionReset | Io::ConnectionAborted | Io::BrokenPipe | Io::UnexpectedEof,
+            Phase::Exchange,
+        ) => Error::new(
+            ErrorKind::Connect,
+            format!("connection to {authority} closed before a response ({error})"),
+        ),
+        (
+            Io::ConnectionReset | Io::ConnectionAborted | Io::BrokenPipe | Io::UnexpectedEof,
+            Phase::ResponseBody,
+        ) => Error::bad_response(format!(
+            "response body from {authority} truncated: connection closed before its end ({error})"
+        )),
+        (Io::InvalidData | Io::InvalidInput, _) => Error::bad_response(format!(
+            "malformed HTTP response from {authority}: {error}"
+        )),
+        _ => Error::new(
+            ErrorKind::Connect,
+            format!("I/O error talking to {authority}: {error}"),
+        ),
+    }
+}
+
+/// The rustls error inside an I/O error, looking through wrapped sources.
+fn find_rustls_error(error: &io::Error) -> Option<&rustls::Error> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> =
+        error.get_ref().map(|e| e as &(dyn std::error::Error + 'static));
+    while let Some(inner) = current {
+        if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(ureq::Error::Rustls(tls)) = inner.downcast_ref::<ureq::Error>() {
+            return Some(tls);
+        }
+        current = inner.source();
+    }
+    None
+}
+
+fn tls_error(error: &rustls::Error, authority: &str) -> Error {
+    let message = match error {
+        rustls::Error::InvalidCertificate(certificate) => match certificate {
+            CertificateError::UnknownIssuer => format!(
+                "TLS: certificate of {authority} is not trusted (unknown issuer; \
+                 set a CA file if the gateway uses a private CA)"
+            ),
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                format!("TLS: certificate of {authority} has expired")
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                format!("TLS: certificate of {authority} is not valid yet")
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                format!("TLS: certificate of {authority} is not valid for that host name")
+            }
+            other => format!("TLS: certificate of {authority} rejected: {other:?}"),
+        },
+        rustls::Error::AlertReceived(AlertDescription::ProtocolVersion)
+        | rustls::Error::PeerIncompatible(_) => format!(
+            "TLS handshake with {authority} failed: the server offers no TLS version or \
+             cipher suite in common (TLS 1.2 or 1.3 required): {error}"
+        ),
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => format!(
+            "TLS handshake with {authority} failed: the server did not answer with TLS \
+             (plain HTTP on an HTTPS port?): {error}"
+        ),
+        other => format!("TLS handshake with {authority} failed: {other}"),
+    };
+    Error::new(ErrorKind::Tls, message)
+}

@@ -1,0 +1,196 @@
+//! Name resolution only when a connection is opened.
+//!
+//! ureq asks its resolver for the target's addresses on *every* request,
+//! before it looks in its connection pool, and its default resolver spawns a
+//! thread per lookup whenever a timeout is set. For a client that calls the
+//! same gateway over a kept-alive connection that is a DNS lookup and a thread
+//! per call, for nothing.
+//!
+//! Here the resolver answers the per-request question from a cache (an IP
+//! literal needs no lookup at all), and the connector, which ureq runs only
+//! when the pool has no connection, refreshes a cached answer that has grown
+//! older than [`REFRESH_AFTER`] before it connects. So a pooled call never
+//! looks a name up, and a new connection never uses an address older than
+//! that. Actual lookups go to ureq's default resolver, which honours the
+//! deadline.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use ureq::Error as UreqError;
+use ureq::config::Config;
+use ureq::http::Uri;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{
+    ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
+};
+
+use super::GatewayUrl;
+
+/// A cached answer older than this is looked up again before a new connection.
+const REFRESH_AFTER: Duration = Duration::from_secs(30);
+
+/// Addresses per `host:port`, shared by the resolver and the connector.
+#[derive(Debug)]
+pub struct DnsCache {
+    /// `host:port` of the gateway: the only name ureq resolves before the pool.
+    gateway_key: String,
+    entries: Mutex<HashMap<String, (ResolvedSocketAddrs, Instant)>>,
+    lookups: AtomicU64,
+    fallback: DefaultResolver,
+}
+
+impl DnsCache {
+    pub fn new(gateway: &GatewayUrl) -> Self {
+        DnsCache {
+            gateway_key: gateway.authority(),
+            entries: Mutex::new(HashMap::new()),
+            lookups: AtomicU64::new(0),
+            fallback: DefaultResolver::default(),
+        }
+    }
+
+    pub fn lookups(&self) -> u64 {
+        self.lookups.load(Ordering::Relaxed)
+    }
+
+    /// The cached answer for `key`, when it is at most `max_age` old.
+    fn cached(&self, key: &str, max_age: Option<Duration>) -> Option<ResolvedSocketAddrs> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let (addrs, at) = entries.get(key)?;
+        match max_age {
+            Some(max_age) if at.elapsed() > max_age => None,
+            _ => Some(addrs.clone()),
+        }
+    }
+
+    fn look_up(
+        &self,
+        key: String,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, UreqError> {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        let addrs = self.fallback.resolve(uri, config, timeout)?;
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() > 64 {
+            entries.clear(); // a bound, not a policy: one gateway and a proxy are typical
+        }
+        entries.insert(key, (addrs.clone(), Instant::now()));
+        Ok(addrs)
+    }
+}
+
+/// `host:port` of a URI, with the scheme's default port; `None` without a host.
+fn host_and_port(uri: &Uri) -> Option<(String, u16)> {
+    let authority = uri.authority()?;
+    let port = authority.port_u16().or_else(|| match uri.scheme_str() {
+        Some("https") => Some(443),
+        Some("http") => Some(80),
+        Some(s) if s.starts_with("socks") => Some(1080),
+        _ => None,
+    })?;
+    Some((authority.host().trim_matches(['[', ']']).to_string(), port))
+}
+
+fn key_of(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// The resolver handed to ureq: IP literals directly, names from the cache.
+#[derive(Debug)]
+pub struct CachingResolver(Arc<DnsCache>);
+
+impl CachingResolver {
+    pub fn new(cache: Arc<DnsCache>) -> Self {
+        CachingResolver(cache)
+    }
+}
+
+impl Resolver for CachingResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, UreqError> {
+        let Some((host, port)) = host_and_port(uri) else {
+            return self.0.fallback.resolve(uri, config, timeout);
+        };
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            let mut addrs = self.empty();
+            addrs.push(SocketAddr::new(ip, port));
+            return Ok(addrs);
+        }
+        let key = key_of(&host, port);
+        // The gateway is resolved before every pool look-up: any cached answer
+        // will do (the connector refreshes it before a new connection). Other
+        // names (a proxy) are resolved only when connecting: keep them fresh.
+        let max_age = (key != self.0.gateway_key).then_some(REFRESH_AFTER);
+        match self.0.cached(&key, max_age) {
+            Some(addrs) => Ok(addrs),
+            None => self.0.look_up(key, uri, config, timeout),
+        }
+    }
+}
+
+/// ureq's default connector chain, preceded by a refresh of stale addresses.
+#[derive(Debug)]
+pub struct ResolveOnConnect {
+    cache: Arc<DnsCache>,
+    inner: DefaultConnector,
+}
+
+impl ResolveOnConnect {
+    pub fn new(cache: Arc<DnsCache>) -> Self {
+        ResolveOnConnect {
+            cache,
+            inner: DefaultConnector::new(),
+        }
+    }
+}
+
+impl Connector<()> for ResolveOnConnect {
+    type Out = Box<dyn Transport>;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<()>,
+    ) -> Result<Option<Self::Out>, UreqError> {
+        let stale_name = host_and_port(details.uri).filter(|(host, _)| {
+            !details.addrs.is_empty() && host.parse::<IpAddr>().is_err()
+        });
+        let Some((host, port)) = stale_name else {
+            return self.inner.connect(details, chained);
+        };
+        let key = key_of(&host, port);
+        if self.cache.cached(&key, Some(REFRESH_AFTER)).is_some() {
+            return self.inner.connect(details, chained);
+        }
+        let addrs = self
+            .cache
+            .look_up(key, details.uri, details.config, details.timeout)?;
+        let fresh = ConnectionDetails {
+            uri: details.uri,
+            addrs,
+            config: details.config,
+            request_level: details.request_level,
+            resolver: details.resolver,
+            now: details.now,
+            timeout: details.timeout,
+            current_time: details.current_time.clone(),
+            run_connector: details.run_connector.clone(),
+            register_shutdown: details.register_shutdown.clone(),
+        };
+        self.inner.connect(&fresh, chained)
+    }
+}

@@ -1,0 +1,302 @@
+//! HTTP to one gateway: URL handling, the ureq agent and its options, and the
+//! translation of every transport failure into an [`Error`] by cause.
+//!
+//! One [`Transport`] serves one gateway URL. It keeps its connections alive
+//! (ureq's pool), resolves host names only when it opens a new connection (see
+//! [`dns`]), and spawns no thread on a call that reuses a pooled connection.
+
+mod classify;
+mod dns;
+mod proxy;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ureq::Agent;
+use ureq::config::AutoHeaderValue;
+use ureq::http::Uri;
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
+
+use crate::error::Error;
+pub use proxy::ProxySetting;
+
+/// Responses larger than this are refused (`ErrorKind::BadResponse`).
+pub const MAX_RESPONSE_BODY_BYTES: u64 = 1024 * 1024;
+/// A response header section larger than this is refused.
+const MAX_RESPONSE_HEADER_BYTES: usize = 64 * 1024;
+/// Default time allowed to open a connection (TCP, proxy and TLS handshakes).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time allowed for a whole call, connection included.
+pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A validated gateway address: `http(s)://host[:port][/prefix]`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct GatewayUrl {
+    /// The URL without trailing slashes; paths are appended to it.
+    base: String,
+    host: String,
+    port: u16,
+    https: bool,
+}
+
+impl GatewayUrl {
+    /// Checks `url` and keeps it for appending paths: the scheme must be
+    /// `http` or `https`, a host is required, and user info, a query or a
+    /// fragment are refused. A path prefix and trailing slashes are fine.
+    pub fn parse(url: &str) -> Result<Self, Error> {
+        let refuse = |why: &str| Err(Error::invalid_argument(format!("gateway URL {why}")));
+        if url.is_empty() {
+            return refuse("is empty");
+        }
+        if url.len() > 2048 {
+            return refuse("is longer than 2048 bytes");
+        }
+        if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return refuse("contains white space or control characters");
+        }
+        let uri: Uri = match url.parse() {
+            Ok(uri) => uri,
+            Err(_) => return refuse(&format!("\"{url}\" is not a valid URL")),
+        };
+        let https = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+            Some("https") => true,
+            Some("http") => false,
+            Some(other) => return refuse(&format!("has scheme \"{other}\"; use http or https")),
+            None => return refuse(&format!("\"{url}\" has no scheme; use http:// or https://")),
+        };
+        let Some(authority) = uri.authority() else {
+            return refuse(&format!("\"{url}\" has no host"));
+        };
+        if authority.as_str().contains('@') {
+            return refuse("must not contain user info (user@host)");
+        }
+        if authority.host().is_empty() {
+            return refuse(&format!("\"{url}\" has no host"));
+        }
+        if uri.query().is_some() || url.contains('#') {
+            return refuse("must not contain a query or fragment");
+        }
+        let port = authority
+            .port_u16()
+            .unwrap_or(if https { 443 } else { 80 });
+        Ok(GatewayUrl {
+            base: url.trim_end_matches('/').to_string(),
+            host: authority.host().trim_matches(['[', ']']).to_string(),
+            port,
+            https,
+        })
+    }
+
+    /// `base` + `path`, where `path` starts with `/`.
+    pub fn join(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// `host:port`, as used in messages.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// The host name or IP address, without brackets.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// True for `https://`.
+    pub fn is_https(&self) -> bool {
+        self.https
+    }
+
+    /// The URL as given, without trailing slashes.
+    pub fn as_str(&self) -> &str {
+        &self.base
+    }
+}
+
+/// How a [`Transport`] connects. The defaults match the C contract.
+#[derive(Clone, Debug)]
+pub struct TransportOptions {
+    /// Time allowed to open a connection (TCP, proxy, TLS).
+    pub connect_timeout: Duration,
+    /// Time allowed for a whole call, from start to the last body byte.
+    pub total_timeout: Duration,
+    /// Trust exactly these roots instead of the Mozilla roots.
+    pub ca_certificates: Option<Arc<Vec<Certificate<'static>>>>,
+    /// Which proxy to use, if any.
+    pub proxy: ProxySetting,
+}
+
+impl Default for TransportOptions {
+    fn default() -> Self {
+        TransportOptions {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            total_timeout: DEFAULT_TOTAL_TIMEOUT,
+            ca_certificates: None,
+            proxy: ProxySetting::FromEnvironment,
+        }
+    }
+}
+
+/// Reads the PEM certificates of a CA file, for [`TransportOptions::ca_certificates`].
+pub fn read_ca_file(path: &str) -> Result<Vec<Certificate<'static>>, Error> {
+    let pem = std::fs::read(path)
+        .map_err(|e| Error::invalid_argument(format!("cannot read CA file {path}: {e}")))?;
+    let mut certificates = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(certificate)) => certificates.push(certificate),
+            Ok(_) => {} // private keys and the like are not roots: skip them
+            Err(e) => {
+                return Err(Error::invalid_argument(format!(
+                    "CA file {path} is not valid PEM: {e}"
+                )));
+            }
+        }
+    }
+    if certificates.is_empty() {
+        return Err(Error::invalid_argument(format!(
+            "CA file {path} holds no PEM certificate"
+        )));
+    }
+    Ok(certificates)
+}
+
+/// A complete HTTP answer: status code and body (at most
+/// [`MAX_RESPONSE_BODY_BYTES`]).
+#[derive(Debug)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// Connections to one gateway, with their options. `Send + Sync`.
+#[derive(Debug)]
+pub struct Transport {
+    agent: Agent,
+    gateway: GatewayUrl,
+    options: TransportOptions,
+    dns: Arc<dns::DnsCache>,
+}
+
+impl Transport {
+    /// Prepares connections to `gateway`; opens none yet.
+    pub fn new(gateway: GatewayUrl, options: TransportOptions) -> Result<Self, Error> {
+        let proxy = proxy::choose(&options.proxy, &gateway)?;
+        let root_certs = match &options.ca_certificates {
+            Some(certificates) => RootCerts::new_with_certs(certificates),
+            None => RootCerts::WebPki,
+        };
+        let config = Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .save_redirect_history(false)
+            .https_only(false)
+            .proxy(proxy)
+            .tls_config(TlsConfig::builder().root_certs(root_certs).build())
+            .timeout_global(Some(options.total_timeout))
+            .timeout_connect(Some(options.connect_timeout))
+            .max_response_header_size(MAX_RESPONSE_HEADER_BYTES)
+            .accept_encoding(AutoHeaderValue::None)
+            .accept("application/json")
+            .user_agent(concat!("enos-token/", env!("CARGO_PKG_VERSION")))
+            .build();
+        let dns = Arc::new(dns::DnsCache::new(&gateway));
+        let agent = Agent::with_parts(
+            config,
+            dns::ResolveOnConnect::new(dns.clone()),
+            dns::CachingResolver::new(dns.clone()),
+        );
+        Ok(Transport {
+            agent,
+            gateway,
+            options,
+            dns,
+        })
+    }
+
+    /// The gateway this transport talks to.
+    pub fn gateway(&self) -> &GatewayUrl {
+        &self.gateway
+    }
+
+    /// How many real DNS lookups this transport has made (IP literals need none).
+    pub fn dns_lookups(&self) -> u64 {
+        self.dns.lookups()
+    }
+
+    /// POSTs `body` as JSON to `path` (appended to the gateway URL) and reads
+    /// the whole answer, whatever its HTTP status.
+    pub fn post_json(&self, path: &str, body: &[u8]) -> Result<HttpAnswer, Error> {
+        let url = self.gateway.join(path);
+        let context = classify::Context {
+            authority: self.gateway.authority(),
+            options: &self.options,
+        };
+        let mut response = self
+            .agent
+            .post(&url)
+            .header("Content-Type", "application/json;charset=UTF-8")
+            .send(body)
+            .map_err(|e| classify::transport_error(e, classify::Phase::Exchange, &context))?;
+        let status = response.status().as_u16();
+        if let Some(encoding) = response.headers().get("content-encoding") {
+            let encoding = String::from_utf8_lossy(encoding.as_bytes()).to_string();
+            if !encoding.trim().eq_ignore_ascii_case("identity") {
+                return Err(Error::bad_response(format!(
+                    "compressed response (Content-Encoding: {}) refused: none was asked for",
+                    crate::error::sanitize_for_message(&encoding, 40)
+                ))
+                .with_http_status(status));
+            }
+        }
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BODY_BYTES)
+            .read_to_vec()
+            .map_err(|e| {
+                classify::transport_error(e, classify::Phase::ResponseBody, &context)
+                    .with_http_status(status)
+            })?;
+        Ok(HttpAnswer { status, body })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_urls() {
+        let url = GatewayUrl::parse("http://127.0.0.1:8080/").unwrap();
+        assert_eq!(url.join("/a"), "http://127.0.0.1:8080/a");
+        assert_eq!(url.authority(), "127.0.0.1:8080");
+        let url = GatewayUrl::parse("https://gw.example.com/prefix//").unwrap();
+        assert_eq!(url.join("/a"), "https://gw.example.com/prefix/a");
+        assert_eq!(url.authority(), "gw.example.com:443");
+        assert!(url.is_https());
+        let url = GatewayUrl::parse("HTTP://[::1]:9/").unwrap();
+        assert_eq!(url.authority(), "[::1]:9");
+        assert_eq!(url.host(), "::1");
+        for bad in [
+            "",
+            "127.0.0.1:8080",
+            "ftp://x/",
+            "http://",
+            "http://user:pw@host/",
+            "http://host/?q=1",
+            "http://host/#f",
+            "http://ho st/",
+            "http://host/\n",
+        ] {
+            let e = GatewayUrl::parse(bad).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument, "{bad:?}");
+            assert!(e.message().starts_with("gateway URL"), "{}", e.message());
+        }
+    }
+}
