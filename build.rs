@@ -46,7 +46,10 @@ fn main() {
     }
     if std::env::var_os("ENOS_TOKEN_WRITE_HEADER").is_some_and(|v| v == "1") {
         if let Err(e) = std::fs::copy(&generated, &committed) {
-            println!("cargo:warning=could not update {}: {e}", committed.display());
+            println!(
+                "cargo:warning=could not update {}: {e}",
+                committed.display()
+            );
         }
     } else {
         println!(

@@ -162,7 +162,11 @@ impl Client {
 }
 
 /// One-shot Get Access Token, with default options and the proxy environment.
-pub fn get_access_token(gateway_url: &str, app_key: &str, app_secret: &str) -> Result<Token, Error> {
+pub fn get_access_token(
+    gateway_url: &str,
+    app_key: &str,
+    app_secret: &str,
+) -> Result<Token, Error> {
     let credentials = Credentials::new(app_key, app_secret)?;
     request_token(&*shared_transport(gateway_url)?, &credentials, None)
 }
@@ -252,8 +256,15 @@ mod tests {
         let e = ClientBuilder::new("http://127.0.0.1:1/", "k", "").unwrap_err();
         assert_eq!(e.message(), "app secret is empty");
         let mut builder = ClientBuilder::new("http://127.0.0.1:1/", "k", "s").unwrap();
-        assert!(builder.timeouts(Duration::ZERO, Duration::from_secs(1)).is_err());
+        assert!(
+            builder
+                .timeouts(Duration::ZERO, Duration::from_secs(1))
+                .is_err()
+        );
         let e = builder.ca_file("/nonexistent/ca.pem").unwrap_err();
-        assert!(e.message().contains("cannot read CA file /nonexistent/ca.pem"));
+        assert!(
+            e.message()
+                .contains("cannot read CA file /nonexistent/ca.pem")
+        );
     }
 }

@@ -44,8 +44,9 @@ pub fn parse_token_answer(answer: &HttpAnswer) -> Result<Token, Error> {
         if let Ok(value) = &parsed {
             if let Some(status) = envelope_status(value).and_then(Result::ok) {
                 if status != 0 {
-                    return Err(Error::service(status, message_of(value))
-                        .with_http_status(http_status));
+                    return Err(
+                        Error::service(status, message_of(value)).with_http_status(http_status)
+                    );
                 }
             }
         }
@@ -194,15 +195,42 @@ mod tests {
             (r#"{"msg":"x"}"#, "no numeric \"status\""),
             (r#"{"status":"0"}"#, "\"status\" is not an integer"),
             (r#"{"status":0}"#, "no \"data\" object"),
-            (r#"{"status":0,"data":{"expire":1}}"#, "no \"data.accessToken\""),
-            (r#"{"status":0,"data":{"accessToken":"","expire":1}}"#, "is empty"),
-            (r#"{"status":0,"data":{"accessToken":7,"expire":1}}"#, "not a string"),
-            (r#"{"status":0,"data":{"accessToken":"a b","expire":1}}"#, "spaces"),
-            (r#"{"status":0,"data":{"accessToken":"a"}}"#, "no \"data.expire\""),
-            (r#"{"status":0,"data":{"accessToken":"a","expire":-5}}"#, "negative"),
-            (r#"{"status":0,"data":{"accessToken":"a","expire":7200.5}}"#, "not an integer"),
-            (r#"{"status":0,"data":{"accessToken":"a","expire":1e30}}"#, "not an integer"),
-            (r#"{"status":0,"data":{"accessToken":"a","expire":"7200"}}"#, "not a number"),
+            (
+                r#"{"status":0,"data":{"expire":1}}"#,
+                "no \"data.accessToken\"",
+            ),
+            (
+                r#"{"status":0,"data":{"accessToken":"","expire":1}}"#,
+                "is empty",
+            ),
+            (
+                r#"{"status":0,"data":{"accessToken":7,"expire":1}}"#,
+                "not a string",
+            ),
+            (
+                r#"{"status":0,"data":{"accessToken":"a b","expire":1}}"#,
+                "spaces",
+            ),
+            (
+                r#"{"status":0,"data":{"accessToken":"a"}}"#,
+                "no \"data.expire\"",
+            ),
+            (
+                r#"{"status":0,"data":{"accessToken":"a","expire":-5}}"#,
+                "negative",
+            ),
+            (
+                r#"{"status":0,"data":{"accessToken":"a","expire":7200.5}}"#,
+                "not an integer",
+            ),
+            (
+                r#"{"status":0,"data":{"accessToken":"a","expire":1e30}}"#,
+                "not an integer",
+            ),
+            (
+                r#"{"status":0,"data":{"accessToken":"a","expire":"7200"}}"#,
+                "not a number",
+            ),
         ];
         for (body, expected) in cases {
             let e = error_of(200, body);

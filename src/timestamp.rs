@@ -50,12 +50,18 @@ mod tests {
         let mut all = HashSet::new();
         for handle in handles {
             let values = handle.join().unwrap();
-            assert!(values.windows(2).all(|w| w[0] < w[1]), "per thread increasing");
+            assert!(
+                values.windows(2).all(|w| w[0] < w[1]),
+                "per thread increasing"
+            );
             for v in values {
                 assert!(all.insert(v), "timestamp {v} handed out twice");
             }
         }
         let now = wall_clock_ms();
-        assert!(all.iter().all(|&v| v > now - 60_000), "close to the wall clock");
+        assert!(
+            all.iter().all(|&v| v > now - 60_000),
+            "close to the wall clock"
+        );
     }
 }

@@ -112,7 +112,9 @@ pub(crate) unsafe fn byte_slice<'a>(
         return Err(null_argument(name));
     }
     if length > isize::MAX as usize {
-        return Err(Error::invalid_argument(format!("{name} length is too large")));
+        return Err(Error::invalid_argument(format!(
+            "{name} length is too large"
+        )));
     }
     // SAFETY: non-NULL, `length` readable bytes per this function's contract.
     Ok(unsafe { std::slice::from_raw_parts(pointer, length) })
@@ -126,7 +128,8 @@ mod tests {
     fn panic_becomes_internal_with_message() {
         let status = fallible(|| panic!("boom"));
         assert_eq!(status, enos_status::ENOS_ERR_INTERNAL);
-        let message = unsafe { CStr::from_ptr(super::super::last_error::enos_last_error_message()) };
+        let message =
+            unsafe { CStr::from_ptr(super::super::last_error::enos_last_error_message()) };
         assert!(message.to_str().unwrap().contains("panic was caught"));
         assert_eq!(fallible(|| Ok(())), enos_status::ENOS_OK);
         assert!(super::super::last_error::enos_last_error_message().is_null());

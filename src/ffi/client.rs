@@ -192,7 +192,10 @@ pub unsafe extern "C" fn enos_client_build(
         let out = unsafe { required_mut(out, "out") }?;
         *out = ptr::null_mut();
         let Some(builder) = builder else {
-            return Err(crate::Error::new(crate::ErrorKind::NullArgument, "b is NULL"));
+            return Err(crate::Error::new(
+                crate::ErrorKind::NullArgument,
+                "b is NULL",
+            ));
         };
         let client = builder.builder.build()?;
         *out = Box::into_raw(Box::new(enos_client { client }));

@@ -82,12 +82,11 @@ pub extern "C" fn enos_status_name(status: i32) -> *const c_char {
     status_name(status).as_ptr()
 }
 
-static VERSION: &CStr = match CStr::from_bytes_with_nul(
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
-) {
-    Ok(version) => version,
-    Err(_) => panic!("the crate version has no NUL byte"),
-};
+static VERSION: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(version) => version,
+        Err(_) => panic!("the crate version has no NUL byte"),
+    };
 
 /// The library's version, for example `"0.1.0"`, as static text: never free
 /// it. Thread-safe. Does not touch the last error.

@@ -59,7 +59,9 @@ pub fn transport_error(error: ureq::Error, phase: Phase, context: &Context) -> E
         ),
         ureq::Error::InvalidProxyUrl => Error::invalid_argument("proxy URL is not valid"),
         ureq::Error::BadUri(_) | ureq::Error::Http(_) | ureq::Error::RequireHttpsOnly(_) => {
-            Error::invalid_argument(format!("request to {authority} could not be built: {error}"))
+            Error::invalid_argument(format!(
+                "request to {authority} could not be built: {error}"
+            ))
         }
         ureq::Error::StatusCode(code) => Error::new(
             ErrorKind::HttpStatus,
@@ -122,9 +124,9 @@ fn io_failure(error: io::Error, phase: Phase, context: &Context) -> Error {
         ) => Error::bad_response(format!(
             "response body from {authority} truncated: connection closed before its end ({error})"
         )),
-        (Io::InvalidData | Io::InvalidInput, _) => Error::bad_response(format!(
-            "malformed HTTP response from {authority}: {error}"
-        )),
+        (Io::InvalidData | Io::InvalidInput, _) => {
+            Error::bad_response(format!("malformed HTTP response from {authority}: {error}"))
+        }
         _ => Error::new(
             ErrorKind::Connect,
             format!("I/O error talking to {authority}: {error}"),
@@ -134,8 +136,9 @@ fn io_failure(error: io::Error, phase: Phase, context: &Context) -> Error {
 
 /// The rustls error inside an I/O error, looking through wrapped sources.
 fn find_rustls_error(error: &io::Error) -> Option<&rustls::Error> {
-    let mut current: Option<&(dyn std::error::Error + 'static)> =
-        error.get_ref().map(|e| e as &(dyn std::error::Error + 'static));
+    let mut current: Option<&(dyn std::error::Error + 'static)> = error
+        .get_ref()
+        .map(|e| e as &(dyn std::error::Error + 'static));
     while let Some(inner) = current {
         if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
             return Some(tls);

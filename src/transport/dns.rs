@@ -166,9 +166,8 @@ impl Connector<()> for ResolveOnConnect {
         details: &ConnectionDetails,
         chained: Option<()>,
     ) -> Result<Option<Self::Out>, UreqError> {
-        let stale_name = host_and_port(details.uri).filter(|(host, _)| {
-            !details.addrs.is_empty() && host.parse::<IpAddr>().is_err()
-        });
+        let stale_name = host_and_port(details.uri)
+            .filter(|(host, _)| !details.addrs.is_empty() && host.parse::<IpAddr>().is_err());
         let Some((host, port)) = stale_name else {
             return self.inner.connect(details, chained);
         };

@@ -76,9 +76,7 @@ impl GatewayUrl {
         if uri.query().is_some() || url.contains('#') {
             return refuse("must not contain a query or fragment");
         }
-        let port = authority
-            .port_u16()
-            .unwrap_or(if https { 443 } else { 80 });
+        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
         Ok(GatewayUrl {
             base: url.trim_end_matches('/').to_string(),
             host: authority.host().trim_matches(['[', ']']).to_string(),

@@ -140,7 +140,10 @@ mod tests {
             proxy_host("https://gw/", &[("ALL_PROXY", "socks5://all:3")]),
             Some("all:3".into())
         );
-        assert_eq!(proxy_host("https://gw/", &[("http_proxy", "http://p:1")]), None);
+        assert_eq!(
+            proxy_host("https://gw/", &[("http_proxy", "http://p:1")]),
+            None
+        );
     }
 
     #[test]
@@ -148,10 +151,22 @@ mod tests {
         fn with(no: &str) -> [(&str, &str); 2] {
             [("HTTP_PROXY", "http://p:1"), ("NO_PROXY", no)]
         }
-        assert_eq!(proxy_host("http://gw.example.com/", &with("example.com")), None);
-        assert_eq!(proxy_host("http://gw.example.com/", &with(".example.com")), None);
-        assert_eq!(proxy_host("http://GW.example.com/", &with("gw.example.com")), None);
-        assert_eq!(proxy_host("http://127.0.0.1:9/", &with("localhost, 127.0.0.1")), None);
+        assert_eq!(
+            proxy_host("http://gw.example.com/", &with("example.com")),
+            None
+        );
+        assert_eq!(
+            proxy_host("http://gw.example.com/", &with(".example.com")),
+            None
+        );
+        assert_eq!(
+            proxy_host("http://GW.example.com/", &with("gw.example.com")),
+            None
+        );
+        assert_eq!(
+            proxy_host("http://127.0.0.1:9/", &with("localhost, 127.0.0.1")),
+            None
+        );
         assert_eq!(proxy_host("http://anything/", &with("*")), None);
         assert_eq!(
             proxy_host("http://notexample.com/", &with("example.com")),

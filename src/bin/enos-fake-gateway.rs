@@ -1,0 +1,106 @@
+//! `enos-fake-gateway`: the fake EnOS token service as a program, for trying
+//! the library and for tests in C, C++, Python and other languages.
+//!
+//! ```text
+//! enos-fake-gateway [--host 127.0.0.1] [--port 8080] [--app KEY:SECRET]...
+//!                   [--token-lifetime SECONDS] [--tls-cert PEM --tls-key PEM]
+//!                   [--url-file PATH] [--max-seconds N]
+//! ```
+//!
+//! Prints `enos-fake-gateway listening on URL` on its first line (port 0
+//! picks a free port) and serves until killed, or for `--max-seconds`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use enos_token::fake::{FakeGateway, FakeGatewayConfig, TlsIdentity};
+
+const USAGE: &str = "usage: enos-fake-gateway [--host ADDR] [--port N] [--app KEY:SECRET]... \
+[--token-lifetime SECONDS] [--tls-cert PEM --tls-key PEM] [--url-file PATH] [--max-seconds N]";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("enos-fake-gateway: {message}\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let mut host: IpAddr = [127, 0, 0, 1].into();
+    let mut port: u16 = 8080;
+    let mut apps = HashMap::new();
+    let mut lifetime = Duration::from_secs(7200);
+    let (mut cert, mut key, mut url_file, mut max_seconds) = (None, None, None, None);
+
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        if flag == "--help" || flag == "-h" {
+            println!("{USAGE}");
+            return Ok(());
+        }
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let number = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{flag}: not a number: {v}"))
+        };
+        match flag.as_str() {
+            "--host" => {
+                host = value
+                    .parse()
+                    .map_err(|_| format!("--host: not an IP: {value}"))?
+            }
+            "--port" => {
+                port = value
+                    .parse()
+                    .map_err(|_| format!("--port: bad port: {value}"))?
+            }
+            "--app" => {
+                let (app_key, secret) = value.split_once(':').ok_or("--app takes KEY:SECRET")?;
+                apps.insert(app_key.to_string(), secret.to_string());
+            }
+            "--token-lifetime" => lifetime = Duration::from_secs(number(&value)?),
+            "--tls-cert" => cert = Some(value),
+            "--tls-key" => key = Some(value),
+            "--url-file" => url_file = Some(value),
+            "--max-seconds" => max_seconds = Some(number(&value)?),
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    if apps.is_empty() {
+        apps.insert("demo-app-key".to_string(), "demo-app-secret".to_string());
+    }
+    let tls = match (cert, key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(TlsIdentity {
+            certificate_chain_pem: std::fs::read(&cert).map_err(|e| format!("{cert}: {e}"))?,
+            private_key_pem: std::fs::read(&key).map_err(|e| format!("{key}: {e}"))?,
+        }),
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
+    let config = FakeGatewayConfig {
+        bind: SocketAddr::new(host, port),
+        apps,
+        token_lifetime: lifetime,
+        tls,
+    };
+    let gateway = FakeGateway::start(config).map_err(|e| format!("cannot start: {e}"))?;
+    let url = gateway.url();
+    if let Some(path) = url_file {
+        std::fs::write(&path, format!("{url}\n")).map_err(|e| format!("{path}: {e}"))?;
+    }
+    println!("enos-fake-gateway listening on {url}");
+    let _ = std::io::stdout().flush();
+    match max_seconds {
+        Some(seconds) => std::thread::sleep(Duration::from_secs(seconds)),
+        None => loop {
+            std::thread::park();
+        },
+    }
+    Ok(())
+}
