@@ -167,7 +167,7 @@ fn tls_error(error: &rustls::Error, authority: &str) -> Error {
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
                 format!("TLS: certificate of {authority} is not valid for that host name")
             }
-            other => format!("TLS: certificate of {authority} rejected: {other:?}"),
+            _ => format!("TLS: certificate of {authority} rejected: {error}"),
         },
         rustls::Error::AlertReceived(AlertDescription::ProtocolVersion)
         | rustls::Error::PeerIncompatible(_) => format!(
