@@ -26,7 +26,11 @@ fn trusted_through_the_ca_file() {
             client.get_token().expect("HTTPS Get with the test CA");
         }
     }
-    assert_eq!(fake.stats().connections, 2, "one pooled TLS connection per client");
+    assert_eq!(
+        fake.stats().connections,
+        2,
+        "one pooled TLS connection per client"
+    );
 }
 
 fn tls_error(fake: &enos_token::fake::FakeGateway, ca_file: Option<&str>) -> enos_token::Error {
@@ -76,7 +80,11 @@ fn plain_http_on_the_https_port() {
         use std::io::{Read, Write};
         let mut hello = [0u8; 64];
         let _ = stream.read(&mut hello);
-        let _ = stream.write_all(&http_answer("400 Bad Request", "text/html", b"<html>400</html>"));
+        let _ = stream.write_all(&http_answer(
+            "400 Bad Request",
+            "text/html",
+            b"<html>400</html>",
+        ));
     });
     let mut builder = builder(&format!("https://localhost:{}", server.address.port()));
     builder.ca_file(&tls_file("ca.crt")).unwrap();
