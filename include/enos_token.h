@@ -74,6 +74,25 @@ typedef enum enos_status {
 } enos_status;
 
 /**
+ * How important a log message is.
+ */
+typedef enum enos_log_level {
+  /**
+   * A call failed and its caller gets an error.
+   */
+  ENOS_LOG_ERROR = 1,
+  /**
+   * A failure was handled: a retry, or a cached token served after a
+   * failed refresh.
+   */
+  ENOS_LOG_WARN = 2,
+  /**
+   * A token was fetched or invalidated.
+   */
+  ENOS_LOG_INFO = 3,
+} enos_log_level;
+
+/**
  * A reusable client for one gateway and one application: it keeps
  * connections alive and holds the options.
  *
@@ -92,6 +111,54 @@ typedef struct enos_client enos_client;
  * from one thread at a time.
  */
 typedef struct enos_client_builder enos_client_builder;
+
+/**
+ * A log callback: `level`, a NUL-terminated UTF-8 `message` valid only
+ * during the call, and the `user_data` given with the callback.
+ *
+ * Called on the thread whose call produced the message, possibly from many
+ * threads at once, and never while the library holds a lock: the callback
+ * may call the library (but must not free the client). Messages never hold
+ * a token (at most its first 4 characters and its length), the secret or a
+ * signature.
+ */
+typedef void (*enos_log_callback)(enum enos_log_level level, const char *message, void *user_data);
+
+/**
+ * What a client has done since it was built. Counters only grow.
+ */
+typedef struct enos_client_counters {
+  /**
+   * Get requests sent (every attempt; `enos_client_get_token()` included).
+   */
+  uint64_t get_requests;
+  /**
+   * Refresh requests sent (every attempt; `enos_client_refresh_token()` included).
+   */
+  uint64_t refresh_requests;
+  /**
+   * Attempts that retried a failed one.
+   */
+  uint64_t retries;
+  /**
+   * Managed fetches that ended without a new token (the caller then got
+   * the cached token, or an error when there was no valid one).
+   */
+  uint64_t failures;
+  /**
+   * Callers of `enos_client_access_token()` that waited for another
+   * caller's fetch instead of starting their own.
+   */
+  uint64_t waits;
+  /**
+   * Tokens served from the cache without a request.
+   */
+  uint64_t cache_hits;
+  /**
+   * DNS lookups (none for an IP address; none on a pooled connection).
+   */
+  uint64_t dns_lookups;
+} enos_client_counters;
 
 #ifdef __cplusplus
 extern "C" {
@@ -358,7 +425,8 @@ void enos_client_free(struct enos_client *c);
 /**
  * Gets an access token (Get Access Token) with the client's connections,
  * options and credentials. Always a network call; see
- * `enos_client_access_token()` for a cached, self-refreshing token.
+ * `enos_client_access_token()` for a cached, self-refreshing token. On
+ * success the token also becomes the client's managed token.
  *
  * - `c`: the client. Not NULL.
  * - `token_out`: receives the token on success, owned by the caller and
@@ -394,6 +462,7 @@ enum enos_status enos_client_get_token(const struct enos_client *c,
  *
  * An expired token cannot be refreshed: the gateway answers 1203
  * (`ENOS_ERR_SERVICE`); get a new one with `enos_client_get_token()`.
+ * On success the new token also becomes the client's managed token.
  * Thread-safe.
  *
  * Returns `ENOS_OK`, or `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`,
@@ -409,6 +478,186 @@ enum enos_status enos_client_refresh_token(const struct enos_client *c,
                                            const char *access_token,
                                            char **token_out,
                                            int64_t *expire_out);
+
+/**
+ * Sets when the managed token is refreshed: once less than `seconds` is left
+ * of its lifetime (default 600). Each token lengthens its margin by a random
+ * 0-10% (at most 60 s), so that processes sharing an app key do not all
+ * refresh in the same second. A margin not shorter than the lifetime means
+ * a refresh at half the lifetime. 0 refreshes only at expiry.
+ *
+ * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
+ *
+ * # Safety
+ * `b` is NULL or a live builder not used by another thread.
+ */
+enum enos_status enos_client_builder_set_refresh_margin_s(struct enos_client_builder *b,
+                                                          uint32_t seconds);
+
+/**
+ * Sets how the managed token retries a transient failure (connect, timeout,
+ * HTTP 5xx, gateway 1005): at most `max_retries` more attempts (default 2,
+ * at most 100), waiting about `base_backoff_ms` (default 200, at most
+ * 3600000) before the first and doubling, with jitter. All attempts fit in
+ * the overall timeout. A 1001 (replay) is retried once at once; 1002, 1003,
+ * 1004 and 1202 never are.
+ *
+ * On failure the builder is unchanged.
+ *
+ * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
+ * or `ENOS_ERR_INTERNAL`.
+ *
+ * # Safety
+ * `b` is NULL or a live builder not used by another thread.
+ */
+enum enos_status enos_client_builder_set_retries(struct enos_client_builder *b,
+                                                 uint32_t max_retries,
+                                                 uint64_t base_backoff_ms);
+
+/**
+ * Sends the client's log messages to `callback` with `user_data` (see
+ * `enos_log_callback` for when and from which threads it is called).
+ * `callback` NULL turns logging off (the default). `user_data` may be NULL;
+ * it must stay valid as long as the client lives.
+ *
+ * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
+ *
+ * # Safety
+ * `b` is NULL or a live builder not used by another thread; `callback` is
+ * NULL or a function with the `enos_log_callback` signature that is safe
+ * to call from any thread with `user_data`.
+ */
+enum enos_status enos_client_builder_set_log_callback(struct enos_client_builder *b,
+                                                      enos_log_callback callback,
+                                                      void *user_data);
+
+/**
+ * A token valid now, for an API call: the managed token.
+ *
+ * - No cached token: Get. A cached token with more than the refresh margin
+ *   left: returned at once, without a request or a lock. Inside the margin:
+ *   Refresh (and Get if the gateway answers 1203 or 1204). Expired (by the
+ *   monotonic or the wall clock, counted from when its request was sent): Get.
+ * - At most one Get/Refresh per client is in flight: other callers that
+ *   need a new token wait for it and share its outcome, success or error.
+ * - Transient failures are retried (`enos_client_builder_set_retries()`).
+ *   If the fetch still fails while the cached token is valid, that token is
+ *   returned and the next attempt waits 30 s (or until expiry). Only when
+ *   there is no valid token does the caller get the error, with the
+ *   gateway's status in `enos_last_service_status()` when there was one.
+ *
+ * - `c`: the client. Not NULL.
+ * - `token_out`: receives the token on success, owned by the caller and
+ *   freed with `enos_string_free()`; NULL on any failure. Not NULL.
+ *
+ * Thread-safe; meant to be called before every API call, from any number
+ * of threads.
+ *
+ * Returns `ENOS_OK`, or `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_CONNECT`,
+ * `ENOS_ERR_TIMEOUT`, `ENOS_ERR_TLS`, `ENOS_ERR_HTTP_STATUS`,
+ * `ENOS_ERR_BAD_RESPONSE`, `ENOS_ERR_SERVICE`, `ENOS_ERR_INTERNAL`.
+ *
+ * # Safety
+ * `c` is NULL or a live client; `token_out` is NULL or writable.
+ */
+enum enos_status enos_client_access_token(const struct enos_client *c, char **token_out);
+
+/**
+ * Tells the client that an API call rejected `rejected_token`: the cached
+ * token is forgotten if it is `rejected_token` (a newer token is kept), so
+ * the next `enos_client_access_token()` gets a new one. `rejected_token`
+ * NULL forgets whatever is cached. Never makes a request.
+ *
+ * Thread-safe.
+ *
+ * Returns `ENOS_OK` (whether or not a token was forgotten),
+ * `ENOS_ERR_NULL_ARGUMENT` (`c` NULL), `ENOS_ERR_INVALID_ARGUMENT` (not
+ * UTF-8) or `ENOS_ERR_INTERNAL`.
+ *
+ * # Safety
+ * `c` is NULL or a live client; `rejected_token` is NULL or NUL-terminated.
+ */
+enum enos_status enos_client_invalidate(const struct enos_client *c, const char *rejected_token);
+
+/**
+ * Copies the client's counters into `*counters_out`. Cheap; thread-safe.
+ * The counters of a client in use by other threads are each exact but not
+ * read at one instant.
+ *
+ * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
+ *
+ * # Safety
+ * `c` is NULL or a live client; `counters_out` is NULL or writable.
+ */
+enum enos_status enos_client_get_counters(const struct enos_client *c,
+                                          struct enos_client_counters *counters_out);
+
+/**
+ * Computes the `apim-signature` header of one API call:
+ * `hex(sha256(access_token + paramsData + timestamp_ms + app_secret))`,
+ * where `paramsData` is the decoded query's parameters sorted by name,
+ * written `name1value1name2value2…`, followed by the body bytes.
+ *
+ * - `access_token`: the token sent in `apim-accesstoken`, non-empty. Not NULL.
+ * - `query`: the raw query string, e.g. `"k3=v3&k1=v1"` (a leading `?` is
+ *   ignored); NULL or `""` for none. Parameters are separated by `&`, empty
+ *   ones skipped; `+` means a space and `%XX` is decoded (a `%` without two
+ *   hex digits stays as it is; decoded bytes that are not UTF-8 become
+ *   U+FFFD); sorted by name in byte order, parameters with the same name
+ *   keeping their order. **A parameter without `=`** (`"flag"`) is a
+ *   parameter with an empty value: it signs as its name alone.
+ * - `body`, `body_len`: the exact request body bytes as sent; `body` may be
+ *   NULL only when `body_len` is 0.
+ * - `timestamp_ms`: the value sent in `apim-timestamp` (UNIX milliseconds).
+ * - `app_secret`: non-empty. Not NULL. Never appears in a message.
+ * - `signature_out`: receives 64 lowercase hex characters on success, owned
+ *   by the caller and freed with `enos_string_free()`; NULL on failure. Not NULL.
+ *
+ * Makes no request. Thread-safe.
+ *
+ * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
+ * or `ENOS_ERR_INTERNAL`.
+ *
+ * # Safety
+ * String arguments are NULL or NUL-terminated; `body` is NULL or points to
+ * `body_len` readable bytes; `signature_out` is NULL or writable.
+ */
+enum enos_status enos_sign_request(const char *access_token,
+                                   const char *query,
+                                   const uint8_t *body,
+                                   size_t body_len,
+                                   int64_t timestamp_ms,
+                                   const char *app_secret,
+                                   char **signature_out);
+
+/**
+ * The three headers of an API call, signed with the client's managed token
+ * (as from `enos_client_access_token()`, so this may fetch one) and a fresh
+ * timestamp, as one string:
+ * `"apim-accesstoken: <token>\r\napim-signature: <signature>\r\napim-timestamp: <ms>\r\n"`.
+ *
+ * - `c`: the client. Not NULL.
+ * - `query`, `body`, `body_len`: as for `enos_sign_request()`; the request
+ *   must then be sent with exactly this query and body.
+ * - `headers_out`: receives the headers on success, owned by the caller and
+ *   freed with `enos_string_free()`; NULL on any failure. Not NULL.
+ *
+ * Thread-safe. If the API call is rejected for its token, call
+ * `enos_client_invalidate()` with that token.
+ *
+ * Returns `ENOS_OK`, or the statuses of `enos_client_access_token()`, and
+ * `ENOS_ERR_INVALID_ARGUMENT` for a query that is not UTF-8.
+ *
+ * # Safety
+ * `c` is NULL or a live client; `query` is NULL or NUL-terminated; `body`
+ * is NULL or points to `body_len` readable bytes; `headers_out` is NULL or
+ * writable.
+ */
+enum enos_status enos_client_auth_headers(const struct enos_client *c,
+                                          const char *query,
+                                          const uint8_t *body,
+                                          size_t body_len,
+                                          char **headers_out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -8,11 +8,13 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::error::Error;
+use crate::log::{LogLevel, Logger};
+use crate::managed::{CounterValues, Fetch, ManagedOptions, ManagedToken, Now, TokenSource};
 use crate::response::{Token, parse_token_answer};
 use crate::secret::AppSecret;
 use crate::signing;
@@ -63,6 +65,7 @@ pub(crate) fn request_token(
     transport: &Transport,
     credentials: &Credentials,
     refresh_of: Option<&str>,
+    deadline: Option<Instant>,
 ) -> Result<Token, Error> {
     if refresh_of.is_some_and(str::is_empty) {
         return Err(Error::invalid_argument("access token to refresh is empty"));
@@ -80,7 +83,7 @@ pub(crate) fn request_token(
         None => GET_TOKEN_PATH,
         Some(_) => REFRESH_TOKEN_PATH,
     };
-    let answer = transport.post_json(path, &body)?;
+    let answer = transport.post_json(path, &body, deadline)?;
     parse_token_answer(&answer)
 }
 
@@ -90,6 +93,8 @@ pub struct ClientBuilder {
     gateway: GatewayUrl,
     credentials: Credentials,
     transport: TransportOptions,
+    managed: ManagedOptions,
+    logger: Option<Logger>,
 }
 
 impl ClientBuilder {
@@ -100,6 +105,8 @@ impl ClientBuilder {
             gateway: GatewayUrl::parse(gateway_url)?,
             credentials: Credentials::new(app_key, app_secret)?,
             transport: TransportOptions::default(),
+            managed: ManagedOptions::default(),
+            logger: None,
         })
     }
 
@@ -126,12 +133,51 @@ impl ClientBuilder {
         Ok(self)
     }
 
+    /// Refresh the managed token when less than `margin` is left of its
+    /// lifetime (default 600 s; each token adds a random 0-10%, at most 60 s).
+    pub fn refresh_margin(&mut self, margin: Duration) -> &mut Self {
+        self.managed.refresh_margin = margin;
+        self
+    }
+
+    /// Retries of the managed token's fetch after a transient failure
+    /// (default 2), the first after about `base_backoff` (default 200 ms),
+    /// doubling, with jitter, all within the overall timeout.
+    pub fn retries(
+        &mut self,
+        max_retries: u32,
+        base_backoff: Duration,
+    ) -> Result<&mut Self, Error> {
+        if max_retries > 100 {
+            return Err(Error::invalid_argument("at most 100 retries"));
+        }
+        if base_backoff > Duration::from_secs(3600) {
+            return Err(Error::invalid_argument("base backoff over one hour"));
+        }
+        self.managed.max_retries = max_retries;
+        self.managed.base_backoff = base_backoff;
+        Ok(self)
+    }
+
+    /// Sends the client's log messages to `logger` (none by default).
+    pub fn logger(&mut self, logger: Option<Logger>) -> &mut Self {
+        self.logger = logger;
+        self
+    }
+
     /// The client. Reads the proxy environment variables now, unless a proxy
     /// was set.
     pub fn build(self) -> Result<Client, Error> {
+        let managed = ManagedToken::new(
+            self.managed,
+            self.transport.total_timeout,
+            self.logger.clone(),
+        );
         Ok(Client {
             transport: Transport::new(self.gateway, self.transport)?,
             credentials: self.credentials,
+            managed,
+            logger: self.logger,
         })
     }
 }
@@ -141,23 +187,111 @@ impl ClientBuilder {
 pub struct Client {
     transport: Transport,
     credentials: Credentials,
+    managed: ManagedToken,
+    logger: Option<Logger>,
 }
 
 impl Client {
     /// Get Access Token: the application's current token and its lifetime.
+    /// Always a request; the answer also becomes the managed token.
     pub fn get_token(&self) -> Result<Token, Error> {
-        request_token(&self.transport, &self.credentials, None)
+        self.raw(Fetch::Get)
     }
 
-    /// Refresh Access Token: a successor of `access_token` with a fresh lifetime.
+    /// Refresh Access Token: a successor of `access_token` with a fresh
+    /// lifetime. Always a request; the answer also becomes the managed token.
     pub fn refresh_token(&self, access_token: &str) -> Result<Token, Error> {
-        request_token(&self.transport, &self.credentials, Some(access_token))
+        self.raw(Fetch::Refresh(access_token.into()))
+    }
+
+    fn raw(&self, fetch: Fetch) -> Result<Token, Error> {
+        let sent = Now::read();
+        let result = self.fetch(&fetch, None);
+        match &result {
+            Ok(token) => self.managed.install(token.clone(), sent),
+            Err(error) => self.log_error(error),
+        }
+        result
+    }
+
+    /// A token valid now, from the cache when it has more than the margin
+    /// left, else fetched (one fetch per client at a time, shared by all
+    /// callers that need it). See [`crate::managed`].
+    pub fn access_token(&self) -> Result<String, Error> {
+        self.access_token_with(str::to_string)
+    }
+
+    /// As [`Client::access_token`], handing the token to `copy_out` instead
+    /// of allocating a `String`. `copy_out` runs without any lock held.
+    pub fn access_token_with<R>(&self, copy_out: impl FnOnce(&str) -> R) -> Result<R, Error> {
+        let result = self.managed.access_token(self, copy_out);
+        if let Err(error) = &result {
+            self.log_error(error);
+        }
+        result
+    }
+
+    /// An API call rejected `rejected_token`: forget it if it is still the
+    /// cached one (a newer token is kept); `None` forgets whatever is cached.
+    /// Returns whether a token was forgotten.
+    pub fn invalidate(&self, rejected_token: Option<&str>) -> bool {
+        self.managed.invalidate(rejected_token)
+    }
+
+    /// The three `apim-*` headers for an API call with the managed token and
+    /// a fresh timestamp: `"apim-accesstoken: …\r\napim-signature: …\r\napim-timestamp: …\r\n"`.
+    pub fn auth_headers(&self, query: &str, body: &[u8]) -> Result<String, Error> {
+        self.access_token_with(|token| {
+            let timestamp = crate::timestamp::next_request_timestamp_ms();
+            let signature = signing::api_signature(
+                token,
+                query,
+                body,
+                timestamp,
+                &self.credentials.app_secret,
+            );
+            format!(
+                "apim-accesstoken: {token}\r\napim-signature: {signature}\r\napim-timestamp: {timestamp}\r\n"
+            )
+        })
+    }
+
+    /// What the client has done so far.
+    pub fn counters(&self) -> CounterValues {
+        CounterValues {
+            dns_lookups: self.transport.dns_lookups(),
+            ..self.managed.counters.values()
+        }
     }
 
     /// How many DNS lookups this client has made (IP literals need none; a
     /// pooled connection needs none).
     pub fn dns_lookups(&self) -> u64 {
         self.transport.dns_lookups()
+    }
+
+    fn log_error(&self, error: &Error) {
+        if let Some(logger) = &self.logger {
+            logger.log(LogLevel::Error, error.message());
+        }
+    }
+}
+
+impl TokenSource for Client {
+    fn fetch(&self, fetch: &Fetch, deadline: Option<Instant>) -> Result<Token, Error> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let counters = &self.managed.counters;
+        let refresh_of = match fetch {
+            Fetch::Get => {
+                counters.get_requests.fetch_add(1, Relaxed);
+                None
+            }
+            Fetch::Refresh(token) => {
+                counters.refresh_requests.fetch_add(1, Relaxed);
+                Some(&**token)
+            }
+        };
+        request_token(&self.transport, &self.credentials, refresh_of, deadline)
     }
 }
 
@@ -168,7 +302,7 @@ pub fn get_access_token(
     app_secret: &str,
 ) -> Result<Token, Error> {
     let credentials = Credentials::new(app_key, app_secret)?;
-    request_token(&*shared_transport(gateway_url)?, &credentials, None)
+    request_token(&*shared_transport(gateway_url)?, &credentials, None, None)
 }
 
 /// One-shot Refresh Access Token, with default options and the proxy environment.
@@ -183,6 +317,7 @@ pub fn refresh_access_token(
         &*shared_transport(gateway_url)?,
         &credentials,
         Some(access_token),
+        None,
     )
 }
 

@@ -11,6 +11,7 @@ pub mod client;
 pub mod error;
 pub mod ffi;
 pub mod log;
+pub mod managed;
 pub mod response;
 pub mod secret;
 pub mod signing;

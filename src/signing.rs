@@ -48,12 +48,14 @@ pub fn api_signature(
 
 /// The query's parameters, decoded, in the order the signature uses.
 ///
-/// * Parameters are separated by `&`; empty segments (`a=1&&b=2`) are skipped.
+/// * A leading `?` is ignored. Parameters are separated by `&`; empty
+///   segments (`a=1&&b=2`) are skipped.
 /// * A segment without `=` is a parameter with an empty value (`flag` signs as `flag`).
 /// * `+` means a space; `%XX` escapes are decoded; a `%` not followed by two hex
 ///   digits stays as it is; decoded bytes that are not UTF-8 become U+FFFD.
 /// * Sorted by name in byte order; parameters with the same name keep their order.
 pub fn sorted_query_parameters(query: &str) -> Vec<(String, String)> {
+    let query = query.strip_prefix('?').unwrap_or(query);
     let mut parameters: Vec<(String, String)> = query
         .split('&')
         .filter(|segment| !segment.is_empty())

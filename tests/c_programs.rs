@@ -32,7 +32,14 @@ pub fn compile_c(name: &str) -> PathBuf {
     std::fs::create_dir_all(&out_dir).unwrap();
     let binary = out_dir.join(name);
     let output = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-pthread"])
+        .args([
+            "-std=c11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            "-pthread",
+        ])
         .arg(format!("-I{}", repo().join("include").display()))
         .arg(repo().join("examples/c").join(format!("{name}.c")))
         .arg(format!("-L{}", lib_dir.display()))
@@ -106,7 +113,11 @@ fn refresh_example_prints_a_token_and_its_successor() {
     let fake = FakeProcess::start(&[]);
     let output = run(&mut Command::new(&program), &fake.url, APP_SECRET);
     let stdout = text(&output.stdout);
-    assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{}", text(&output.stderr));
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        text(&output.stderr)
+    );
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{stdout}");
     let token = lines[0]
@@ -135,18 +146,27 @@ fn refresh_example_reports_errors_without_the_secret() {
         ),
         "{stderr}"
     );
-    assert!(stderr.contains("  gateway status: 1003\n  HTTP status: 200\n"), "{stderr}");
+    assert!(
+        stderr.contains("  gateway status: 1003\n  HTTP status: 200\n"),
+        "{stderr}"
+    );
     assert!(!stderr.contains(wrong));
 
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let output = run(&mut Command::new(&program), &format!("http://127.0.0.1:{port}"), APP_SECRET);
+    let output = run(
+        &mut Command::new(&program),
+        &format!("http://127.0.0.1:{port}"),
+        APP_SECRET,
+    );
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         text(&output.stderr),
-        format!("enos_client_get_token failed: ENOS_ERR_CONNECT: connect to 127.0.0.1:{port} refused\n")
+        format!(
+            "enos_client_get_token failed: ENOS_ERR_CONNECT: connect to 127.0.0.1:{port} refused\n"
+        )
     );
 }
 
@@ -182,7 +202,11 @@ pub fn assert_no_leaks(program: &Path, url: &str, secret: &str) -> String {
         secret,
     );
     let report = text(&output.stderr);
-    assert_ne!(output.status.code(), Some(99), "valgrind found errors:\n{report}");
+    assert_ne!(
+        output.status.code(),
+        Some(99),
+        "valgrind found errors:\n{report}"
+    );
     assert!(
         report.contains("definitely lost: 0 bytes") || report.contains("no leaks are possible"),
         "{report}"

@@ -380,7 +380,7 @@ fn respond<W: Write>(
             }
         }
         Some(Fault::DropConnection) => {
-            return Err(io::Error::new(io::ErrorKind::Other, "fault: drop"));
+            return Err(io::Error::other("fault: drop"));
         }
         Some(Fault::Truncated) => {
             let body = br#"{"status":0,"msg":"SUCCESS","data":{"accessToken":"tr"#;
@@ -388,7 +388,7 @@ fn respond<W: Write>(
             stream.write_all(&http::head_bytes(&answer, body.len() + 100, true))?;
             stream.write_all(body)?;
             stream.flush()?;
-            return Err(io::Error::new(io::ErrorKind::Other, "fault: truncated"));
+            return Err(io::Error::other("fault: truncated"));
         }
         Some(other) => {
             let answer = match other {

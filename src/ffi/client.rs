@@ -15,7 +15,7 @@ use crate::client::{Client, ClientBuilder};
 /// or released by `enos_client_builder_free()`. Not thread-safe: set options
 /// from one thread at a time.
 pub struct enos_client_builder {
-    builder: ClientBuilder,
+    pub(crate) builder: ClientBuilder,
 }
 
 /// A reusable client for one gateway and one application: it keeps
@@ -26,7 +26,7 @@ pub struct enos_client_builder {
 /// `const enos_client *` on the same client at once. Free it only when no
 /// call on it is running.
 pub struct enos_client {
-    client: Client,
+    pub(crate) client: Client,
 }
 
 const _: () = {
@@ -236,7 +236,8 @@ pub unsafe extern "C" fn enos_client_free(c: *mut enos_client) {
 
 /// Gets an access token (Get Access Token) with the client's connections,
 /// options and credentials. Always a network call; see
-/// `enos_client_access_token()` for a cached, self-refreshing token.
+/// `enos_client_access_token()` for a cached, self-refreshing token. On
+/// success the token also becomes the client's managed token.
 ///
 /// - `c`: the client. Not NULL.
 /// - `token_out`: receives the token on success, owned by the caller and
@@ -280,6 +281,7 @@ pub unsafe extern "C" fn enos_client_get_token(
 ///
 /// An expired token cannot be refreshed: the gateway answers 1203
 /// (`ENOS_ERR_SERVICE`); get a new one with `enos_client_get_token()`.
+/// On success the new token also becomes the client's managed token.
 /// Thread-safe.
 ///
 /// Returns `ENOS_OK`, or `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`,

@@ -24,7 +24,12 @@ pub mod oneshot;
 
 pub mod client;
 
+pub mod managed;
+
+pub mod signing;
+
 pub mod boundary;
 
 pub use client::{enos_client, enos_client_builder};
+pub use managed::{enos_client_counters, enos_log_callback, enos_log_level};
 pub use status::enos_status;

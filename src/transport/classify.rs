@@ -7,10 +7,11 @@
 //! looks at the `io::ErrorKind`.
 
 use std::io;
+use std::time::Duration;
 
 use rustls::{AlertDescription, CertificateError};
 
-use super::{MAX_RESPONSE_BODY_BYTES, MAX_RESPONSE_HEADER_BYTES, TransportOptions};
+use super::{MAX_RESPONSE_BODY_BYTES, MAX_RESPONSE_HEADER_BYTES};
 use crate::error::{Error, ErrorKind};
 
 /// Where in the exchange the failure happened.
@@ -23,9 +24,10 @@ pub enum Phase {
 }
 
 /// What the messages name.
-pub struct Context<'a> {
+pub struct Context {
     pub authority: String,
-    pub options: &'a TransportOptions,
+    pub connect_timeout: Duration,
+    pub total_timeout: Duration,
 }
 
 pub fn transport_error(error: ureq::Error, phase: Phase, context: &Context) -> Error {
@@ -81,8 +83,8 @@ pub fn transport_error(error: ureq::Error, phase: Phase, context: &Context) -> E
 
 fn timeout_error(which: ureq::Timeout, context: &Context) -> Error {
     let authority = &context.authority;
-    let connect_ms = context.options.connect_timeout.as_millis();
-    let total_ms = context.options.total_timeout.as_millis();
+    let connect_ms = context.connect_timeout.as_millis();
+    let total_ms = context.total_timeout.as_millis();
     let message = match which {
         ureq::Timeout::Connect => {
             format!("connect to {authority} timed out after {connect_ms} ms")

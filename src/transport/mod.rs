@@ -10,7 +10,7 @@ mod dns;
 mod proxy;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ureq::Agent;
 use ureq::config::AutoHeaderValue;
@@ -222,22 +222,42 @@ impl Transport {
         &self.gateway
     }
 
+    /// The options it was made with.
+    pub fn options(&self) -> &TransportOptions {
+        &self.options
+    }
+
     /// How many real DNS lookups this transport has made (IP literals need none).
     pub fn dns_lookups(&self) -> u64 {
         self.dns.lookups()
     }
 
     /// POSTs `body` as JSON to `path` (appended to the gateway URL) and reads
-    /// the whole answer, whatever its HTTP status.
-    pub fn post_json(&self, path: &str, body: &[u8]) -> Result<HttpAnswer, Error> {
+    /// the whole answer, whatever its HTTP status. With a `deadline`, the call
+    /// ends by then even when the client's overall timeout would allow more.
+    pub fn post_json(
+        &self,
+        path: &str,
+        body: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<HttpAnswer, Error> {
         let url = self.gateway.join(path);
+        let mut total_timeout = self.options.total_timeout;
+        let mut request = self.agent.post(&url);
+        if let Some(deadline) = deadline {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining < total_timeout {
+                total_timeout = remaining.max(Duration::from_millis(1));
+                // A request-level timeout still shares the agent's pool.
+                request = request.config().timeout_global(Some(total_timeout)).build();
+            }
+        }
         let context = classify::Context {
             authority: self.gateway.authority(),
-            options: &self.options,
+            connect_timeout: self.options.connect_timeout.min(total_timeout),
+            total_timeout,
         };
-        let mut response = self
-            .agent
-            .post(&url)
+        let mut response = request
             .header("Content-Type", "application/json;charset=UTF-8")
             .send(body)
             .map_err(|e| classify::transport_error(e, classify::Phase::Exchange, &context))?;

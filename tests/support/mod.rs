@@ -120,10 +120,7 @@ pub fn read_request(stream: &mut TcpStream) -> String {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut data = Vec::new();
     let mut buffer = [0u8; 4096];
-    loop {
-        let Ok(n) = stream.read(&mut buffer) else {
-            break;
-        };
+    while let Ok(n) = stream.read(&mut buffer) {
         if n == 0 {
             break;
         }

@@ -1,0 +1,269 @@
+//! The managed token, its options, logging and counters.
+
+use std::ffi::{CString, c_char, c_void};
+use std::ptr;
+use std::time::Duration;
+
+use super::boundary::{fallible, optional_str, required_mut, required_ref};
+use super::client::{enos_client, enos_client_builder};
+use super::status::enos_status;
+use super::strings::owned_c_string;
+use crate::log::{LogLevel, Logger};
+
+/// How important a log message is.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum enos_log_level {
+    /// A call failed and its caller gets an error.
+    ENOS_LOG_ERROR = 1,
+    /// A failure was handled: a retry, or a cached token served after a
+    /// failed refresh.
+    ENOS_LOG_WARN = 2,
+    /// A token was fetched or invalidated.
+    ENOS_LOG_INFO = 3,
+}
+
+/// A log callback: `level`, a NUL-terminated UTF-8 `message` valid only
+/// during the call, and the `user_data` given with the callback.
+///
+/// Called on the thread whose call produced the message, possibly from many
+/// threads at once, and never while the library holds a lock: the callback
+/// may call the library (but must not free the client). Messages never hold
+/// a token (at most its first 4 characters and its length), the secret or a
+/// signature.
+pub type enos_log_callback = Option<
+    unsafe extern "C" fn(level: enos_log_level, message: *const c_char, user_data: *mut c_void),
+>;
+
+/// What a client has done since it was built. Counters only grow.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct enos_client_counters {
+    /// Get requests sent (every attempt; `enos_client_get_token()` included).
+    pub get_requests: u64,
+    /// Refresh requests sent (every attempt; `enos_client_refresh_token()` included).
+    pub refresh_requests: u64,
+    /// Attempts that retried a failed one.
+    pub retries: u64,
+    /// Managed fetches that ended without a new token (the caller then got
+    /// the cached token, or an error when there was no valid one).
+    pub failures: u64,
+    /// Callers of `enos_client_access_token()` that waited for another
+    /// caller's fetch instead of starting their own.
+    pub waits: u64,
+    /// Tokens served from the cache without a request.
+    pub cache_hits: u64,
+    /// DNS lookups (none for an IP address; none on a pooled connection).
+    pub dns_lookups: u64,
+}
+
+/// `user_data` travels with the callback to whatever thread logs.
+struct CallbackTarget {
+    callback: unsafe extern "C" fn(enos_log_level, *const c_char, *mut c_void),
+    user_data: *mut c_void,
+}
+
+// SAFETY: the header tells the caller that the callback and its user_data
+// are used from any thread that calls into the client.
+unsafe impl Send for CallbackTarget {}
+unsafe impl Sync for CallbackTarget {}
+
+impl CallbackTarget {
+    fn call(&self, level: LogLevel, message: &str) {
+        let level = match level {
+            LogLevel::Error => enos_log_level::ENOS_LOG_ERROR,
+            LogLevel::Warn => enos_log_level::ENOS_LOG_WARN,
+            LogLevel::Info => enos_log_level::ENOS_LOG_INFO,
+        };
+        let message = CString::new(message.replace('\0', " ")).unwrap_or_default();
+        // SAFETY: the caller promised a callback safe to call from any thread.
+        unsafe { (self.callback)(level, message.as_ptr(), self.user_data) };
+    }
+}
+
+/// Sets when the managed token is refreshed: once less than `seconds` is left
+/// of its lifetime (default 600). Each token lengthens its margin by a random
+/// 0-10% (at most 60 s), so that processes sharing an app key do not all
+/// refresh in the same second. A margin not shorter than the lifetime means
+/// a refresh at half the lifetime. 0 refreshes only at expiry.
+///
+/// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
+///
+/// # Safety
+/// `b` is NULL or a live builder not used by another thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_client_builder_set_refresh_margin_s(
+    b: *mut enos_client_builder,
+    seconds: u32,
+) -> enos_status {
+    fallible(|| {
+        // SAFETY: the caller's contract, documented above.
+        let b = unsafe { required_mut(b, "b") }?;
+        b.builder
+            .refresh_margin(Duration::from_secs(u64::from(seconds)));
+        Ok(())
+    })
+}
+
+/// Sets how the managed token retries a transient failure (connect, timeout,
+/// HTTP 5xx, gateway 1005): at most `max_retries` more attempts (default 2,
+/// at most 100), waiting about `base_backoff_ms` (default 200, at most
+/// 3600000) before the first and doubling, with jitter. All attempts fit in
+/// the overall timeout. A 1001 (replay) is retried once at once; 1002, 1003,
+/// 1004 and 1202 never are.
+///
+/// On failure the builder is unchanged.
+///
+/// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
+/// or `ENOS_ERR_INTERNAL`.
+///
+/// # Safety
+/// `b` is NULL or a live builder not used by another thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_client_builder_set_retries(
+    b: *mut enos_client_builder,
+    max_retries: u32,
+    base_backoff_ms: u64,
+) -> enos_status {
+    fallible(|| {
+        // SAFETY: the caller's contract, documented above.
+        let b = unsafe { required_mut(b, "b") }?;
+        b.builder
+            .retries(max_retries, Duration::from_millis(base_backoff_ms))?;
+        Ok(())
+    })
+}
+
+/// Sends the client's log messages to `callback` with `user_data` (see
+/// `enos_log_callback` for when and from which threads it is called).
+/// `callback` NULL turns logging off (the default). `user_data` may be NULL;
+/// it must stay valid as long as the client lives.
+///
+/// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
+///
+/// # Safety
+/// `b` is NULL or a live builder not used by another thread; `callback` is
+/// NULL or a function with the `enos_log_callback` signature that is safe
+/// to call from any thread with `user_data`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_client_builder_set_log_callback(
+    b: *mut enos_client_builder,
+    callback: enos_log_callback,
+    user_data: *mut c_void,
+) -> enos_status {
+    fallible(|| {
+        // SAFETY: the caller's contract, documented above.
+        let b = unsafe { required_mut(b, "b") }?;
+        let logger = callback.map(|callback| {
+            let target = CallbackTarget {
+                callback,
+                user_data,
+            };
+            Logger::new(move |level, message| target.call(level, message))
+        });
+        b.builder.logger(logger);
+        Ok(())
+    })
+}
+
+/// A token valid now, for an API call: the managed token.
+///
+/// - No cached token: Get. A cached token with more than the refresh margin
+///   left: returned at once, without a request or a lock. Inside the margin:
+///   Refresh (and Get if the gateway answers 1203 or 1204). Expired (by the
+///   monotonic or the wall clock, counted from when its request was sent): Get.
+/// - At most one Get/Refresh per client is in flight: other callers that
+///   need a new token wait for it and share its outcome, success or error.
+/// - Transient failures are retried (`enos_client_builder_set_retries()`).
+///   If the fetch still fails while the cached token is valid, that token is
+///   returned and the next attempt waits 30 s (or until expiry). Only when
+///   there is no valid token does the caller get the error, with the
+///   gateway's status in `enos_last_service_status()` when there was one.
+///
+/// - `c`: the client. Not NULL.
+/// - `token_out`: receives the token on success, owned by the caller and
+///   freed with `enos_string_free()`; NULL on any failure. Not NULL.
+///
+/// Thread-safe; meant to be called before every API call, from any number
+/// of threads.
+///
+/// Returns `ENOS_OK`, or `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_CONNECT`,
+/// `ENOS_ERR_TIMEOUT`, `ENOS_ERR_TLS`, `ENOS_ERR_HTTP_STATUS`,
+/// `ENOS_ERR_BAD_RESPONSE`, `ENOS_ERR_SERVICE`, `ENOS_ERR_INTERNAL`.
+///
+/// # Safety
+/// `c` is NULL or a live client; `token_out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_client_access_token(
+    c: *const enos_client,
+    token_out: *mut *mut c_char,
+) -> enos_status {
+    fallible(|| {
+        // SAFETY: the caller's contract, documented above.
+        let token_out = unsafe { required_mut(token_out, "token_out") }?;
+        *token_out = ptr::null_mut();
+        let c = unsafe { required_ref(c, "c") }?;
+        *token_out = c
+            .client
+            .access_token_with(|token| owned_c_string(token.to_string()))??;
+        Ok(())
+    })
+}
+
+/// Tells the client that an API call rejected `rejected_token`: the cached
+/// token is forgotten if it is `rejected_token` (a newer token is kept), so
+/// the next `enos_client_access_token()` gets a new one. `rejected_token`
+/// NULL forgets whatever is cached. Never makes a request.
+///
+/// Thread-safe.
+///
+/// Returns `ENOS_OK` (whether or not a token was forgotten),
+/// `ENOS_ERR_NULL_ARGUMENT` (`c` NULL), `ENOS_ERR_INVALID_ARGUMENT` (not
+/// UTF-8) or `ENOS_ERR_INTERNAL`.
+///
+/// # Safety
+/// `c` is NULL or a live client; `rejected_token` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_client_invalidate(
+    c: *const enos_client,
+    rejected_token: *const c_char,
+) -> enos_status {
+    fallible(|| {
+        // SAFETY: the caller's contract, documented above.
+        let c = unsafe { required_ref(c, "c") }?;
+        let rejected_token = unsafe { optional_str(rejected_token, "rejected_token") }?;
+        c.client.invalidate(rejected_token);
+        Ok(())
+    })
+}
+
+/// Copies the client's counters into `*counters_out`. Cheap; thread-safe.
+/// The counters of a client in use by other threads are each exact but not
+/// read at one instant.
+///
+/// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
+///
+/// # Safety
+/// `c` is NULL or a live client; `counters_out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_client_get_counters(
+    c: *const enos_client,
+    counters_out: *mut enos_client_counters,
+) -> enos_status {
+    fallible(|| {
+        // SAFETY: the caller's contract, documented above.
+        let counters_out = unsafe { required_mut(counters_out, "counters_out") }?;
+        let c = unsafe { required_ref(c, "c") }?;
+        let v = c.client.counters();
+        *counters_out = enos_client_counters {
+            get_requests: v.get_requests,
+            refresh_requests: v.refresh_requests,
+            retries: v.retries,
+            failures: v.failures,
+            waits: v.waits,
+            cache_hits: v.cache_hits,
+            dns_lookups: v.dns_lookups,
+        };
+        Ok(())
+    })
+}

@@ -1,0 +1,114 @@
+//! Signing API calls.
+
+use std::ffi::c_char;
+use std::ptr;
+
+use super::boundary::{
+    byte_slice, fallible, optional_str, required_mut, required_ref, required_str,
+};
+use super::client::enos_client;
+use super::status::enos_status;
+use super::strings::owned_c_string;
+use crate::error::Error;
+use crate::secret::AppSecret;
+
+/// Computes the `apim-signature` header of one API call:
+/// `hex(sha256(access_token + paramsData + timestamp_ms + app_secret))`,
+/// where `paramsData` is the decoded query's parameters sorted by name,
+/// written `name1value1name2value2…`, followed by the body bytes.
+///
+/// - `access_token`: the token sent in `apim-accesstoken`, non-empty. Not NULL.
+/// - `query`: the raw query string, e.g. `"k3=v3&k1=v1"` (a leading `?` is
+///   ignored); NULL or `""` for none. Parameters are separated by `&`, empty
+///   ones skipped; `+` means a space and `%XX` is decoded (a `%` without two
+///   hex digits stays as it is; decoded bytes that are not UTF-8 become
+///   U+FFFD); sorted by name in byte order, parameters with the same name
+///   keeping their order. **A parameter without `=`** (`"flag"`) is a
+///   parameter with an empty value: it signs as its name alone.
+/// - `body`, `body_len`: the exact request body bytes as sent; `body` may be
+///   NULL only when `body_len` is 0.
+/// - `timestamp_ms`: the value sent in `apim-timestamp` (UNIX milliseconds).
+/// - `app_secret`: non-empty. Not NULL. Never appears in a message.
+/// - `signature_out`: receives 64 lowercase hex characters on success, owned
+///   by the caller and freed with `enos_string_free()`; NULL on failure. Not NULL.
+///
+/// Makes no request. Thread-safe.
+///
+/// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
+/// or `ENOS_ERR_INTERNAL`.
+///
+/// # Safety
+/// String arguments are NULL or NUL-terminated; `body` is NULL or points to
+/// `body_len` readable bytes; `signature_out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_sign_request(
+    access_token: *const c_char,
+    query: *const c_char,
+    body: *const u8,
+    body_len: usize,
+    timestamp_ms: i64,
+    app_secret: *const c_char,
+    signature_out: *mut *mut c_char,
+) -> enos_status {
+    fallible(|| {
+        // SAFETY: the caller's contract, documented above.
+        let signature_out = unsafe { required_mut(signature_out, "signature_out") }?;
+        *signature_out = ptr::null_mut();
+        let access_token = unsafe { required_str(access_token, "access_token") }?;
+        let query = unsafe { optional_str(query, "query") }?.unwrap_or("");
+        let body = unsafe { byte_slice(body, body_len, "body") }?;
+        let app_secret = unsafe { required_str(app_secret, "app_secret") }?;
+        if access_token.is_empty() {
+            return Err(Error::invalid_argument("access token is empty"));
+        }
+        if app_secret.is_empty() {
+            return Err(Error::invalid_argument("app secret is empty"));
+        }
+        let app_secret = AppSecret::new(app_secret);
+        let signature =
+            crate::signing::api_signature(access_token, query, body, timestamp_ms, &app_secret);
+        *signature_out = owned_c_string(signature)?;
+        Ok(())
+    })
+}
+
+/// The three headers of an API call, signed with the client's managed token
+/// (as from `enos_client_access_token()`, so this may fetch one) and a fresh
+/// timestamp, as one string:
+/// `"apim-accesstoken: <token>\r\napim-signature: <signature>\r\napim-timestamp: <ms>\r\n"`.
+///
+/// - `c`: the client. Not NULL.
+/// - `query`, `body`, `body_len`: as for `enos_sign_request()`; the request
+///   must then be sent with exactly this query and body.
+/// - `headers_out`: receives the headers on success, owned by the caller and
+///   freed with `enos_string_free()`; NULL on any failure. Not NULL.
+///
+/// Thread-safe. If the API call is rejected for its token, call
+/// `enos_client_invalidate()` with that token.
+///
+/// Returns `ENOS_OK`, or the statuses of `enos_client_access_token()`, and
+/// `ENOS_ERR_INVALID_ARGUMENT` for a query that is not UTF-8.
+///
+/// # Safety
+/// `c` is NULL or a live client; `query` is NULL or NUL-terminated; `body`
+/// is NULL or points to `body_len` readable bytes; `headers_out` is NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_client_auth_headers(
+    c: *const enos_client,
+    query: *const c_char,
+    body: *const u8,
+    body_len: usize,
+    headers_out: *mut *mut c_char,
+) -> enos_status {
+    fallible(|| {
+        // SAFETY: the caller's contract, documented above.
+        let headers_out = unsafe { required_mut(headers_out, "headers_out") }?;
+        *headers_out = ptr::null_mut();
+        let c = unsafe { required_ref(c, "c") }?;
+        let query = unsafe { optional_str(query, "query") }?.unwrap_or("");
+        let body = unsafe { byte_slice(body, body_len, "body") }?;
+        *headers_out = owned_c_string(c.client.auth_headers(query, body)?)?;
+        Ok(())
+    })
+}
