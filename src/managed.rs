@@ -30,7 +30,6 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, ErrorKind, service_status};
 use crate::log::{LogLevel, Logger, token_hint};
 use crate::response::Token;
-use crate::timestamp::wall_clock_ms;
 
 /// After a failed refresh with a still-valid token, the next attempt waits this long.
 pub const FAILED_REFRESH_PAUSE: Duration = Duration::from_secs(30);
@@ -61,46 +60,101 @@ impl Default for ManagedOptions {
 /// Both clocks at one moment. A token counts as expired (or due) when either
 /// clock says so: the monotonic clock stops during suspend, the wall clock
 /// can be stepped.
+///
+/// On Linux both are the kernel's coarse clocks (a few milliseconds of
+/// resolution, about 10 ns to read instead of 35-50 ns): token lifetimes and
+/// margins are counted in seconds, and this read is on every cached call.
 #[derive(Clone, Copy, Debug)]
 pub struct Now {
-    pub monotonic: Instant,
+    pub monotonic_ns: u64,
     pub wall_ms: i64,
 }
 
 impl Now {
     pub fn read() -> Self {
         Now {
-            monotonic: Instant::now(),
-            wall_ms: wall_clock_ms(),
+            monotonic_ns: clocks::monotonic_ns(),
+            wall_ms: clocks::wall_ms(),
         }
     }
 
-    fn plus(self, duration: Duration) -> Deadline {
-        Deadline {
-            monotonic: self.monotonic + duration,
+    /// This moment moved `duration` ahead on both clocks.
+    pub fn after(self, duration: Duration) -> Now {
+        Now {
+            monotonic_ns: self
+                .monotonic_ns
+                .saturating_add(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)),
             wall_ms: self
                 .wall_ms
                 .saturating_add(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)),
         }
+    }
+
+    fn plus(self, duration: Duration) -> Deadline {
+        let later = self.after(duration);
+        Deadline {
+            monotonic_ns: later.monotonic_ns,
+            wall_ms: later.wall_ms,
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod clocks {
+    fn read(clock: libc::clockid_t) -> libc::timespec {
+        let mut time = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a valid clock id and a writable timespec.
+        unsafe { libc::clock_gettime(clock, &mut time) };
+        time
+    }
+
+    #[allow(clippy::unnecessary_cast)] // time_t and c_long are 32 bits on some targets
+    pub fn monotonic_ns() -> u64 {
+        let t = read(libc::CLOCK_MONOTONIC_COARSE);
+        (t.tv_sec as u64).saturating_mul(1_000_000_000) + t.tv_nsec as u64
+    }
+
+    #[allow(clippy::unnecessary_cast)] // time_t and c_long are 32 bits on some targets
+    pub fn wall_ms() -> i64 {
+        let t = read(libc::CLOCK_REALTIME_COARSE);
+        (t.tv_sec as i64).saturating_mul(1000) + t.tv_nsec as i64 / 1_000_000
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod clocks {
+    use std::sync::OnceLock;
+    use std::time::Instant;
+
+    pub fn monotonic_ns() -> u64 {
+        static START: OnceLock<Instant> = OnceLock::new();
+        START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+    }
+
+    pub fn wall_ms() -> i64 {
+        crate::timestamp::wall_clock_ms()
     }
 }
 
 /// A moment on both clocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Deadline {
-    monotonic: Instant,
+    monotonic_ns: u64,
     wall_ms: i64,
 }
 
 impl Deadline {
     /// True once either clock has reached the deadline.
     fn passed(&self, now: Now) -> bool {
-        now.monotonic >= self.monotonic || now.wall_ms >= self.wall_ms
+        now.monotonic_ns >= self.monotonic_ns || now.wall_ms >= self.wall_ms
     }
 
     fn earlier(self, other: Deadline) -> Deadline {
         Deadline {
-            monotonic: self.monotonic.min(other.monotonic),
+            monotonic_ns: self.monotonic_ns.min(other.monotonic_ns),
             wall_ms: self.wall_ms.min(other.wall_ms),
         }
     }
@@ -158,9 +212,9 @@ impl CachedToken {
     /// Whole seconds until expiry on the monotonic clock (for logs).
     fn seconds_left(&self, now: Now) -> u64 {
         self.expires_at
-            .monotonic
-            .saturating_duration_since(now.monotonic)
-            .as_secs()
+            .monotonic_ns
+            .saturating_sub(now.monotonic_ns)
+            / 1_000_000_000
     }
 }
 
@@ -656,10 +710,7 @@ mod tests {
     fn refresh_is_due_margin_before_expiry_or_at_half_life() {
         let sent = Now::read();
         let cached = CachedToken::new(token(7200), sent, Duration::from_secs(600), 0.0);
-        let at = |s: u64| Now {
-            monotonic: sent.monotonic + Duration::from_secs(s),
-            wall_ms: sent.wall_ms + s as i64 * 1000,
-        };
+        let at = |s: u64| sent.after(Duration::from_secs(s));
         assert!(cached.is_fresh(at(6599)));
         assert!(!cached.is_fresh(at(6600)));
         assert!(!cached.is_expired(at(7199)));
@@ -687,16 +738,16 @@ mod tests {
         let sent = Now::read();
         let cached = CachedToken::new(token(100), sent, Duration::from_secs(10), 0.0);
         let wall_stepped = Now {
-            monotonic: sent.monotonic,
             wall_ms: sent.wall_ms + 100_000,
+            ..sent
         };
         assert!(
             cached.is_expired(wall_stepped),
             "wall clock stepped past expiry"
         );
         let suspended = Now {
-            monotonic: sent.monotonic + Duration::from_secs(100),
-            wall_ms: sent.wall_ms,
+            monotonic_ns: sent.monotonic_ns + 100_000_000_000,
+            ..sent
         };
         assert!(cached.is_expired(suspended));
         assert!(!cached.is_fresh(suspended));
@@ -707,10 +758,7 @@ mod tests {
         let now = Now::read();
         let cached = CachedToken::new(token(100), now, Duration::from_secs(90), 0.0);
         let paused = cached.paused(now, FAILED_REFRESH_PAUSE);
-        let later = |s: u64| Now {
-            monotonic: now.monotonic + Duration::from_secs(s),
-            wall_ms: now.wall_ms + s as i64 * 1000,
-        };
+        let later = |s: u64| now.after(Duration::from_secs(s));
         assert!(paused.is_fresh(later(29)));
         assert!(!paused.is_fresh(later(30)));
         let short = CachedToken::new(token(10), now, Duration::from_secs(9), 0.0)

@@ -23,6 +23,11 @@ fn repo() -> &'static Path {
 
 /// Compiles `examples/c/<name>.c` against `include/` and the shared library.
 pub fn compile_c(name: &str) -> PathBuf {
+    compile_c_with(name, &[])
+}
+
+/// As [`compile_c`], linking `extra` libraries too (e.g. `-lcurl`).
+pub fn compile_c_with(name: &str, extra: &[&str]) -> PathBuf {
     let lib_dir = profile_dir();
     assert!(
         lib_dir.join("libenos_token.so").exists(),
@@ -44,6 +49,7 @@ pub fn compile_c(name: &str) -> PathBuf {
         .arg(repo().join("examples/c").join(format!("{name}.c")))
         .arg(format!("-L{}", lib_dir.display()))
         .arg("-lenos_token")
+        .args(extra)
         .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
         .arg("-o")
         .arg(&binary)
@@ -187,6 +193,16 @@ pub fn valgrind() -> Option<&'static str> {
 
 /// Runs `program` under memcheck and checks: no error, nothing definitely lost.
 pub fn assert_no_leaks(program: &Path, url: &str, secret: &str) -> String {
+    assert_no_leaks_with(program, url, secret, &[])
+}
+
+/// As [`assert_no_leaks`], with extra environment variables.
+pub fn assert_no_leaks_with(
+    program: &Path,
+    url: &str,
+    secret: &str,
+    env: &[(&str, &str)],
+) -> String {
     let Some(valgrind) = valgrind() else {
         return String::new();
     };
@@ -197,7 +213,8 @@ pub fn assert_no_leaks(program: &Path, url: &str, secret: &str) -> String {
                 "--errors-for-leak-kinds=definite",
                 "--error-exitcode=99",
             ])
-            .arg(program),
+            .arg(program)
+            .envs(env.iter().copied()),
         url,
         secret,
     );
@@ -221,4 +238,80 @@ fn refresh_example_leaks_nothing_under_valgrind() {
     let fake = FakeProcess::start(&[]);
     assert_no_leaks(&program, &fake.url, APP_SECRET);
     assert_no_leaks(&program, &fake.url, "wrong-secret"); // the error path too
+}
+
+#[test]
+fn api_call_example_passes_the_signed_echo_api() {
+    let program = compile_c_with("api_call", &["-lcurl"]);
+    let fake = FakeProcess::start(&[]);
+    let output = run(&mut Command::new(&program), &fake.url, APP_SECRET);
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+    assert!(stdout.contains(r#""msg":"signature ok""#), "{stdout}");
+    assert!(
+        stdout.contains(r#""query":"pageSize=10&orgId=o15""#),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("HTTP status: 200\n"), "{stdout}");
+
+    // A query with a stray % is signed exactly as sent, and the gateway agrees.
+    let odd_query = run(
+        Command::new(&program).env("ENOS_API_QUERY", "pageSize=10&orgId=o15&x=%zz"),
+        &fake.url,
+        APP_SECRET,
+    );
+    assert!(odd_query.status.success(), "{}", text(&odd_query.stdout));
+
+    let valgrind_stdout = assert_no_leaks(&program, &fake.url, APP_SECRET);
+    if valgrind().is_some() {
+        assert!(
+            valgrind_stdout.contains("signature ok"),
+            "{valgrind_stdout}"
+        );
+    }
+}
+
+#[test]
+fn threads_example_shares_one_token_fetch() {
+    let program = compile_c("threads");
+    let fake = FakeProcess::start(&[]);
+    let output = run(
+        Command::new(&program)
+            .env("ENOS_THREADS", "8")
+            .env("ENOS_CALLS", "5000"),
+        &fake.url,
+        APP_SECRET,
+    );
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+    assert!(
+        stdout.contains("calls: 40000 in 8 threads, failures: 0\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("thread 0 saw 1 distinct token(s)\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("counters: gets=1 refreshes=0 retries=0 failures=0 "),
+        "{stdout}"
+    );
+
+    let stdout = assert_no_leaks_with(
+        &program,
+        &fake.url,
+        APP_SECRET,
+        &[("ENOS_THREADS", "4"), ("ENOS_CALLS", "200")],
+    );
+    if valgrind().is_some() {
+        assert!(stdout.contains("failures: 0"), "{stdout}");
+    }
 }

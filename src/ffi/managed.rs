@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::boundary::{fallible, optional_str, required_mut, required_ref};
 use super::client::{enos_client, enos_client_builder};
 use super::status::enos_status;
-use super::strings::owned_c_string;
+use super::strings::owned_c_str;
 use crate::log::{LogLevel, Logger};
 
 /// How important a log message is.
@@ -203,9 +203,7 @@ pub unsafe extern "C" fn enos_client_access_token(
         let token_out = unsafe { required_mut(token_out, "token_out") }?;
         *token_out = ptr::null_mut();
         let c = unsafe { required_ref(c, "c") }?;
-        *token_out = c
-            .client
-            .access_token_with(|token| owned_c_string(token.to_string()))??;
+        *token_out = c.client.access_token_with(owned_c_str)??;
         Ok(())
     })
 }

@@ -5,7 +5,7 @@ use std::ptr;
 
 use super::boundary::{fallible, optional_mut, required_mut, required_str};
 use super::status::enos_status;
-use super::strings::owned_c_string;
+use super::strings::owned_c_str;
 use crate::error::Error;
 use crate::response::Token;
 
@@ -35,7 +35,7 @@ pub(crate) fn write_token(
     token_out: &mut *mut c_char,
     expire_out: Option<&mut i64>,
 ) -> Result<(), Error> {
-    *token_out = owned_c_string(token.access_token)?;
+    *token_out = owned_c_str(&token.access_token)?;
     if let Some(expire) = expire_out {
         *expire = token.expire_s;
     }

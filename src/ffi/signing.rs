@@ -8,7 +8,7 @@ use super::boundary::{
 };
 use super::client::enos_client;
 use super::status::enos_status;
-use super::strings::owned_c_string;
+use super::strings::owned_c_str;
 use crate::error::Error;
 use crate::secret::AppSecret;
 
@@ -67,7 +67,7 @@ pub unsafe extern "C" fn enos_sign_request(
         let app_secret = AppSecret::new(app_secret);
         let signature =
             crate::signing::api_signature(access_token, query, body, timestamp_ms, &app_secret);
-        *signature_out = owned_c_string(signature)?;
+        *signature_out = owned_c_str(&signature)?;
         Ok(())
     })
 }
@@ -108,7 +108,7 @@ pub unsafe extern "C" fn enos_client_auth_headers(
         let c = unsafe { required_ref(c, "c") }?;
         let query = unsafe { optional_str(query, "query") }?.unwrap_or("");
         let body = unsafe { byte_slice(body, body_len, "body") }?;
-        *headers_out = owned_c_string(c.client.auth_headers(query, body)?)?;
+        *headers_out = owned_c_str(&c.client.auth_headers(query, body)?)?;
         Ok(())
     })
 }

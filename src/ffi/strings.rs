@@ -1,19 +1,35 @@
 //! Strings the library hands to C, and the one function that frees them.
+//!
+//! They are allocated with the C library's `malloc` and released with its
+//! `free`, so that freeing needs no length (no `strlen`): the cached-token
+//! path hands out one string per call and this is on it.
 
-use std::ffi::{CString, c_char};
+use std::ffi::c_char;
 
 use super::boundary;
 use crate::error::{Error, ErrorKind};
 
-/// Hands `text` to C as a new NUL-terminated string, owned by the caller
-/// until `enos_string_free`.
-pub(crate) fn owned_c_string(text: String) -> Result<*mut c_char, Error> {
-    CString::new(text).map(CString::into_raw).map_err(|_| {
-        Error::new(
+/// Hands a copy of `text` to C as a new NUL-terminated string, owned by the
+/// caller until `enos_string_free`.
+pub(crate) fn owned_c_str(text: &str) -> Result<*mut c_char, Error> {
+    let bytes = text.as_bytes();
+    if bytes.contains(&0) {
+        return Err(Error::new(
             ErrorKind::BadResponse,
             "text for the caller holds a NUL byte",
-        )
-    })
+        ));
+    }
+    // SAFETY: malloc of len + 1 bytes (never 0); checked for NULL below.
+    let copy = unsafe { libc::malloc(bytes.len() + 1) }.cast::<u8>();
+    if copy.is_null() {
+        return Err(Error::new(ErrorKind::Internal, "out of memory"));
+    }
+    // SAFETY: `copy` has room for the bytes and the NUL; the regions are distinct.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), copy, bytes.len());
+        *copy.add(bytes.len()) = 0;
+    }
+    Ok(copy.cast())
 }
 
 /// Frees a string that this library handed out through a `char **` output
@@ -30,10 +46,8 @@ pub(crate) fn owned_c_string(text: String) -> Result<*mut c_char, Error> {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_string_free(s: *mut c_char) {
     boundary::infallible((), || {
-        if !s.is_null() {
-            // SAFETY: per the contract, `s` came from `CString::into_raw`
-            // in `owned_c_string` and is freed only once.
-            drop(unsafe { CString::from_raw(s) });
-        }
+        // SAFETY: per the contract, `s` is NULL or came from `malloc` in
+        // `owned_c_str` and is freed only once; free(NULL) does nothing.
+        unsafe { libc::free(s.cast()) }
     })
 }
