@@ -12,6 +12,7 @@ mod support;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 
 use support::{APP_KEY, APP_SECRET};
 
@@ -25,6 +26,30 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Builds the shared library as it ships (without the fake gateway), once
+/// per test run: `cargo test` builds only what the Rust tests link.
+fn build_shared_library() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let lib_dir = profile_dir();
+            let mut cargo = Command::new(env!("CARGO"));
+            cargo.args(["build", "--lib", "--quiet"]);
+            if lib_dir.ends_with("release") {
+                cargo.arg("--release");
+            }
+            let output = cargo.current_dir(repo()).output().expect("cargo runs");
+            assert!(
+                output.status.success(),
+                "cargo build --lib failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(lib_dir.join("libenos_token.so").exists());
+            lib_dir
+        })
+        .clone()
+}
+
 /// Compiles `examples/c/<name>.c` against `include/` and the shared library.
 pub fn compile_c(name: &str) -> PathBuf {
     compile_c_with(name, &[])
@@ -32,11 +57,7 @@ pub fn compile_c(name: &str) -> PathBuf {
 
 /// As [`compile_c`], linking `extra` libraries too (e.g. `-lcurl`).
 pub fn compile_c_with(name: &str, extra: &[&str]) -> PathBuf {
-    let lib_dir = profile_dir();
-    assert!(
-        lib_dir.join("libenos_token.so").exists(),
-        "the cdylib is built with the tests"
-    );
+    let lib_dir = build_shared_library();
     let out_dir = lib_dir.join("c-programs");
     std::fs::create_dir_all(&out_dir).unwrap();
     let binary = out_dir.join(name);
