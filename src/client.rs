@@ -208,7 +208,23 @@ impl Client {
         let sent = Now::read();
         let result = self.fetch(&fetch, None);
         match &result {
-            Ok(token) => self.managed.install(token.clone(), sent),
+            Ok(token) => {
+                if let Some(logger) = &self.logger {
+                    let what = match fetch {
+                        Fetch::Get => "Get",
+                        Fetch::Refresh(_) => "Refresh",
+                    };
+                    logger.log(
+                        LogLevel::Info,
+                        &format!(
+                            "{what} succeeded: token {}, expires in {} s",
+                            crate::log::token_hint(&token.access_token),
+                            token.expire_s
+                        ),
+                    );
+                }
+                self.managed.install(token.clone(), sent);
+            }
             Err(error) => self.log_error(error),
         }
         result

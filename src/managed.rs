@@ -479,6 +479,8 @@ impl ManagedToken {
         let mut state = self.lock();
         let now = Now::read();
         if let Some(current) = state.current.as_ref().filter(|t| t.is_fresh(now)) {
+            // Served from the cache all the same: this thread's copy was stale.
+            self.counters.count_cache_hit();
             let token = current.clone();
             return Ok((token, self.generation.load(Ordering::Acquire)));
         }

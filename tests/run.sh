@@ -9,6 +9,10 @@ echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy (all targets, fake gateway on) -D warnings"
 cargo clippy --quiet --all-targets --features fake-gateway -- -D warnings
+if command -v npm >/dev/null; then
+  echo "== npm ci (koffi for the Node.js example)"
+  npm ci --prefix examples/node --no-audit --no-fund --loglevel=error
+fi
 echo "== cargo test"
 cargo test --features fake-gateway
 echo "== the README's example command (C example against the fake gateway)"

@@ -1,0 +1,142 @@
+'use strict';
+// EnOS API-gateway access tokens from Node.js, through libenos_token (koffi).
+//
+// The library is found through the `library` argument, ENOS_TOKEN_LIB, or the
+// system loader (libenos_token.so). Owned strings come back through a
+// disposable type that koffi frees with enos_string_free (also for NULL
+// outputs, which the library accepts).
+
+const koffi = require('koffi');
+
+const STATUS_NAMES = [
+  'ENOS_OK', 'ENOS_ERR_NULL_ARGUMENT', 'ENOS_ERR_INVALID_ARGUMENT', 'ENOS_ERR_CONNECT',
+  'ENOS_ERR_TIMEOUT', 'ENOS_ERR_TLS', 'ENOS_ERR_HTTP_STATUS', 'ENOS_ERR_BAD_RESPONSE',
+  'ENOS_ERR_SERVICE', 'ENOS_ERR_INTERNAL',
+];
+
+/** A failed call: status (number and name), gateway and HTTP status, message. */
+class EnosError extends Error {
+  constructor(message, status, serviceStatus, httpStatus) {
+    super(message);
+    this.name = 'EnosError';
+    this.status = status;
+    this.statusName = STATUS_NAMES[status] || 'ENOS_UNKNOWN';
+    this.serviceStatus = serviceStatus;
+    this.httpStatus = httpStatus;
+  }
+}
+
+const libraries = new Map();
+
+function load(library) {
+  const path = library || process.env.ENOS_TOKEN_LIB || 'libenos_token.so';
+  if (libraries.has(path)) return libraries.get(path);
+  const lib = koffi.load(path);
+  const free = lib.func('void enos_string_free(void *s)');
+  // A unique type name per loaded library: koffi type names are global.
+  const OwnedStr = koffi.disposable(`EnosOwnedStr${libraries.size}`, 'str', free);
+  const owned = koffi.out(koffi.pointer(OwnedStr));
+  const f = (ret, name, args) => lib.func(name, ret, args);
+  const api = {
+    lastErrorMessage: f('str', 'enos_last_error_message', []),
+    lastServiceStatus: f('int32_t', 'enos_last_service_status', []),
+    lastHttpStatus: f('int32_t', 'enos_last_http_status', []),
+    version: f('str', 'enos_version', []),
+    get: f('int', 'enos_get_access_token', ['str', 'str', 'str', owned, koffi.out('int64_t *')]),
+    refresh: f('int', 'enos_refresh_access_token', ['str', 'str', 'str', 'str', owned, koffi.out('int64_t *')]),
+    builderNew: f('int', 'enos_client_builder_new', ['str', 'str', 'str', koffi.out('void **')]),
+    setTimeout: f('int', 'enos_client_builder_set_timeout_ms', ['void *', 'uint64_t', 'uint64_t']),
+    setProxy: f('int', 'enos_client_builder_set_proxy', ['void *', 'str']),
+    build: f('int', 'enos_client_build', ['void *', koffi.out('void **')]),
+    builderFree: f('void', 'enos_client_builder_free', ['void *']),
+    clientFree: f('void', 'enos_client_free', ['void *']),
+    clientGet: f('int', 'enos_client_get_token', ['void *', owned, koffi.out('int64_t *')]),
+    clientRefresh: f('int', 'enos_client_refresh_token', ['void *', 'str', owned, koffi.out('int64_t *')]),
+    accessToken: f('int', 'enos_client_access_token', ['void *', owned]),
+  };
+  libraries.set(path, api);
+  return api;
+}
+
+function check(api, status) {
+  if (status === 0) return;
+  const message = api.lastErrorMessage() || STATUS_NAMES[status] || 'ENOS_UNKNOWN';
+  throw new EnosError(message, status, api.lastServiceStatus(), api.lastHttpStatus());
+}
+
+// snippet:begin node-api
+/** One-shot Get Access Token. Synchronous: it blocks like the C call. */
+function getAccessToken(gatewayUrl, appKey, appSecret, library) {
+  const api = load(library);
+  const token = [null];
+  const expire = [0];
+  check(api, api.get(gatewayUrl, appKey, appSecret, token, expire));
+  return { accessToken: token[0], expireS: Number(expire[0]) };
+}
+// snippet:end node-api
+
+/** One-shot Refresh Access Token. */
+function refreshAccessToken(gatewayUrl, appKey, appSecret, accessToken, library) {
+  const api = load(library);
+  const token = [null];
+  const expire = [0];
+  check(api, api.refresh(gatewayUrl, appKey, appSecret, accessToken, token, expire));
+  return { accessToken: token[0], expireS: Number(expire[0]) };
+}
+
+/** A reusable client; call close() when done. */
+class Client {
+  constructor(gatewayUrl, appKey, appSecret, options = {}) {
+    this.api = load(options.library);
+    const builder = [null];
+    check(this.api, this.api.builderNew(gatewayUrl, appKey, appSecret, builder));
+    try {
+      if (options.connectTimeoutMs !== undefined || options.totalTimeoutMs !== undefined) {
+        check(this.api, this.api.setTimeout(builder[0], options.connectTimeoutMs ?? 10000,
+          options.totalTimeoutMs ?? 30000));
+      }
+      if (options.proxy !== undefined) check(this.api, this.api.setProxy(builder[0], options.proxy));
+    } catch (error) {
+      this.api.builderFree(builder[0]);
+      throw error;
+    }
+    const client = [null];
+    check(this.api, this.api.build(builder[0], client)); // consumes the builder
+    this.handle = client[0];
+  }
+
+  getToken() {
+    const token = [null];
+    const expire = [0];
+    check(this.api, this.api.clientGet(this.live(), token, expire));
+    return { accessToken: token[0], expireS: Number(expire[0]) };
+  }
+
+  refreshToken(accessToken) {
+    const token = [null];
+    const expire = [0];
+    check(this.api, this.api.clientRefresh(this.live(), accessToken, token, expire));
+    return { accessToken: token[0], expireS: Number(expire[0]) };
+  }
+
+  /** A token valid now (cached, refreshed early). */
+  accessToken() {
+    const token = [null];
+    check(this.api, this.api.accessToken(this.live(), token));
+    return token[0];
+  }
+
+  live() {
+    if (!this.handle) throw new EnosError('client is closed', 1, 0, 0);
+    return this.handle;
+  }
+
+  close() {
+    if (this.handle) this.api.clientFree(this.handle);
+    this.handle = null;
+  }
+}
+
+module.exports = {
+  Client, EnosError, getAccessToken, refreshAccessToken, version: (library) => load(library).version(),
+};

@@ -1,0 +1,81 @@
+'use strict';
+// node --test: a Get, a Refresh and error paths against the fake gateway.
+// Needs ENOS_TOKEN_LIB and ENOS_FAKE_GATEWAY (tests/node.rs sets both).
+const { test, before, after } = require('node:test');
+const assert = require('node:assert');
+const { spawn } = require('node:child_process');
+const readline = require('node:readline');
+const net = require('node:net');
+
+const enos = require('../enos_token');
+
+const APP_KEY = 'node-app-key';
+const APP_SECRET = 'node-app-secret-77c1';
+let fake;
+let url;
+
+before(async () => {
+  process.env.NO_PROXY = '*';
+  fake = spawn(process.env.ENOS_FAKE_GATEWAY,
+    ['--port', '0', '--max-seconds', '300', '--app', `${APP_KEY}:${APP_SECRET}`],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = readline.createInterface({ input: fake.stdout });
+  const first = await new Promise((resolve) => lines.once('line', resolve));
+  url = first.replace('enos-fake-gateway listening on ', '');
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+});
+
+after(() => fake.kill());
+
+test('one-shot Get then Refresh', () => {
+  const token = enos.getAccessToken(url, APP_KEY, APP_SECRET);
+  assert.ok(token.accessToken.length > 0);
+  assert.equal(token.expireS, 7200);
+  const refreshed = enos.refreshAccessToken(url, APP_KEY, APP_SECRET, token.accessToken);
+  assert.notEqual(refreshed.accessToken, token.accessToken);
+  assert.equal(refreshed.expireS, 7200);
+});
+
+test('client: Get, Refresh, managed token', () => {
+  const client = new enos.Client(url, APP_KEY, APP_SECRET, { proxy: '' });
+  try {
+    const token = client.getToken();
+    const refreshed = client.refreshToken(token.accessToken);
+    assert.equal(client.accessToken(), refreshed.accessToken);
+  } finally {
+    client.close();
+  }
+  assert.throws(() => client.accessToken(), (e) => e.statusName === 'ENOS_ERR_NULL_ARGUMENT');
+});
+
+test('wrong secret: a gateway error with its codes, without the secret', () => {
+  assert.throws(() => enos.getAccessToken(url, APP_KEY, 'wrong-secret-9'), (error) => {
+    assert.ok(error instanceof enos.EnosError);
+    assert.equal(error.statusName, 'ENOS_ERR_SERVICE');
+    assert.equal(error.serviceStatus, 1003);
+    assert.equal(error.httpStatus, 200);
+    assert.match(error.message, /^gateway status 1003/);
+    assert.ok(!error.message.includes('wrong-secret-9'));
+    return true;
+  });
+});
+
+test('refused connection and bad arguments', async () => {
+  const port = await new Promise((resolve) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+  assert.throws(() => enos.getAccessToken(`http://127.0.0.1:${port}`, APP_KEY, APP_SECRET),
+    (e) => e.statusName === 'ENOS_ERR_CONNECT' && e.message === `connect to 127.0.0.1:${port} refused`);
+  assert.throws(() => enos.getAccessToken(url, '', APP_SECRET),
+    (e) => e.statusName === 'ENOS_ERR_INVALID_ARGUMENT' && e.message === 'app key is empty');
+  assert.throws(() => enos.refreshAccessToken(url, APP_KEY, APP_SECRET, 'never-issued'),
+    (e) => e.statusName === 'ENOS_ERR_SERVICE' && e.serviceStatus === 1204);
+});
+
+test('version', () => {
+  assert.match(enos.version(), /^\d+\.\d+\.\d+/);
+});

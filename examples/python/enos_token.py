@@ -1,0 +1,433 @@
+"""EnOS API-gateway access tokens from Python, through libenos_token (ctypes).
+
+No dependencies beyond the standard library. The shared library is found,
+in order: the ``library`` argument, the ``ENOS_TOKEN_LIB`` environment
+variable, then the system loader (``libenos_token.so`` on its search path).
+
+    >>> with Client(url, app_key, app_secret) as client:
+    ...     token = client.access_token()          # cached, refreshed early
+    ...     headers = client.auth_headers("pageSize=10", b'{"k":"v"}')
+
+Every failure raises a subclass of :class:`EnosError` named after its
+status, with ``.service_status`` (the gateway's code, e.g. 1203) and
+``.http_status``. One :class:`Client` may be shared by many threads.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import threading
+from typing import Callable, Dict, NamedTuple, Optional, Union
+
+__all__ = [
+    "Client",
+    "Token",
+    "EnosError",
+    "NullArgumentError",
+    "InvalidArgumentError",
+    "ConnectError",
+    "EnosTimeoutError",
+    "TlsError",
+    "HttpStatusError",
+    "BadResponseError",
+    "ServiceError",
+    "InternalError",
+    "get_access_token",
+    "refresh_access_token",
+    "sign_request",
+    "version",
+    "load_library",
+    "LOG_ERROR",
+    "LOG_WARN",
+    "LOG_INFO",
+]
+
+LOG_ERROR, LOG_WARN, LOG_INFO = 1, 2, 3
+
+
+class Token(NamedTuple):
+    """A token and its lifetime in seconds, as the gateway reported them."""
+
+    access_token: str
+    expire_s: int
+
+
+class EnosError(Exception):
+    """A failed call. ``status`` is the ``enos_status`` value."""
+
+    status = -1
+
+    def __init__(self, message: str, status: int, status_name: str,
+                 service_status: int = 0, http_status: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.status_name = status_name
+        self.service_status = service_status
+        self.http_status = http_status
+
+    def __str__(self) -> str:
+        return f"{self.status_name}: {self.message}"
+
+
+class NullArgumentError(EnosError):
+    """ENOS_ERR_NULL_ARGUMENT (1): a required argument was missing."""
+
+
+class InvalidArgumentError(EnosError):
+    """ENOS_ERR_INVALID_ARGUMENT (2): not UTF-8, empty, a bad URL, file or option."""
+
+
+class ConnectError(EnosError):
+    """ENOS_ERR_CONNECT (3): DNS failure, refused, unreachable, reset."""
+
+
+class EnosTimeoutError(EnosError):
+    """ENOS_ERR_TIMEOUT (4): the connect or overall deadline passed. (Not
+    named ``TimeoutError``, so as not to shadow the builtin.)"""
+
+
+class TlsError(EnosError):
+    """ENOS_ERR_TLS (5): handshake or certificate verification failed."""
+
+
+class HttpStatusError(EnosError):
+    """ENOS_ERR_HTTP_STATUS (6): a non-2xx answer without a gateway error."""
+
+
+class BadResponseError(EnosError):
+    """ENOS_ERR_BAD_RESPONSE (7): an unusable answer."""
+
+
+class ServiceError(EnosError):
+    """ENOS_ERR_SERVICE (8): the gateway answered a non-zero status (``service_status``)."""
+
+
+class InternalError(EnosError):
+    """ENOS_ERR_INTERNAL (9): a bug in the library."""
+
+
+_ERRORS = {
+    1: NullArgumentError,
+    2: InvalidArgumentError,
+    3: ConnectError,
+    4: EnosTimeoutError,
+    5: TlsError,
+    6: HttpStatusError,
+    7: BadResponseError,
+    8: ServiceError,
+    9: InternalError,
+}
+
+
+class Counters(ctypes.Structure):
+    """``enos_client_counters``."""
+
+    _fields_ = [
+        ("get_requests", ctypes.c_uint64),
+        ("refresh_requests", ctypes.c_uint64),
+        ("retries", ctypes.c_uint64),
+        ("failures", ctypes.c_uint64),
+        ("waits", ctypes.c_uint64),
+        ("cache_hits", ctypes.c_uint64),
+        ("dns_lookups", ctypes.c_uint64),
+    ]
+
+
+_LOG_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+
+_libraries: Dict[str, ctypes.CDLL] = {}
+_libraries_lock = threading.Lock()
+
+
+def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
+    """Declares every function. Owned ``char *`` outputs are ``c_void_p`` so
+    that the pointer survives for ``enos_string_free``; only library-owned
+    text is returned as ``c_char_p``. The default restype (int) would
+    truncate pointers, so every function is declared."""
+    c_char_p, c_void_p, c_int, c_size_t = ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
+    i64, u32, u64, i32 = ctypes.c_int64, ctypes.c_uint32, ctypes.c_uint64, ctypes.c_int32
+    out_str, out_handle = ctypes.POINTER(c_void_p), ctypes.POINTER(c_void_p)
+    signatures = {
+        "enos_status_name": ([i32], c_char_p),
+        "enos_version": ([], c_char_p),
+        "enos_string_free": ([c_void_p], None),
+        "enos_last_error_message": ([], c_char_p),
+        "enos_last_service_status": ([], i32),
+        "enos_last_http_status": ([], i32),
+        "enos_get_access_token": ([c_char_p, c_char_p, c_char_p, out_str, ctypes.POINTER(i64)], c_int),
+        "enos_refresh_access_token": (
+            [c_char_p, c_char_p, c_char_p, c_char_p, out_str, ctypes.POINTER(i64)], c_int),
+        "enos_client_builder_new": ([c_char_p, c_char_p, c_char_p, out_handle], c_int),
+        "enos_client_builder_set_timeout_ms": ([c_void_p, u64, u64], c_int),
+        "enos_client_builder_set_ca_file": ([c_void_p, c_char_p], c_int),
+        "enos_client_builder_set_proxy": ([c_void_p, c_char_p], c_int),
+        "enos_client_builder_set_refresh_margin_s": ([c_void_p, u32], c_int),
+        "enos_client_builder_set_retries": ([c_void_p, u32, u64], c_int),
+        "enos_client_builder_set_log_callback": ([c_void_p, _LOG_CALLBACK, c_void_p], c_int),
+        "enos_client_build": ([c_void_p, out_handle], c_int),
+        "enos_client_builder_free": ([c_void_p], None),
+        "enos_client_free": ([c_void_p], None),
+        "enos_client_get_token": ([c_void_p, out_str, ctypes.POINTER(i64)], c_int),
+        "enos_client_refresh_token": ([c_void_p, c_char_p, out_str, ctypes.POINTER(i64)], c_int),
+        "enos_client_access_token": ([c_void_p, out_str], c_int),
+        "enos_client_invalidate": ([c_void_p, c_char_p], c_int),
+        "enos_client_get_counters": ([c_void_p, ctypes.POINTER(Counters)], c_int),
+        "enos_sign_request": ([c_char_p, c_char_p, c_char_p, c_size_t, i64, c_char_p, out_str], c_int),
+        "enos_client_auth_headers": ([c_void_p, c_char_p, c_char_p, c_size_t, out_str], c_int),
+    }
+    for name, (argtypes, restype) in signatures.items():
+        function = getattr(lib, name)
+        function.argtypes = argtypes
+        function.restype = restype
+    return lib
+
+
+def load_library(library: Optional[str] = None) -> ctypes.CDLL:
+    """The shared library: ``library`` if given, else ``$ENOS_TOKEN_LIB``,
+    else the system loader's ``libenos_token``. Loaded and declared once per path."""
+    path = library or os.environ.get("ENOS_TOKEN_LIB") or ctypes.util.find_library("enos_token") \
+        or "libenos_token.so"
+    with _libraries_lock:
+        if path not in _libraries:
+            _libraries[path] = _declare(ctypes.CDLL(path))
+        return _libraries[path]
+
+
+def _text(value: str, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    if "\0" in value:
+        raise InvalidArgumentError(f"{what} contains a NUL character", 2, "ENOS_ERR_INVALID_ARGUMENT")
+    return value.encode("utf-8")
+
+
+def _bytes(value: Union[bytes, bytearray, memoryview, str, None]) -> bytes:
+    if value is None:
+        return b""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return bytes(value)
+
+
+def _check(lib: ctypes.CDLL, status: int) -> None:
+    """Raises the calling thread's last error for ``status`` (read right away,
+    on the thread that failed)."""
+    if status == 0:
+        return
+    message = lib.enos_last_error_message()
+    name = lib.enos_status_name(status).decode()
+    error = _ERRORS.get(status, EnosError)
+    raise error(message.decode("utf-8", "replace") if message else name, status, name,
+                lib.enos_last_service_status(), lib.enos_last_http_status())
+
+
+def _take(lib: ctypes.CDLL, pointer: ctypes.c_void_p) -> str:
+    """Copies an owned string and frees it."""
+    try:
+        return ctypes.string_at(pointer.value).decode("utf-8") if pointer.value else ""
+    finally:
+        lib.enos_string_free(pointer)
+
+
+def version(library: Optional[str] = None) -> str:
+    """The library's version, e.g. ``"0.1.0"``."""
+    return load_library(library).enos_version().decode()
+
+
+def get_access_token(gateway_url: str, app_key: str, app_secret: str,
+                     library: Optional[str] = None) -> Token:
+    """One-shot Get Access Token (default options, proxy from the environment)."""
+    lib = load_library(library)
+    token, expire = ctypes.c_void_p(), ctypes.c_int64()
+    status = lib.enos_get_access_token(_text(gateway_url, "gateway_url"), _text(app_key, "app_key"),
+                                       _text(app_secret, "app_secret"), ctypes.byref(token),
+                                       ctypes.byref(expire))
+    text = _take(lib, token)
+    _check(lib, status)
+    return Token(text, expire.value)
+
+
+def refresh_access_token(gateway_url: str, app_key: str, app_secret: str, access_token: str,
+                         library: Optional[str] = None) -> Token:
+    """One-shot Refresh Access Token."""
+    lib = load_library(library)
+    token, expire = ctypes.c_void_p(), ctypes.c_int64()
+    status = lib.enos_refresh_access_token(
+        _text(gateway_url, "gateway_url"), _text(app_key, "app_key"), _text(app_secret, "app_secret"),
+        _text(access_token, "access_token"), ctypes.byref(token), ctypes.byref(expire))
+    text = _take(lib, token)
+    _check(lib, status)
+    return Token(text, expire.value)
+
+
+def sign_request(access_token: str, query: str, body: Union[bytes, str, None], timestamp_ms: int,
+                 app_secret: str, library: Optional[str] = None) -> str:
+    """The ``apim-signature`` of one API call, from explicit inputs."""
+    lib = load_library(library)
+    data = _bytes(body)
+    signature = ctypes.c_void_p()
+    status = lib.enos_sign_request(_text(access_token, "access_token"), _text(query or "", "query"),
+                                   data, len(data), timestamp_ms, _text(app_secret, "app_secret"),
+                                   ctypes.byref(signature))
+    text = _take(lib, signature)
+    _check(lib, status)
+    return text
+
+
+class Client:
+    """A reusable, thread-safe client for one gateway and one application.
+
+    Use it as a context manager, or call :meth:`close`. ``close`` waits for
+    calls running on other threads; calls after it raise ``NullArgumentError``.
+    """
+
+    def __init__(self, gateway_url: str, app_key: str, app_secret: str, *,
+                 connect_timeout_ms: Optional[int] = None, total_timeout_ms: Optional[int] = None,
+                 ca_file: Optional[str] = None, proxy: Optional[str] = None,
+                 refresh_margin_s: Optional[int] = None,
+                 retries: Optional[tuple] = None,
+                 log: Optional[Callable[[int, str], None]] = None,
+                 library: Optional[str] = None) -> None:
+        """Options as in ``enos_token.h``: timeouts default to 10000/30000 ms,
+        ``proxy=""`` turns proxies off (default: the environment), ``retries``
+        is ``(max_retries, base_backoff_ms)``, ``log(level, message)`` is
+        called from any thread that uses the client (exceptions in it are ignored)."""
+        self._lib = load_library(library)
+        self._handle: Optional[int] = None
+        self._calls = 0
+        self._idle = threading.Condition()
+        self._log_callback = None
+        lib = self._lib
+        builder = ctypes.c_void_p()
+        _check(lib, lib.enos_client_builder_new(_text(gateway_url, "gateway_url"), _text(app_key, "app_key"),
+                                                _text(app_secret, "app_secret"), ctypes.byref(builder)))
+        try:
+            if connect_timeout_ms is not None or total_timeout_ms is not None:
+                _check(lib, lib.enos_client_builder_set_timeout_ms(
+                    builder, connect_timeout_ms if connect_timeout_ms is not None else 10000,
+                    total_timeout_ms if total_timeout_ms is not None else 30000))
+            if ca_file is not None:
+                _check(lib, lib.enos_client_builder_set_ca_file(builder, _text(ca_file, "ca_file")))
+            if proxy is not None:
+                _check(lib, lib.enos_client_builder_set_proxy(builder, _text(proxy, "proxy")))
+            if refresh_margin_s is not None:
+                _check(lib, lib.enos_client_builder_set_refresh_margin_s(builder, refresh_margin_s))
+            if retries is not None:
+                _check(lib, lib.enos_client_builder_set_retries(builder, retries[0], retries[1]))
+            if log is not None:
+                def trampoline(level: int, message: bytes, _user: Optional[int]) -> None:
+                    try:
+                        log(level, message.decode("utf-8", "replace"))
+                    except Exception:  # noqa: BLE001 - never unwind into C
+                        pass
+                self._log_callback = _LOG_CALLBACK(trampoline)  # kept alive with the client
+                _check(lib, lib.enos_client_builder_set_log_callback(builder, self._log_callback, None))
+        except BaseException:
+            lib.enos_client_builder_free(builder)
+            raise
+        client = ctypes.c_void_p()
+        _check(lib, lib.enos_client_build(builder, ctypes.byref(client)))  # consumes the builder
+        self._handle = client.value
+
+    def _enter(self) -> int:
+        with self._idle:
+            if self._handle is None:
+                raise NullArgumentError("client is closed", 1, "ENOS_ERR_NULL_ARGUMENT")
+            self._calls += 1
+            return self._handle
+
+    def _leave(self) -> None:
+        with self._idle:
+            self._calls -= 1
+            if self._calls == 0:
+                self._idle.notify_all()
+
+    def _token_call(self, function, *args) -> Token:
+        handle = self._enter()
+        try:
+            token, expire = ctypes.c_void_p(), ctypes.c_int64()
+            status = function(handle, *args, ctypes.byref(token), ctypes.byref(expire))
+            text = _take(self._lib, token)
+            _check(self._lib, status)
+            return Token(text, expire.value)
+        finally:
+            self._leave()
+
+    def get_token(self) -> Token:
+        """Get Access Token (always a request; also becomes the managed token)."""
+        return self._token_call(self._lib.enos_client_get_token)
+
+    def refresh_token(self, access_token: str) -> Token:
+        """Refresh Access Token (always a request; also becomes the managed token)."""
+        return self._token_call(self._lib.enos_client_refresh_token, _text(access_token, "access_token"))
+
+    def access_token(self) -> str:
+        """A token valid now: cached, refreshed early, one fetch for all threads."""
+        handle = self._enter()
+        try:
+            token = ctypes.c_void_p()
+            status = self._lib.enos_client_access_token(handle, ctypes.byref(token))
+            text = _take(self._lib, token)
+            _check(self._lib, status)
+            return text
+        finally:
+            self._leave()
+
+    def invalidate(self, rejected_token: Optional[str] = None) -> None:
+        """An API call rejected ``rejected_token``: forget it if still cached
+        (``None`` forgets any)."""
+        handle = self._enter()
+        try:
+            token = None if rejected_token is None else _text(rejected_token, "rejected_token")
+            _check(self._lib, self._lib.enos_client_invalidate(handle, token))
+        finally:
+            self._leave()
+
+    def auth_headers(self, query: str = "", body: Union[bytes, str, None] = None) -> Dict[str, str]:
+        """The ``apim-*`` headers for an API call with exactly this query and body."""
+        handle = self._enter()
+        try:
+            data = _bytes(body)
+            headers = ctypes.c_void_p()
+            status = self._lib.enos_client_auth_headers(handle, _text(query or "", "query"), data, len(data),
+                                                        ctypes.byref(headers))
+            text = _take(self._lib, headers)
+            _check(self._lib, status)
+        finally:
+            self._leave()
+        pairs = (line.split(": ", 1) for line in text.split("\r\n") if line)
+        return {name: value for name, value in pairs}
+
+    def counters(self) -> Dict[str, int]:
+        """What the client has done: requests, retries, failures, waits, cache hits, DNS lookups."""
+        handle = self._enter()
+        try:
+            counters = Counters()
+            _check(self._lib, self._lib.enos_client_get_counters(handle, ctypes.byref(counters)))
+            return {name: getattr(counters, name) for name, _ in Counters._fields_}
+        finally:
+            self._leave()
+
+    def close(self) -> None:
+        """Frees the client once no call on it is running. Idempotent."""
+        with self._idle:
+            handle, self._handle = self._handle, None
+            while self._calls:
+                self._idle.wait()
+        if handle is not None:
+            self._lib.enos_client_free(handle)
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass

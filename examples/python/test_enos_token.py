@@ -1,0 +1,211 @@
+"""Tests of the ctypes binding against the real library and the fake gateway.
+
+Needs ENOS_TOKEN_LIB (the shared library) and ENOS_FAKE_GATEWAY (the
+enos-fake-gateway binary). Standard library only: python3 -m unittest -v
+"""
+
+import json
+import os
+import subprocess
+import threading
+import unittest
+import urllib.error
+import urllib.request
+
+import enos_token
+
+APP_KEY = "py-app-key"
+APP_SECRET = "py-app-secret-5e2a"
+
+
+class FakeGateway:
+    """The enos-fake-gateway binary on a free port."""
+
+    def __init__(self, *extra: str) -> None:
+        binary = os.environ["ENOS_FAKE_GATEWAY"]
+        self.process = subprocess.Popen(
+            [binary, "--port", "0", "--max-seconds", "300", "--app", f"{APP_KEY}:{APP_SECRET}", *extra],
+            stdout=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline().strip()
+        prefix = "enos-fake-gateway listening on "
+        if not line.startswith(prefix):
+            raise RuntimeError(f"unexpected first line: {line!r}")
+        self.url = line[len(prefix):]
+
+    def control(self, path: str, body: dict = None) -> dict:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method="POST" if data else "GET")
+        with urllib.request.urlopen(request) as answer:
+            return json.load(answer)
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        self.process.stdout.close()
+
+
+def setUpModule():
+    global FAKE
+    os.environ["NO_PROXY"] = "*"
+    FAKE = FakeGateway()
+
+
+def tearDownModule():
+    FAKE.stop()
+
+
+class OneShotTest(unittest.TestCase):
+    def test_get_then_refresh(self):
+        token = enos_token.get_access_token(FAKE.url, APP_KEY, APP_SECRET)
+        self.assertIsInstance(token, enos_token.Token)
+        self.assertGreater(len(token.access_token), 0)
+        self.assertGreater(token.expire_s, 0)
+        refreshed = enos_token.refresh_access_token(FAKE.url, APP_KEY, APP_SECRET, token.access_token)
+        self.assertNotEqual(refreshed.access_token, token.access_token)
+        self.assertEqual(refreshed.expire_s, 7200)
+
+    def test_wrong_secret_is_a_service_error_with_codes(self):
+        with self.assertRaises(enos_token.ServiceError) as caught:
+            enos_token.get_access_token(FAKE.url, APP_KEY, "wrong-secret")
+        error = caught.exception
+        self.assertEqual(error.status, 8)
+        self.assertEqual(error.status_name, "ENOS_ERR_SERVICE")
+        self.assertEqual(error.service_status, 1003)
+        self.assertEqual(error.http_status, 200)
+        self.assertTrue(error.message.startswith("gateway status 1003"), error.message)
+        self.assertNotIn("wrong-secret", str(error))
+
+    def test_refused_connection(self):
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with self.assertRaises(enos_token.ConnectError) as caught:
+            enos_token.get_access_token(f"http://127.0.0.1:{port}", APP_KEY, APP_SECRET)
+        self.assertEqual(caught.exception.message, f"connect to 127.0.0.1:{port} refused")
+
+    def test_bad_arguments(self):
+        with self.assertRaises(enos_token.InvalidArgumentError):
+            enos_token.get_access_token(FAKE.url, "", APP_SECRET)
+        with self.assertRaises(enos_token.InvalidArgumentError):
+            enos_token.get_access_token("ftp://nowhere", APP_KEY, APP_SECRET)
+        with self.assertRaises(enos_token.InvalidArgumentError):
+            enos_token.get_access_token(FAKE.url, "key\0with-nul", APP_SECRET)
+        with self.assertRaises(TypeError):
+            enos_token.get_access_token(FAKE.url, None, APP_SECRET)
+
+    def test_sign_request_matches_an_independent_vector(self):
+        # Same vector as tests/signing.rs ("sorted query"), computed by a
+        # separate Python implementation of the rule.
+        signature = enos_token.sign_request("fk000001abcdef", "k3=v3&k1=v1&k2=v2", b"", 1700000000123,
+                                            "test-app-secret-8d1f")
+        self.assertEqual(signature, "c56f1cc735b1d7557bf7143bda631e880b3f588a382fb2d2aaadfc98b20e1475")
+
+    def test_version(self):
+        self.assertRegex(enos_token.version(), r"^\d+\.\d+\.\d+")
+
+
+class ClientTest(unittest.TestCase):
+    def test_managed_token_is_cached(self):
+        with enos_token.Client(FAKE.url, APP_KEY, APP_SECRET, proxy="") as client:
+            first = client.access_token()
+            for _ in range(100):
+                self.assertEqual(client.access_token(), first)
+            counters = client.counters()
+            self.assertEqual(counters["cache_hits"], 100)
+            self.assertLessEqual(counters["get_requests"], 1)
+
+    def test_raw_calls_and_invalidate(self):
+        with enos_token.Client(FAKE.url, APP_KEY, APP_SECRET) as client:
+            token = client.get_token()
+            refreshed = client.refresh_token(token.access_token)
+            self.assertEqual(client.access_token(), refreshed.access_token)
+            client.invalidate("not-the-cached-one")
+            self.assertEqual(client.access_token(), refreshed.access_token)
+            client.invalidate(refreshed.access_token)
+            gets = client.counters()["get_requests"]
+            client.access_token()
+            self.assertEqual(client.counters()["get_requests"], gets + 1)
+
+    def test_auth_headers_pass_the_echo_api(self):
+        with enos_token.Client(FAKE.url, APP_KEY, APP_SECRET) as client:
+            body = b'{"assetIds":["a1"]}'
+            headers = client.auth_headers("pageSize=10&orgId=o15", body)
+            self.assertEqual(sorted(headers), ["apim-accesstoken", "apim-signature", "apim-timestamp"])
+            request = urllib.request.Request(FAKE.url + "/fake/v1/echo?pageSize=10&orgId=o15", data=body,
+                                             headers=headers, method="POST")
+            with urllib.request.urlopen(request) as answer:
+                self.assertEqual(json.load(answer)["msg"], "signature ok")
+            tampered = urllib.request.Request(FAKE.url + "/fake/v1/echo?pageSize=11&orgId=o15", data=body,
+                                              headers=headers, method="POST")
+            with self.assertRaises(urllib.error.HTTPError) as caught:
+                urllib.request.urlopen(tampered)
+            self.assertEqual(caught.exception.code, 401)
+            caught.exception.close()
+
+    def test_sixteen_threads_share_one_client(self):
+        with enos_token.Client(FAKE.url, APP_KEY, APP_SECRET) as client:
+            results, errors = [], []
+
+            def work():
+                try:
+                    for _ in range(200):
+                        results.append(client.access_token())
+                except Exception as error:  # noqa: BLE001
+                    errors.append(error)
+
+            threads = [threading.Thread(target=work) for _ in range(16)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            self.assertEqual(errors, [])
+            self.assertEqual(len(results), 16 * 200)
+            self.assertEqual(len(set(results)), 1)
+            self.assertLessEqual(client.counters()["get_requests"], 1)
+
+    def test_log_callback(self):
+        messages = []
+        with enos_token.Client(FAKE.url, APP_KEY, APP_SECRET,
+                               log=lambda level, message: messages.append((level, message))) as client:
+            token = client.access_token()
+            client.invalidate(token)
+        self.assertTrue(any(level == enos_token.LOG_INFO and m.startswith("Get succeeded") for level, m in messages),
+                        messages)
+        self.assertTrue(all(token not in m and APP_SECRET not in m for _, m in messages), messages)
+
+    def test_a_raising_log_callback_does_not_break_calls(self):
+        def explode(level, message):
+            raise RuntimeError("boom")
+        with enos_token.Client(FAKE.url, APP_KEY, APP_SECRET, log=explode) as client:
+            self.assertTrue(client.access_token())
+
+    def test_options_are_checked(self):
+        with self.assertRaises(enos_token.InvalidArgumentError):
+            enos_token.Client(FAKE.url, APP_KEY, APP_SECRET, connect_timeout_ms=0)
+        with self.assertRaises(enos_token.InvalidArgumentError) as caught:
+            enos_token.Client(FAKE.url, APP_KEY, APP_SECRET, ca_file="/nonexistent.pem")
+        self.assertIn("/nonexistent.pem", caught.exception.message)
+        with self.assertRaises(enos_token.InvalidArgumentError):
+            enos_token.Client(FAKE.url, APP_KEY, APP_SECRET, proxy="gopher://x:1")
+
+    def test_timeout(self):
+        FAKE.control("/fake/control/fault", {"fault": "delay", "ms": 3000, "times": 1})
+        try:
+            with enos_token.Client(FAKE.url, APP_KEY, APP_SECRET, connect_timeout_ms=200,
+                                   total_timeout_ms=300, retries=(0, 0)) as client:
+                with self.assertRaises(enos_token.EnosTimeoutError):
+                    client.get_token()
+        finally:
+            FAKE.control("/fake/control/fault", {"fault": "clear"})
+
+    def test_closed_client_raises(self):
+        client = enos_token.Client(FAKE.url, APP_KEY, APP_SECRET)
+        client.close()
+        client.close()  # idempotent
+        with self.assertRaises(enos_token.NullArgumentError):
+            client.access_token()
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,223 @@
+//! Running real programs (C, C++, Python, Node) against the real shared
+//! library and the real `enos-fake-gateway` binary, and the optional tools
+//! that check them (valgrind).
+//!
+//! Optional tools are optional on a developer's machine: without one, the
+//! check that needs it prints `NOT RUN` and why. CI sets `ENOS_REQUIRE_ALL=1`,
+//! which turns a missing tool into a failure, so nothing is skipped there.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use super::{APP_KEY, APP_SECRET};
+
+/// `target/debug` (or wherever this test binary's profile directory is).
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds the shared library as it ships (without the fake gateway), once
+/// per test run: `cargo test` builds only what the Rust tests link.
+pub fn build_shared_library() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let lib_dir = profile_dir();
+            let mut cargo = Command::new(env!("CARGO"));
+            cargo.args(["build", "--lib", "--quiet"]);
+            if lib_dir.ends_with("release") {
+                cargo.arg("--release");
+            }
+            let output = cargo.current_dir(repo()).output().expect("cargo runs");
+            assert!(
+                output.status.success(),
+                "cargo build --lib failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(lib_dir.join("libenos_token.so").exists());
+            lib_dir
+        })
+        .clone()
+}
+
+/// Compiles `examples/c/<name>.c` against `include/` and the shared library.
+pub fn compile_c(name: &str) -> PathBuf {
+    compile_c_with(name, &[])
+}
+
+/// As [`compile_c`], linking `extra` libraries too (e.g. `-lcurl`).
+pub fn compile_c_with(name: &str, extra: &[&str]) -> PathBuf {
+    let source = repo().join("examples/c").join(format!("{name}.c"));
+    let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let flags = [
+        "-std=c11",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-pedantic",
+        "-pthread",
+    ];
+    compile(&compiler, &flags, &source, name, extra)
+}
+
+/// Compiles `source` with `compiler` and `flags` against `include/` and the
+/// shared library, into `<profile dir>/c-programs/<output>`.
+pub fn compile(
+    compiler: &str,
+    flags: &[&str],
+    source: &Path,
+    output: &str,
+    extra: &[&str],
+) -> PathBuf {
+    let lib_dir = build_shared_library();
+    let out_dir = lib_dir.join("c-programs");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let binary = out_dir.join(output);
+    let output = Command::new(compiler)
+        .args(flags)
+        .arg(format!("-I{}", repo().join("include").display()))
+        .arg(source)
+        .arg(format!("-L{}", lib_dir.display()))
+        .arg("-lenos_token")
+        .args(extra)
+        .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
+        .arg("-o")
+        .arg(&binary)
+        .output()
+        .unwrap_or_else(|e| panic!("{compiler} runs: {e}"));
+    assert!(
+        output.status.success(),
+        "compiling {} failed:\n{}",
+        source.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    binary
+}
+
+/// The `enos-fake-gateway` binary, running until dropped.
+pub struct FakeProcess {
+    child: Child,
+    pub url: String,
+}
+
+impl FakeProcess {
+    pub fn start(extra: &[&str]) -> FakeProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_enos-fake-gateway"))
+            .args(["--port", "0", "--max-seconds", "300", "--app"])
+            .arg(format!("{APP_KEY}:{APP_SECRET}"))
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the fake gateway starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("enos-fake-gateway listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_string();
+        FakeProcess { child, url }
+    }
+}
+
+impl Drop for FakeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn run(command: &mut Command, url: &str, secret: &str) -> Output {
+    command
+        .env("ENOS_GATEWAY_URL", url)
+        .env("ENOS_APP_KEY", APP_KEY)
+        .env("ENOS_APP_SECRET", secret)
+        .env_remove("ENOS_CA_FILE")
+        .env("NO_PROXY", "*")
+        .output()
+        .unwrap()
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// valgrind, or `None` when it is missing and not required.
+pub fn valgrind() -> Option<&'static str> {
+    tool("valgrind", "--version", "leak check")
+}
+
+/// Fails under `ENOS_REQUIRE_ALL=1` (CI); otherwise says what was not run.
+pub fn missing_tool(tool: &str, check: &str) {
+    if std::env::var("ENOS_REQUIRE_ALL").as_deref() == Ok("1") {
+        panic!("{tool} is required (ENOS_REQUIRE_ALL=1) but not installed");
+    }
+    eprintln!("NOT RUN: {check} ({tool} is not installed; CI requires it)");
+}
+
+/// `program` if `program <version_flag>` runs, else `None` (see [`missing_tool`]).
+pub fn tool<'a>(program: &'a str, version_flag: &str, check: &str) -> Option<&'a str> {
+    let present = Command::new(program)
+        .arg(version_flag)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !present {
+        missing_tool(program, check);
+    }
+    present.then_some(program)
+}
+
+/// Whether libcurl's development files are installed.
+pub fn have_libcurl_headers() -> bool {
+    tool("curl-config", "--version", "examples/c/api_call.c").is_some()
+}
+
+/// Runs `program` under memcheck and checks: no error, nothing definitely lost.
+pub fn assert_no_leaks(program: &Path, url: &str, secret: &str) -> String {
+    assert_no_leaks_with(program, url, secret, &[])
+}
+
+/// As [`assert_no_leaks`], with extra environment variables.
+pub fn assert_no_leaks_with(
+    program: &Path,
+    url: &str,
+    secret: &str,
+    env: &[(&str, &str)],
+) -> String {
+    let Some(valgrind) = valgrind() else {
+        return String::new();
+    };
+    let output = run(
+        Command::new(valgrind)
+            .args([
+                "--leak-check=full",
+                "--errors-for-leak-kinds=definite",
+                "--error-exitcode=99",
+            ])
+            .arg(program)
+            .envs(env.iter().copied()),
+        url,
+        secret,
+    );
+    let report = text(&output.stderr);
+    assert_ne!(
+        output.status.code(),
+        Some(99),
+        "valgrind found errors:\n{report}"
+    );
+    assert!(
+        report.contains("definitely lost: 0 bytes") || report.contains("no leaks are possible"),
+        "{report}"
+    );
+    assert!(report.contains("ERROR SUMMARY: 0 errors"), "{report}");
+    text(&output.stdout)
+}
