@@ -10,7 +10,8 @@
 //! ```
 //!
 //! and commit `include/enos_token.h`. On Linux it also gives the shared
-//! library a soname (`libenos_token.so`), which cargo never sets for a cdylib.
+//! library a soname (`libenos_token.so`), which cargo never sets for a cdylib;
+//! under cargo-c (`cargo cinstall`) the soname is cargo-c's, versioned.
 
 use std::path::{Path, PathBuf};
 
@@ -21,7 +22,11 @@ fn main() {
     println!("cargo:rerun-if-changed=include/enos_token.h");
     println!("cargo:rerun-if-env-changed=ENOS_TOKEN_WRITE_HEADER");
 
-    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+    // cargo-c (which turns on the `capi` feature) sets a versioned soname,
+    // libenos_token.so.0.1, and installs the symlinks it needs. A plain build
+    // gets the unversioned name, which works straight from target/.
+    let built_by_cargo_c = std::env::var_os("CARGO_FEATURE_CAPI").is_some();
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") && !built_by_cargo_c {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libenos_token.so");
     }
 

@@ -37,3 +37,46 @@ fn python_package_unit_tests() {
     assert!(ran >= 15, "expected the whole suite to run:\n{report}");
     assert!(report.trim_end().ends_with("OK"), "{report}");
 }
+
+#[test]
+fn python_readme_example_runs() {
+    let Some(python) = tool("python3", "--version", "the Python example") else {
+        return;
+    };
+    let fake = FakeProcess::start(&[]);
+    let output = Command::new(python)
+        .arg("example.py")
+        .current_dir(repo().join("examples/python"))
+        .env(
+            "ENOS_TOKEN_LIB",
+            build_shared_library().join("libenos_token.so"),
+        )
+        .env("ENOS_GATEWAY_URL", &fake.url)
+        .env("ENOS_APP_KEY", support::APP_KEY)
+        .env("ENOS_APP_SECRET", support::APP_SECRET)
+        .env("NO_PROXY", "*")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(
+        lines[0].starts_with("token: fk00… expires in 7200 s"),
+        "{stdout}"
+    );
+    assert_eq!(lines[1], "refreshed: new token");
+    assert_eq!(
+        lines[2],
+        "headers: apim-accesstoken, apim-signature, apim-timestamp"
+    );
+    assert!(
+        lines[3].starts_with("error: ENOS_ERR_SERVICE 1003 gateway status 1003"),
+        "{stdout}"
+    );
+}

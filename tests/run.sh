@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every check, as CI runs it: formatting, lints, the Rust unit and integration
-# tests (which include the header drift check, the C programs and, when
-# valgrind is installed, the leak checks), then the README's example command.
+# tests (the header drift check; the C, C++, Python and Node programs; leak
+# checks under valgrind), the install test, then the README's example command.
+# A check whose optional tool is missing says NOT RUN, unless ENOS_REQUIRE_ALL=1
+# (CI), which makes it fail instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +17,8 @@ if command -v npm >/dev/null; then
 fi
 echo "== cargo test"
 cargo test --features fake-gateway
+echo "== install test (cargo cinstall, pkg-config, dynamic and static linking)"
+bash tests/install.sh
 echo "== the README's example command (C example against the fake gateway)"
 output=$(bash examples/c/run.sh)
 echo "$output"

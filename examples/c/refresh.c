@@ -53,6 +53,7 @@ int main(void) {
     return 2;
   }
 
+  /* snippet:begin c */
   int exit_code = 1;
   enos_client_builder *builder = NULL;
   enos_client *client = NULL;
@@ -100,4 +101,5 @@ done:
   enos_string_free(refreshed);
   enos_client_free(client);    /* NULL is fine */
   return exit_code;
+  /* snippet:end c */
 }

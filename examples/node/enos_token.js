@@ -64,7 +64,6 @@ function check(api, status) {
   throw new EnosError(message, status, api.lastServiceStatus(), api.lastHttpStatus());
 }
 
-// snippet:begin node-api
 /** One-shot Get Access Token. Synchronous: it blocks like the C call. */
 function getAccessToken(gatewayUrl, appKey, appSecret, library) {
   const api = load(library);
@@ -73,7 +72,6 @@ function getAccessToken(gatewayUrl, appKey, appSecret, library) {
   check(api, api.get(gatewayUrl, appKey, appSecret, token, expire));
   return { accessToken: token[0], expireS: Number(expire[0]) };
 }
-// snippet:end node-api
 
 /** One-shot Refresh Access Token. */
 function refreshAccessToken(gatewayUrl, appKey, appSecret, accessToken, library) {

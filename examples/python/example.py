@@ -1,0 +1,27 @@
+"""Get a token, refresh it, sign an API call, and handle a gateway error.
+
+Environment: ENOS_GATEWAY_URL, ENOS_APP_KEY, ENOS_APP_SECRET (and
+ENOS_TOKEN_LIB when libenos_token.so is not on the loader's path).
+"""
+import os
+
+import enos_token
+
+# snippet:begin python
+url = os.environ["ENOS_GATEWAY_URL"]
+key, secret = os.environ["ENOS_APP_KEY"], os.environ["ENOS_APP_SECRET"]
+
+with enos_token.Client(url, key, secret) as client:
+    token = client.get_token()
+    print("token:", token.access_token[:4] + "…", "expires in", token.expire_s, "s")
+    refreshed = client.refresh_token(token.access_token)
+    print("refreshed: new token" if refreshed.access_token != token.access_token else "refreshed: ?")
+    current = client.access_token()  # before every API call: cached, refreshed early
+    headers = client.auth_headers("pageSize=10", b'{"k":"v"}')
+    print("headers:", ", ".join(sorted(headers)))
+
+try:
+    enos_token.get_access_token(url, key, "not-the-secret")
+except enos_token.ServiceError as error:
+    print("error:", error.status_name, error.service_status, error.message)
+# snippet:end python

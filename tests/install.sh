@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Install test: `cargo cinstall` into temporary prefixes, then build and run
+# examples/c/refresh.c against the installed copy through pkg-config, linked
+# dynamically (checks the soname and NEEDED entry) and statically (checks the
+# binary needs no libenos_token.so), each against the fake gateway.
+#
+# Needs cargo-c (`cargo cinstall`) and pkg-config; .ci/run installs both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! cargo cinstall --version >/dev/null 2>&1; then
+  if [ "${ENOS_REQUIRE_ALL:-}" = 1 ]; then
+    echo "install test: cargo-c is required (ENOS_REQUIRE_ALL=1) but cargo cinstall is missing" >&2
+    exit 1
+  fi
+  echo "NOT RUN: install test (cargo-c is not installed: cargo install cargo-c --version 0.10.24 --locked)"
+  exit 0
+fi
+command -v pkg-config >/dev/null || { echo "install test: pkg-config is missing" >&2; exit 1; }
+
+work=$(mktemp -d)
+fake_pid=
+cleanup() { [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+fail() { echo "install test FAILED: $*" >&2; exit 1; }
+
+# Debug builds keep the test quick; users install with --release (README).
+install() { # prefix, extra cinstall arguments...
+  local prefix=$1; shift
+  cargo cinstall --debug "$@" --prefix "$prefix" --libdir "$prefix/lib" >"$work/cinstall.log" 2>&1 \
+    || { cat "$work/cinstall.log" >&2; fail "cargo cinstall $*"; }
+}
+echo "-- cargo cinstall (shared and static) into $work/shared"
+install "$work/shared"
+echo "-- cargo cinstall --library-type staticlib into $work/static"
+install "$work/static" --library-type staticlib
+
+for f in include/enos-token/enos_token.h include/enos-token/enos_token.hpp lib/libenos_token.a \
+         lib/libenos_token.so lib/pkgconfig/enos-token.pc; do
+  [ -e "$work/shared/$f" ] || fail "$f not installed"
+done
+cmp -s include/enos_token.h "$work/shared/include/enos-token/enos_token.h" \
+  || fail "the installed header is not the committed one"
+[ "$(ls "$work/shared/include/enos-token")" = "$(printf 'enos_token.h\nenos_token.hpp')" ] \
+  || fail "unexpected headers installed: $(ls "$work/shared/include/enos-token")"
+soname=$(readelf -d "$work/shared/lib/libenos_token.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+[ "$soname" = "libenos_token.so.0.1" ] || fail "soname is '$soname'"
+
+cargo build --quiet --features fake-gateway --bin enos-fake-gateway
+url_file="$work/url"
+target/debug/enos-fake-gateway --port 0 --app install-key:install-secret --url-file "$url_file" \
+  --max-seconds 120 >/dev/null &
+fake_pid=$!
+for _ in $(seq 100); do [ -s "$url_file" ] && break; sleep 0.05; done
+export ENOS_GATEWAY_URL
+ENOS_GATEWAY_URL=$(cat "$url_file")
+export ENOS_APP_KEY=install-key ENOS_APP_SECRET=install-secret NO_PROXY='*'
+
+check_run() { # binary
+  local output
+  output=$("$1") || fail "$1 failed"
+  grep -q '^token: ' <<<"$output" && grep -q '^refreshed: ' <<<"$output" || fail "$1 printed: $output"
+}
+
+echo "-- dynamic: cc \$(pkg-config --cflags --libs enos-token)"
+export PKG_CONFIG_PATH="$work/shared/lib/pkgconfig"
+# shellcheck disable=SC2046
+cc -std=c11 -Wall -Wextra -Werror examples/c/refresh.c $(pkg-config --cflags --libs enos-token) \
+  -Wl,-rpath,"$(pkg-config --variable=libdir enos-token)" -o "$work/refresh-dynamic"
+readelf -d "$work/refresh-dynamic" | grep -q 'NEEDED.*\[libenos_token.so.0.1\]' \
+  || fail "the dynamic binary does not need libenos_token.so.0.1"
+check_run "$work/refresh-dynamic"
+
+echo "-- static: cc \$(pkg-config --static --cflags --libs enos-token)"
+export PKG_CONFIG_PATH="$work/static/lib/pkgconfig"
+[ ! -e "$work/static/lib/libenos_token.so" ] || fail "a staticlib install has a shared library"
+# shellcheck disable=SC2046
+cc -std=c11 -Wall -Wextra -Werror examples/c/refresh.c $(pkg-config --static --cflags --libs enos-token) \
+  -o "$work/refresh-static"
+if readelf -d "$work/refresh-static" | grep -q 'libenos_token'; then
+  fail "the static binary depends on libenos_token: $(readelf -d "$work/refresh-static" | grep NEEDED)"
+fi
+check_run "$work/refresh-static"
+echo "install test passed"
