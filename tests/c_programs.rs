@@ -163,3 +163,33 @@ fn threads_example_shares_one_token_fetch() {
         assert!(stdout.contains("failures: 0"), "{stdout}");
     }
 }
+
+#[test]
+fn pooled_calls_spawn_no_thread_and_look_up_no_name() {
+    let source = repo().join("tests/c/thread_count.c");
+    let flags = [
+        "-std=c11",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-pthread",
+        "-rdynamic",
+    ];
+    let program = compile("cc", &flags, &source, "thread_count", &[]);
+    let fake = FakeProcess::start(&[]);
+    let by_name = fake.url.replace("127.0.0.1", "localhost");
+    let output = run(&mut Command::new(&program), &by_name, APP_SECRET);
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+    // The first call resolves "localhost" once, on a helper thread that
+    // honours the deadline: this also shows that the interposition counts
+    // the library's threads.
+    assert_eq!(
+        stdout,
+        "first call: threads 1, lookups 1\npooled calls: threads 0, lookups 0\n"
+    );
+}

@@ -1,4 +1,5 @@
-//! Name resolution only when a connection is opened.
+//! Name resolution only when a connection is opened (and the connector that
+//! wraps each new connection in a [`CoalescingTransport`]).
 //!
 //! ureq asks its resolver for the target's addresses on *every* request,
 //! before it looks in its connection pool, and its default resolver spawns a
@@ -29,6 +30,7 @@ use ureq::unversioned::transport::{
 };
 
 use super::GatewayUrl;
+use super::coalesce::CoalescingTransport;
 
 /// A cached answer older than this is looked up again before a new connection.
 const REFRESH_AFTER: Duration = Duration::from_secs(30);
@@ -169,11 +171,11 @@ impl Connector<()> for ResolveOnConnect {
         let stale_name = host_and_port(details.uri)
             .filter(|(host, _)| !details.addrs.is_empty() && host.parse::<IpAddr>().is_err());
         let Some((host, port)) = stale_name else {
-            return self.inner.connect(details, chained);
+            return self.connect_coalescing(details, chained);
         };
         let key = key_of(&host, port);
         if self.cache.cached(&key, Some(REFRESH_AFTER)).is_some() {
-            return self.inner.connect(details, chained);
+            return self.connect_coalescing(details, chained);
         }
         let addrs = self
             .cache
@@ -190,6 +192,18 @@ impl Connector<()> for ResolveOnConnect {
             run_connector: details.run_connector.clone(),
             register_shutdown: details.register_shutdown.clone(),
         };
-        self.inner.connect(&fresh, chained)
+        self.connect_coalescing(&fresh, chained)
+    }
+}
+
+impl ResolveOnConnect {
+    /// The default chain's transport, sending each request in one write.
+    fn connect_coalescing(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<()>,
+    ) -> Result<Option<Box<dyn Transport>>, UreqError> {
+        let transport = self.inner.connect(details, chained)?;
+        Ok(transport.map(|inner| Box::new(CoalescingTransport::new(inner)) as Box<dyn Transport>))
     }
 }

@@ -6,6 +6,7 @@
 //! [`dns`]), and spawns no thread on a call that reuses a pooled connection.
 
 mod classify;
+mod coalesce;
 mod dns;
 mod proxy;
 

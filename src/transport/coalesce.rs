@@ -1,0 +1,163 @@
+//! One write per request.
+//!
+//! ureq sends the request head and then the body with two writes: on a
+//! socket with `TCP_NODELAY` that is two packets (two TLS records over TLS)
+//! and two wake-ups at the gateway for a request of a few hundred bytes. This
+//! transport holds what ureq transmits until ureq waits for the answer, then
+//! sends it all in one write. Requests larger than [`MAX_PENDING`] are passed
+//! on as they come.
+
+use std::fmt;
+
+use ureq::Error;
+use ureq::unversioned::transport::{Buffers, NextTimeout, Transport};
+
+/// Above this, pending output is sent at once rather than held.
+const MAX_PENDING: usize = 64 * 1024;
+
+/// Wraps the transport made by the connector chain (TCP, or TLS over TCP).
+pub struct CoalescingTransport {
+    inner: Box<dyn Transport>,
+    pending: Vec<u8>,
+}
+
+impl CoalescingTransport {
+    pub fn new(inner: Box<dyn Transport>) -> Self {
+        CoalescingTransport {
+            inner,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Sends what is held, in as few writes as the inner buffer allows.
+    fn flush_pending(&mut self, timeout: NextTimeout) -> Result<(), Error> {
+        let mut sent = 0;
+        while sent < self.pending.len() {
+            let output = self.inner.buffers().output();
+            let amount = output.len().min(self.pending.len() - sent);
+            output[..amount].copy_from_slice(&self.pending[sent..sent + amount]);
+            self.inner.transmit_output(amount, timeout)?;
+            sent += amount;
+        }
+        self.pending.clear();
+        Ok(())
+    }
+}
+
+impl Transport for CoalescingTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.inner.buffers()
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), Error> {
+        if self.pending.is_empty() && amount > MAX_PENDING {
+            return self.inner.transmit_output(amount, timeout);
+        }
+        let output = self.inner.buffers().output();
+        self.pending.extend_from_slice(&output[..amount]);
+        if self.pending.len() > MAX_PENDING {
+            self.flush_pending(timeout)?;
+        }
+        Ok(())
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, Error> {
+        if !self.pending.is_empty() {
+            self.flush_pending(timeout)?;
+        }
+        self.inner.await_input(timeout)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.inner.is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        self.inner.is_tls()
+    }
+}
+
+impl fmt::Debug for CoalescingTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CoalescingTransport")
+            .field("inner", &self.inner)
+            .field("pending", &self.pending.len())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use ureq::unversioned::transport::LazyBuffers;
+
+    /// Records every write it is asked to make.
+    #[derive(Debug)]
+    struct RecordingTransport {
+        buffers: LazyBuffers,
+        writes: Arc<Mutex<Vec<Vec<u8>>>>,
+    }
+
+    impl Transport for RecordingTransport {
+        fn buffers(&mut self) -> &mut dyn Buffers {
+            &mut self.buffers
+        }
+        fn transmit_output(&mut self, amount: usize, _: NextTimeout) -> Result<(), Error> {
+            let bytes = self.buffers.output()[..amount].to_vec();
+            self.writes.lock().unwrap().push(bytes);
+            Ok(())
+        }
+        fn await_input(&mut self, _: NextTimeout) -> Result<bool, Error> {
+            Ok(false)
+        }
+        fn is_open(&mut self) -> bool {
+            true
+        }
+    }
+
+    fn timeout() -> NextTimeout {
+        NextTimeout::default()
+    }
+
+    fn transmit(transport: &mut CoalescingTransport, bytes: &[u8]) {
+        transport.buffers().output()[..bytes.len()].copy_from_slice(bytes);
+        transport.transmit_output(bytes.len(), timeout()).unwrap();
+    }
+
+    #[test]
+    fn head_and_body_go_out_in_one_write_before_reading() {
+        let writes = Arc::new(Mutex::new(Vec::new()));
+        let inner = RecordingTransport {
+            buffers: LazyBuffers::new(1024, 256),
+            writes: writes.clone(),
+        };
+        let mut transport = CoalescingTransport::new(Box::new(inner));
+        transmit(&mut transport, b"POST / HTTP/1.1\r\n\r\n");
+        transmit(&mut transport, b"{\"body\":1}");
+        assert!(
+            writes.lock().unwrap().is_empty(),
+            "held until the answer is awaited"
+        );
+        transport.await_input(timeout()).unwrap();
+        assert_eq!(
+            *writes.lock().unwrap(),
+            vec![b"POST / HTTP/1.1\r\n\r\n{\"body\":1}".to_vec()]
+        );
+        transport.await_input(timeout()).unwrap();
+        assert_eq!(writes.lock().unwrap().len(), 1, "nothing more to send");
+
+        // More than the inner buffer holds goes out in buffer-sized writes.
+        let big = vec![b'x'; 600];
+        transmit(&mut transport, &big[..200]);
+        transmit(&mut transport, &big[200..400]);
+        transmit(&mut transport, &big[400..]);
+        transport.await_input(timeout()).unwrap();
+        let writes = writes.lock().unwrap();
+        assert_eq!(
+            writes[1..].iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![256, 256, 88]
+        );
+        assert_eq!(writes[1..].concat(), big);
+    }
+}
