@@ -193,3 +193,37 @@ fn pooled_calls_spawn_no_thread_and_look_up_no_name() {
         "first call: threads 1, lookups 1\npooled calls: threads 0, lookups 0\n"
     );
 }
+
+#[test]
+fn c_examples_under_address_and_undefined_sanitizers() {
+    let flags = [
+        "-std=c11",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-pedantic",
+        "-pthread",
+        "-fsanitize=address,undefined",
+        "-fno-omit-frame-pointer",
+        "-fno-sanitize-recover=all",
+    ];
+    let fake = FakeProcess::start(&[]);
+    for name in ["refresh", "threads"] {
+        let source = repo().join("examples/c").join(format!("{name}.c"));
+        let program = compile("cc", &flags, &source, &format!("{name}-asan"), &[]);
+        let output = run(
+            Command::new(&program)
+                .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
+                .env("ENOS_THREADS", "4")
+                .env("ENOS_CALLS", "500"),
+            &fake.url,
+            APP_SECRET,
+        );
+        assert!(
+            output.status.success(),
+            "{name} under ASan/UBSan:\n{}\n{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        );
+    }
+}

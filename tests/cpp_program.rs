@@ -83,3 +83,13 @@ fn cpp_wrapper_under_address_and_undefined_sanitizers() {
         &[("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")],
     ));
 }
+
+#[test]
+fn cpp_wrapper_leaks_nothing_under_valgrind() {
+    let program = compile_cpp("cpp-client-valgrind", &[]);
+    let fake = FakeProcess::start(&[]);
+    let stdout = assert_no_leaks(&program, &fake.url, APP_SECRET);
+    if valgrind().is_some() {
+        check_output(&stdout);
+    }
+}
