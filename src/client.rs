@@ -38,13 +38,9 @@ impl Credentials {
         if app_key.is_empty() {
             return Err(Error::invalid_argument("app key is empty"));
         }
-        let app_secret = AppSecret::new(app_secret);
-        if app_secret.is_empty() {
-            return Err(Error::invalid_argument("app secret is empty"));
-        }
         Ok(Credentials {
             app_key: app_key.to_string(),
-            app_secret,
+            app_secret: AppSecret::non_empty(app_secret)?,
         })
     }
 }
@@ -278,12 +274,6 @@ impl Client {
             dns_lookups: self.transport.dns_lookups(),
             ..self.managed.counters.values()
         }
-    }
-
-    /// How many DNS lookups this client has made (IP literals need none; a
-    /// pooled connection needs none).
-    pub fn dns_lookups(&self) -> u64 {
-        self.transport.dns_lookups()
     }
 
     fn log_error(&self, error: &Error) {

@@ -364,10 +364,6 @@ impl ManagedToken {
         }
     }
 
-    pub fn options(&self) -> &ManagedOptions {
-        &self.options
-    }
-
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic in a caller's closure must not make the cache unusable.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -411,7 +407,11 @@ impl ManagedToken {
 
     fn remember_in_thread(&self, generation: u64, token: Arc<CachedToken>) {
         let _ = READER_CACHE.try_with(|cache| {
-            let mut cache = cache.borrow_mut();
+            // Busy only if `copy_out` called back into this thread's cache:
+            // then the next call simply takes the slow path again.
+            let Ok(mut cache) = cache.try_borrow_mut() else {
+                return;
+            };
             let slot = match cache
                 .iter()
                 .position(|e| matches!(e, Some(e) if e.cache_id == self.id))

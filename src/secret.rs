@@ -7,27 +7,26 @@
 use std::fmt;
 
 /// The application's secret. Only the signing code reads it.
+#[derive(Clone)]
 pub struct AppSecret(String);
 
 impl AppSecret {
-    /// Wraps a secret. An empty secret is refused by the callers, not here.
+    /// Wraps a secret, which may be empty (see [`AppSecret::non_empty`]).
     pub fn new(secret: &str) -> Self {
         AppSecret(secret.to_owned())
+    }
+
+    /// Wraps a secret, refusing an empty one.
+    pub fn non_empty(secret: &str) -> Result<Self, crate::Error> {
+        if secret.is_empty() {
+            return Err(crate::Error::invalid_argument("app secret is empty"));
+        }
+        Ok(AppSecret::new(secret))
     }
 
     /// The secret itself, for hashing.
     pub(crate) fn expose(&self) -> &str {
         &self.0
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl Clone for AppSecret {
-    fn clone(&self) -> Self {
-        AppSecret(self.0.clone())
     }
 }
 

@@ -49,19 +49,17 @@ fn node_readme_example_runs() {
         return;
     };
     let fake = FakeProcess::start(&[]);
-    let output = Command::new(node)
-        .arg("example.js")
-        .current_dir(&folder)
-        .env(
-            "ENOS_TOKEN_LIB",
-            build_shared_library().join("libenos_token.so"),
-        )
-        .env("ENOS_GATEWAY_URL", &fake.url)
-        .env("ENOS_APP_KEY", support::APP_KEY)
-        .env("ENOS_APP_SECRET", support::APP_SECRET)
-        .env("NO_PROXY", "*")
-        .output()
-        .unwrap();
+    let output = run(
+        Command::new(node)
+            .arg("example.js")
+            .current_dir(&folder)
+            .env(
+                "ENOS_TOKEN_LIB",
+                build_shared_library().join("libenos_token.so"),
+            ),
+        &fake.url,
+        support::APP_SECRET,
+    );
     let stdout = text(&output.stdout);
     assert!(
         output.status.success(),

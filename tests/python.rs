@@ -44,20 +44,18 @@ fn python_readme_example_runs() {
         return;
     };
     let fake = FakeProcess::start(&[]);
-    let output = Command::new(python)
-        .arg("example.py")
-        .current_dir(repo().join("examples/python"))
-        .env(
-            "ENOS_TOKEN_LIB",
-            build_shared_library().join("libenos_token.so"),
-        )
-        .env("ENOS_GATEWAY_URL", &fake.url)
-        .env("ENOS_APP_KEY", support::APP_KEY)
-        .env("ENOS_APP_SECRET", support::APP_SECRET)
-        .env("NO_PROXY", "*")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .unwrap();
+    let output = run(
+        Command::new(python)
+            .arg("example.py")
+            .current_dir(repo().join("examples/python"))
+            .env(
+                "ENOS_TOKEN_LIB",
+                build_shared_library().join("libenos_token.so"),
+            )
+            .env("PYTHONDONTWRITEBYTECODE", "1"),
+        &fake.url,
+        support::APP_SECRET,
+    );
     let stdout = text(&output.stdout);
     assert!(
         output.status.success(),

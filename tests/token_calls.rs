@@ -318,13 +318,17 @@ fn host_names_are_resolved_once_per_connection_not_per_call() {
         by_name.get_token().unwrap();
     }
     assert_eq!(
-        by_name.dns_lookups(),
+        by_name.counters().dns_lookups,
         1,
         "one lookup for one pooled connection"
     );
     let by_address = client(&fake.url());
     by_address.get_token().unwrap();
-    assert_eq!(by_address.dns_lookups(), 0, "an IP literal needs no lookup");
+    assert_eq!(
+        by_address.counters().dns_lookups,
+        0,
+        "an IP literal needs no lookup"
+    );
     assert_eq!(
         fake.stats().connections,
         2,

@@ -61,10 +61,7 @@ pub unsafe extern "C" fn enos_sign_request(
         if access_token.is_empty() {
             return Err(Error::invalid_argument("access token is empty"));
         }
-        if app_secret.is_empty() {
-            return Err(Error::invalid_argument("app secret is empty"));
-        }
-        let app_secret = AppSecret::new(app_secret);
+        let app_secret = AppSecret::non_empty(app_secret)?;
         let signature =
             crate::signing::api_signature(access_token, query, body, timestamp_ms, &app_secret);
         *signature_out = owned_c_str(&signature)?;

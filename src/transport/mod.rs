@@ -223,11 +223,6 @@ impl Transport {
         &self.gateway
     }
 
-    /// The options it was made with.
-    pub fn options(&self) -> &TransportOptions {
-        &self.options
-    }
-
     /// How many real DNS lookups this transport has made (IP literals need none).
     pub fn dns_lookups(&self) -> u64 {
         self.dns.lookups()

@@ -6,6 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-60}
+if ! command -v c++ >/dev/null; then # libfuzzer-sys compiles libFuzzer (C++)
+  [ "${ENOS_REQUIRE_ALL:-}" = 1 ] && { echo "fuzz: a C++ compiler is required" >&2; exit 1; }
+  echo "NOT RUN: fuzzing (no C++ compiler to build libFuzzer)"
+  exit 0
+fi
 target=$(rustc -vV | sed -n 's/^host: //p')
 export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \

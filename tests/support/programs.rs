@@ -47,6 +47,16 @@ pub fn build_shared_library() -> PathBuf {
         .clone()
 }
 
+/// The strict flags every C program is compiled with.
+pub const C_FLAGS: [&str; 6] = [
+    "-std=c11",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-pedantic",
+    "-pthread",
+];
+
 /// Compiles `examples/c/<name>.c` against `include/` and the shared library.
 pub fn compile_c(name: &str) -> PathBuf {
     compile_c_with(name, &[])
@@ -56,15 +66,7 @@ pub fn compile_c(name: &str) -> PathBuf {
 pub fn compile_c_with(name: &str, extra: &[&str]) -> PathBuf {
     let source = repo().join("examples/c").join(format!("{name}.c"));
     let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let flags = [
-        "-std=c11",
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-        "-pedantic",
-        "-pthread",
-    ];
-    compile(&compiler, &flags, &source, name, extra)
+    compile(&compiler, &C_FLAGS, &source, name, extra)
 }
 
 /// Compiles `source` with `compiler` and `flags` against `include/` and the
