@@ -24,14 +24,15 @@ pub enum Phase {
 }
 
 /// What the messages name.
-pub struct Context {
-    pub authority: String,
+pub struct Context<'a> {
+    /// The gateway's `host:port`, and the proxy when one is used.
+    pub authority: &'a str,
     pub connect_timeout: Duration,
     pub total_timeout: Duration,
 }
 
-pub fn transport_error(error: ureq::Error, phase: Phase, context: &Context) -> Error {
-    let authority = &context.authority;
+pub fn transport_error(error: ureq::Error, phase: Phase, context: &Context<'_>) -> Error {
+    let authority = context.authority;
     match error {
         ureq::Error::Timeout(which) => timeout_error(which, context),
         ureq::Error::HostNotFound => Error::new(
@@ -81,8 +82,8 @@ pub fn transport_error(error: ureq::Error, phase: Phase, context: &Context) -> E
     }
 }
 
-fn timeout_error(which: ureq::Timeout, context: &Context) -> Error {
-    let authority = &context.authority;
+fn timeout_error(which: ureq::Timeout, context: &Context<'_>) -> Error {
+    let authority = context.authority;
     let connect_ms = context.connect_timeout.as_millis();
     let total_ms = context.total_timeout.as_millis();
     let message = match which {
@@ -97,8 +98,8 @@ fn timeout_error(which: ureq::Timeout, context: &Context) -> Error {
     Error::new(ErrorKind::Timeout, message)
 }
 
-fn io_failure(error: io::Error, phase: Phase, context: &Context) -> Error {
-    let authority = &context.authority;
+fn io_failure(error: io::Error, phase: Phase, context: &Context<'_>) -> Error {
+    let authority = context.authority;
     if let Some(tls) = find_rustls_error(&error) {
         return tls_error(tls, authority);
     }

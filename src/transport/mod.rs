@@ -177,6 +177,8 @@ pub struct HttpAnswer {
 pub struct Transport {
     agent: Agent,
     gateway: GatewayUrl,
+    /// How messages name the peer: `host:port`, plus the proxy when there is one.
+    peer: String,
     options: TransportOptions,
     dns: Arc<dns::DnsCache>,
 }
@@ -185,6 +187,16 @@ impl Transport {
     /// Prepares connections to `gateway`; opens none yet.
     pub fn new(gateway: GatewayUrl, options: TransportOptions) -> Result<Self, Error> {
         let proxy = proxy::choose(&options.proxy, &gateway)?;
+        // Never the proxy URL itself: it may hold a password.
+        let peer = match &proxy {
+            Some(proxy) => format!(
+                "{} (via proxy {}:{})",
+                gateway.authority(),
+                proxy.host(),
+                proxy.port()
+            ),
+            None => gateway.authority(),
+        };
         let root_certs = match &options.ca_certificates {
             Some(certificates) => RootCerts::new_with_certs(certificates),
             None => RootCerts::WebPki,
@@ -213,6 +225,7 @@ impl Transport {
         Ok(Transport {
             agent,
             gateway,
+            peer,
             options,
             dns,
         })
@@ -249,7 +262,7 @@ impl Transport {
             }
         }
         let context = classify::Context {
-            authority: self.gateway.authority(),
+            authority: &self.peer,
             connect_timeout: self.options.connect_timeout.min(total_timeout),
             total_timeout,
         };

@@ -1,0 +1,187 @@
+//! Proxies, against a real one: tinyproxy (an HTTP CONNECT proxy from
+//! Debian's packages; `.ci/run` installs it). The explicit setting, the
+//! libcurl-style environment variables (read by a child process, since a test
+//! must not change its own environment), NO_PROXY, HTTPS through the tunnel,
+//! and a proxy that is not there.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use enos_token::ErrorKind;
+use support::programs::*;
+use support::*;
+
+/// tinyproxy on a free loopback port, logging every CONNECT.
+struct Tinyproxy {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    dir: PathBuf,
+}
+
+impl Tinyproxy {
+    fn start() -> Option<Tinyproxy> {
+        tool("tinyproxy", "-v", "the proxy tests")?;
+        let port = closed_port();
+        let dir =
+            std::env::temp_dir().join(format!("enos-tinyproxy-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("tinyproxy.log");
+        let config = format!(
+            "Port {port}\nListen 127.0.0.1\nTimeout 30\nLogFile \"{}\"\nLogLevel Connect\nMaxClients 50\nAllow 127.0.0.1\nDisableViaHeader Yes\n",
+            log.display()
+        );
+        std::fs::write(dir.join("tinyproxy.conf"), config).unwrap();
+        let child = Command::new("tinyproxy")
+            .arg("-d")
+            .arg("-c")
+            .arg(dir.join("tinyproxy.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tinyproxy starts");
+        let until = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < until, "tinyproxy did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Tinyproxy {
+            child,
+            port,
+            log,
+            dir,
+        })
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// How many tunnels to `127.0.0.1:port` the proxy has opened.
+    fn tunnels_to(&self, port: u16) -> usize {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        log.matches(&format!("CONNECT 127.0.0.1:{port} ")).count()
+    }
+}
+
+impl Drop for Tinyproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn an_explicit_proxy_carries_http_and_https() {
+    let Some(proxy) = Tinyproxy::start() else {
+        return;
+    };
+    let plain = fake();
+    let mut plain_builder = builder(&plain.url());
+    plain_builder.proxy(&proxy.url()).unwrap();
+    let client = plain_builder.build().unwrap();
+    for _ in 0..3 {
+        client.get_token().expect("Get through the proxy");
+    }
+    assert_eq!(
+        proxy.tunnels_to(plain.address().port()),
+        1,
+        "one pooled tunnel"
+    );
+
+    let tls = fake_with(|config| config.tls = Some(tls_identity("localhost")));
+    let mut builder = builder(&format!("https://localhost:{}", tls.address().port()));
+    builder.proxy(&proxy.url()).unwrap();
+    builder.ca_file(&tls_file("ca.crt")).unwrap();
+    builder
+        .build()
+        .unwrap()
+        .get_token()
+        .expect("HTTPS through the tunnel");
+    assert_eq!(
+        proxy.tunnels_to(tls.address().port()),
+        0,
+        "CONNECT names the host"
+    );
+    let log = std::fs::read_to_string(&proxy.log).unwrap();
+    assert!(
+        log.contains(&format!("CONNECT localhost:{} ", tls.address().port())),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_missing_proxy_is_a_connect_error_that_names_it() {
+    let plain = fake();
+    let port = closed_port();
+    let mut builder = builder(&plain.url());
+    builder
+        .proxy(&format!("http://user:pa55word@127.0.0.1:{port}"))
+        .unwrap();
+    let error = builder.build().unwrap().get_token().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Connect, "{error}");
+    assert!(
+        error
+            .message()
+            .contains(&format!("(via proxy 127.0.0.1:{port})")),
+        "{error}"
+    );
+    assert!(!error.message().contains("pa55word"), "{error}");
+}
+
+#[test]
+fn the_environment_decides_like_libcurl() {
+    let Some(proxy) = Tinyproxy::start() else {
+        return;
+    };
+    let program = compile_c("refresh");
+    let fake = FakeProcess::start(&[]);
+    let fake_port: u16 = fake.url.rsplit(':').next().unwrap().parse().unwrap();
+    let run_with = |env: &[(&str, &str)]| {
+        let mut command = Command::new(&program);
+        for name in [
+            "http_proxy",
+            "HTTP_PROXY",
+            "https_proxy",
+            "HTTPS_PROXY",
+            "all_proxy",
+            "ALL_PROXY",
+            "no_proxy",
+            "NO_PROXY",
+        ] {
+            command.env_remove(name);
+        }
+        let output = command
+            .env("ENOS_GATEWAY_URL", &fake.url)
+            .env("ENOS_APP_KEY", APP_KEY)
+            .env("ENOS_APP_SECRET", APP_SECRET)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output.stderr));
+    };
+    let proxy_url = proxy.url();
+    run_with(&[("http_proxy", &proxy_url)]);
+    assert_eq!(
+        proxy.tunnels_to(fake_port),
+        1,
+        "http_proxy for an http:// gateway"
+    );
+    run_with(&[("HTTPS_PROXY", &proxy_url)]);
+    assert_eq!(
+        proxy.tunnels_to(fake_port),
+        1,
+        "HTTPS_PROXY is not for http://"
+    );
+    run_with(&[("ALL_PROXY", &proxy_url)]);
+    assert_eq!(proxy.tunnels_to(fake_port), 2, "ALL_PROXY for any scheme");
+    run_with(&[
+        ("HTTP_PROXY", &proxy_url),
+        ("NO_PROXY", "localhost,127.0.0.1"),
+    ]);
+    assert_eq!(proxy.tunnels_to(fake_port), 2, "NO_PROXY bypasses it");
+}
