@@ -1,5 +1,6 @@
-//! Proxies, against a real one: tinyproxy (an HTTP CONNECT proxy from
-//! Debian's packages; `.ci/run` installs it). The explicit setting, the
+//! Proxies, against real ones: tinyproxy (an HTTP CONNECT proxy) and
+//! microsocks (a SOCKS5 proxy), both from Debian's packages (`.ci/run`
+//! installs them). The explicit setting, the
 //! libcurl-style environment variables (read by a child process, since a test
 //! must not change its own environment), NO_PROXY, HTTPS through the tunnel,
 //! and a proxy that is not there.
@@ -184,4 +185,67 @@ fn the_environment_decides_like_libcurl() {
         ("NO_PROXY", "localhost,127.0.0.1"),
     ]);
     assert_eq!(proxy.tunnels_to(fake_port), 2, "NO_PROXY bypasses it");
+}
+
+/// microsocks on a free loopback port, with a user and password.
+struct Microsocks {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Microsocks {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_socks5_proxy_with_a_password() {
+    if !on_path("microsocks", "the SOCKS5 proxy test") {
+        return;
+    }
+    let port = closed_port();
+    let child = Command::new("microsocks")
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-u",
+            "enos",
+            "-P",
+            "s0cks-pass",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("microsocks starts");
+    let socks = Microsocks { child, port };
+    let until = Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(("127.0.0.1", socks.port)).is_err() {
+        assert!(Instant::now() < until, "microsocks did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let plain = fake();
+    let mut with_password = builder(&plain.url());
+    with_password
+        .proxy(&format!(
+            "socks5://enos:s0cks-pass@127.0.0.1:{}",
+            socks.port
+        ))
+        .unwrap();
+    with_password
+        .build()
+        .unwrap()
+        .get_token()
+        .expect("Get through SOCKS5");
+    let mut wrong_password = builder(&plain.url());
+    wrong_password
+        .proxy(&format!("socks5://enos:wrong@127.0.0.1:{}", socks.port))
+        .unwrap();
+    // A direct connection would succeed: failing shows the call went through SOCKS.
+    let error = wrong_password.build().unwrap().get_token().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Connect, "{error}");
+    assert!(!error.message().contains("wrong@"), "{error}");
 }

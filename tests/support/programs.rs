@@ -178,6 +178,18 @@ pub fn tool<'a>(program: &'a str, version_flag: &str, check: &str) -> Option<&'a
     present.then_some(program)
 }
 
+/// Whether `program` is on the PATH (for tools with no zero-exit version flag).
+pub fn on_path(program: &str, check: &str) -> bool {
+    let present = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !present {
+        missing_tool(program, check);
+    }
+    present
+}
+
 /// Whether libcurl's development files are installed.
 pub fn have_libcurl_headers() -> bool {
     tool("curl-config", "--version", "examples/c/api_call.c").is_some()
