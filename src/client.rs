@@ -19,7 +19,10 @@ use crate::response::{Token, parse_token_answer};
 use crate::secret::AppSecret;
 use crate::signing;
 use crate::timestamp::next_request_timestamp_ms;
-use crate::transport::{GatewayUrl, ProxySetting, Transport, TransportOptions, read_ca_file};
+use crate::transport::{
+    GatewayUrl, PROXY_ENVIRONMENT_VARIABLES, ProxySetting, Transport, TransportOptions,
+    read_ca_file,
+};
 
 /// Path of the Get Access Token operation, appended to the gateway URL.
 pub const GET_TOKEN_PATH: &str = "/apim-token-service/v2.0/token/get";
@@ -333,20 +336,10 @@ pub fn refresh_access_token(
 fn shared_transport(gateway_url: &str) -> Result<Arc<Transport>, Error> {
     type Key = (GatewayUrl, Vec<Option<String>>);
     static TRANSPORTS: Mutex<Option<HashMap<Key, Arc<Transport>>>> = Mutex::new(None);
-    const PROXY_VARIABLES: [&str; 8] = [
-        "http_proxy",
-        "HTTP_PROXY",
-        "https_proxy",
-        "HTTPS_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-        "no_proxy",
-        "NO_PROXY",
-    ];
     const MAX_GATEWAYS: usize = 16;
 
     let gateway = GatewayUrl::parse(gateway_url)?;
-    let environment = PROXY_VARIABLES
+    let environment = PROXY_ENVIRONMENT_VARIABLES
         .iter()
         .map(|name| std::env::var(name).ok())
         .collect();

@@ -144,16 +144,7 @@ fn the_environment_decides_like_libcurl() {
     let fake_port: u16 = fake.url.rsplit(':').next().unwrap().parse().unwrap();
     let run_with = |env: &[(&str, &str)]| {
         let mut command = Command::new(&program);
-        for name in [
-            "http_proxy",
-            "HTTP_PROXY",
-            "https_proxy",
-            "HTTPS_PROXY",
-            "all_proxy",
-            "ALL_PROXY",
-            "no_proxy",
-            "NO_PROXY",
-        ] {
+        for name in enos_token::transport::PROXY_ENVIRONMENT_VARIABLES {
             command.env_remove(name);
         }
         let output = command

@@ -19,7 +19,7 @@ use ureq::http::Uri;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use crate::error::Error;
-pub use proxy::ProxySetting;
+pub use proxy::{PROXY_ENVIRONMENT_VARIABLES, ProxySetting};
 
 /// Responses larger than this are refused (`ErrorKind::BadResponse`).
 pub const MAX_RESPONSE_BODY_BYTES: u64 = 1024 * 1024;

@@ -12,6 +12,18 @@ use ureq::Proxy;
 use super::GatewayUrl;
 use crate::error::Error;
 
+/// Every environment variable that can choose a proxy.
+pub const PROXY_ENVIRONMENT_VARIABLES: [&str; 8] = [
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
+
 /// Which proxy a client uses.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ProxySetting {
