@@ -209,14 +209,11 @@ impl Client {
         match &result {
             Ok(token) => {
                 if let Some(logger) = &self.logger {
-                    let what = match fetch {
-                        Fetch::Get => "Get",
-                        Fetch::Refresh(_) => "Refresh",
-                    };
                     logger.log(
                         LogLevel::Info,
                         &format!(
-                            "{what} succeeded: token {}, expires in {} s",
+                            "{} succeeded: token {}, expires in {} s",
+                            fetch.name(),
                             crate::log::token_hint(&token.access_token),
                             token.expire_s
                         ),

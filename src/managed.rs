@@ -292,6 +292,16 @@ pub enum Fetch {
     Refresh(Box<str>),
 }
 
+impl Fetch {
+    /// The operation's name in log messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fetch::Get => "Get",
+            Fetch::Refresh(_) => "Refresh",
+        }
+    }
+}
+
 /// The network side of the cache: one Get or Refresh attempt, ending by the
 /// deadline if there is one. Implemented by the client.
 pub trait TokenSource {
@@ -555,10 +565,7 @@ impl ManagedToken {
         fetch: &Fetch,
         deadline: Instant,
     ) -> Result<CachedToken, Error> {
-        let what = match fetch {
-            Fetch::Get => "Get",
-            Fetch::Refresh(_) => "Refresh",
-        };
+        let what = fetch.name();
         let mut retries_left = self.options.max_retries;
         let mut replay_retried = false;
         let mut attempt: u32 = 0;
