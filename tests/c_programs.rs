@@ -92,13 +92,7 @@ fn api_call_example_passes_the_signed_echo_api() {
     }
     let program = compile_c_with("api_call", &["-lcurl"]);
     let fake = FakeProcess::start(&[]);
-    let output = run(&mut Command::new(&program), &fake.url, APP_SECRET);
-    let stdout = text(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        text(&output.stderr)
-    );
+    let stdout = run_ok(&mut Command::new(&program), &fake.url, APP_SECRET);
     assert!(stdout.contains(r#""msg":"signature ok""#), "{stdout}");
     assert!(
         stdout.contains(r#""query":"pageSize=10&orgId=o15""#),
@@ -127,18 +121,12 @@ fn api_call_example_passes_the_signed_echo_api() {
 fn threads_example_shares_one_token_fetch() {
     let program = compile_c("threads");
     let fake = FakeProcess::start(&[]);
-    let output = run(
+    let stdout = run_ok(
         Command::new(&program)
             .env("ENOS_THREADS", "8")
             .env("ENOS_CALLS", "5000"),
         &fake.url,
         APP_SECRET,
-    );
-    let stdout = text(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        text(&output.stderr)
     );
     assert!(
         stdout.contains("calls: 40000 in 8 threads, failures: 0\n"),
@@ -179,13 +167,7 @@ fn pooled_calls_spawn_no_thread_and_look_up_no_name() {
     let program = compile("cc", &flags, &source, "thread_count", &[]);
     let fake = FakeProcess::start(&[]);
     let by_name = fake.url.replace("127.0.0.1", "localhost");
-    let output = run(&mut Command::new(&program), &by_name, APP_SECRET);
-    let stdout = text(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        text(&output.stderr)
-    );
+    let stdout = run_ok(&mut Command::new(&program), &by_name, APP_SECRET);
     // The first call resolves "localhost" once, on a helper thread that
     // honours the deadline: this also shows that the interposition counts
     // the library's threads.

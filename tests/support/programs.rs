@@ -149,6 +149,18 @@ pub fn run(command: &mut Command, url: &str, secret: &str) -> Output {
         .unwrap()
 }
 
+/// [`run`], requiring success; returns the program's standard output.
+pub fn run_ok(command: &mut Command, url: &str, secret: &str) -> String {
+    let output = run(command, url, secret);
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+    stdout
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
