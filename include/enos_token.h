@@ -116,11 +116,14 @@ typedef struct enos_client_builder enos_client_builder;
  * A log callback: `level`, a NUL-terminated UTF-8 `message` valid only
  * during the call, and the `user_data` given with the callback.
  *
- * Called on the thread whose call produced the message, possibly from many
- * threads at once, and never while the library holds a lock: the callback
- * may call the library (but must not free the client). Messages never hold
- * a token (at most its first 4 characters and its length), the secret or a
- * signature.
+ * Called on the thread whose call produced the message (or on the
+ * client's background thread), possibly from many threads at once. It is
+ * never called while the library holds a lock or while a fetch that other
+ * callers wait for is still open: the callback may call any library
+ * function, on any client, its own included (but must not free the client
+ * it is called for), and the time it takes delays only the thread it runs
+ * on. Messages never hold a token (at most its first 4 characters and its
+ * length), the secret or a signature.
  */
 typedef void (*enos_log_callback)(enum enos_log_level level, const char *message, void *user_data);
 
@@ -201,8 +204,11 @@ void enos_string_free(char *s);
  * The text is UTF-8, NUL-terminated, specific ("connect to 127.0.0.1:9
  * refused", "gateway status 1203: token expired") and never contains the app
  * secret. It is owned by the library: do not free it. It stays valid until
- * the next fallible call on this thread, or until the thread exits; copy it
- * to keep it.
+ * the next fallible call on this thread has finished (so it may be passed
+ * as an argument to that call), or until the thread exits; copy it to keep
+ * it. Every fallible call sets it when it ends: NULL after a success,
+ * whatever ran inside the call (a log callback's own failing calls
+ * included).
  *
  * The details are kept per OS thread: read them on the thread that made the
  * failing call, right after it. Hosts that move work between OS threads (Go
@@ -515,6 +521,37 @@ enum enos_status enos_client_builder_set_retries(struct enos_client_builder *b,
                                                  uint64_t base_backoff_ms);
 
 /**
+ * Turns background refresh on (`enabled` true) or off (the default).
+ *
+ * On: the client runs one thread of its own (named `enos-token-refresh`)
+ * that refreshes the managed token when it is due, with the same margin,
+ * jitter, retries, 30 s pause after a failure and fallback to the cached
+ * token as a caller would. Once the client has a token, callers of
+ * `enos_client_access_token()` never wait for the network: they wait only
+ * while no valid token exists (before the first one, after an
+ * invalidation, or after expiry through an outage). The first token is
+ * still fetched by the first caller. Log messages about background fetches
+ * come from that thread.
+ *
+ * Off: the caller that finds the token due refreshes it, while every other
+ * caller is served the still-valid token at once.
+ *
+ * `enos_client_free()` stops the thread: a fetch in flight is interrupted
+ * (its connections are shut down, so this takes milliseconds, not the
+ * timeout), and the thread has ended when `enos_client_free()` returns.
+ * After `fork()` the thread exists only in the parent: in the child the
+ * client refreshes lazily, as with this option off. Free every client
+ * before unloading the library with `dlclose()`.
+ *
+ * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder not used by another thread.
+ */
+enum enos_status enos_client_builder_set_background_refresh(struct enos_client_builder *builder,
+                                                            bool enabled);
+
+/**
  * Sends the client's log messages to `callback` with `user_data` (see
  * `enos_log_callback` for when and from which threads it is called).
  * `callback` NULL turns logging off (the default). `user_data` may be NULL;
@@ -534,17 +571,26 @@ enum enos_status enos_client_builder_set_log_callback(struct enos_client_builder
 /**
  * A token valid now, for an API call: the managed token.
  *
- * - No cached token: Get. A cached token with more than the refresh margin
- *   left: returned at once, without a request or a lock. Inside the margin:
- *   Refresh (and Get if the gateway answers 1203 or 1204). Expired (by the
- *   monotonic or the wall clock, counted from when its request was sent): Get.
- * - At most one Get/Refresh per client is in flight: other callers that
- *   need a new token wait for it and share its outcome, success or error.
+ * - A cached token with more than the refresh margin left: returned at
+ *   once, without a request or a lock.
+ * - A cached token inside the margin but still valid: returned at once as
+ *   well. Meanwhile one caller refreshes it (Refresh, and Get if the
+ *   gateway answers 1203 or 1204), or the background thread does
+ *   (`enos_client_builder_set_background_refresh()`); no other caller waits.
+ * - No valid token (none yet, invalidated, or expired by the monotonic or
+ *   the wall clock, counted from when its request was sent): Get. At most
+ *   one Get/Refresh per client is in flight: other callers wait for it,
+ *   each at most the client's overall timeout from the start of its own
+ *   call (then `ENOS_ERR_TIMEOUT`), and share its outcome.
  * - Transient failures are retried (`enos_client_builder_set_retries()`).
  *   If the fetch still fails while the cached token is valid, that token is
  *   returned and the next attempt waits 30 s (or until expiry). Only when
  *   there is no valid token does the caller get the error, with the
- *   gateway's status in `enos_last_service_status()` when there was one.
+ *   gateway's status in `enos_last_service_status()` when there was one;
+ *   callers within the next second get the same error without a request.
+ * - The client starts at most one managed Get/Refresh per second. A token
+ *   the gateway gives less than a second to live (`expire` 0 in a token's
+ *   last second) is served for one second after its request was sent.
  *
  * - `c`: the client. Not NULL.
  * - `token_out`: receives the token on success, owned by the caller and

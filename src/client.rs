@@ -7,14 +7,17 @@
 //! no new TCP or TLS handshake per call.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::error::Error;
+use crate::fork::ForkSafeMutex;
 use crate::log::{LogLevel, Logger};
-use crate::managed::{CounterValues, Fetch, ManagedOptions, ManagedToken, Now, TokenSource};
+use crate::managed::{
+    Clock, CounterValues, Fetch, ManagedOptions, ManagedToken, Refresher, TokenSource,
+};
 use crate::response::{Token, parse_token_answer};
 use crate::secret::AppSecret;
 use crate::signing;
@@ -158,6 +161,14 @@ impl ClientBuilder {
         Ok(self)
     }
 
+    /// Keeps the managed token fresh from a background thread (one per
+    /// client, stopped when the client is dropped), so that callers wait for
+    /// the network only while no valid token exists (default off).
+    pub fn background_refresh(&mut self, enabled: bool) -> &mut Self {
+        self.managed.background_refresh = enabled;
+        self
+    }
+
     /// Sends the client's log messages to `logger` (none by default).
     pub fn logger(&mut self, logger: Option<Logger>) -> &mut Self {
         self.logger = logger;
@@ -171,23 +182,53 @@ impl ClientBuilder {
             self.managed,
             self.transport.total_timeout,
             self.logger.clone(),
+            Clock::System,
         );
-        Ok(Client {
+        let shared = Arc::new(ClientShared {
             transport: Transport::new(self.gateway, self.transport)?,
             credentials: self.credentials,
             managed,
             logger: self.logger,
-        })
+        });
+        let refresher = if shared.managed.options().background_refresh {
+            let signal = shared.managed.start_background();
+            let source = shared.clone();
+            Some(Refresher::start(signal, move |signal| {
+                source.managed.refresh_in_background(&*source, signal)
+            })?)
+        } else {
+            None
+        };
+        Ok(Client { shared, refresher })
     }
 }
 
 /// A reusable client for one gateway and one application. `Send + Sync`.
 #[derive(Debug)]
 pub struct Client {
+    shared: Arc<ClientShared>,
+    /// The background thread, when background refresh is on.
+    refresher: Option<Refresher>,
+}
+
+/// What the client's callers and its background thread share.
+#[derive(Debug)]
+struct ClientShared {
     transport: Transport,
     credentials: Credentials,
     managed: ManagedToken,
     logger: Option<Logger>,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        if let Some(refresher) = self.refresher.take() {
+            // Shutting the connections down makes a fetch in flight fail at
+            // once instead of at its timeout.
+            let transport = &self.shared.transport;
+            refresher.stop(crate::fork::generation(), || transport.shutdown());
+        }
+    }
 }
 
 impl Client {
@@ -204,11 +245,11 @@ impl Client {
     }
 
     fn raw(&self, fetch: Fetch) -> Result<Token, Error> {
-        let sent = Now::read();
-        let result = self.fetch(&fetch, None);
+        let sent = self.shared.managed.now();
+        let result = self.shared.fetch(&fetch, None);
         match &result {
             Ok(token) => {
-                if let Some(logger) = &self.logger {
+                if let Some(logger) = &self.shared.logger {
                     logger.log(
                         LogLevel::Info,
                         &format!(
@@ -219,7 +260,7 @@ impl Client {
                         ),
                     );
                 }
-                self.managed.install(token.clone(), sent);
+                self.shared.managed.install(token.clone(), sent);
             }
             Err(error) => self.log_error(error),
         }
@@ -236,7 +277,7 @@ impl Client {
     /// As [`Client::access_token`], handing the token to `copy_out` instead
     /// of allocating a `String`. `copy_out` runs without any lock held.
     pub fn access_token_with<R>(&self, copy_out: impl FnOnce(&str) -> R) -> Result<R, Error> {
-        let result = self.managed.access_token(self, copy_out);
+        let result = self.shared.managed.access_token(&*self.shared, copy_out);
         if let Err(error) = &result {
             self.log_error(error);
         }
@@ -247,7 +288,7 @@ impl Client {
     /// cached one (a newer token is kept); `None` forgets whatever is cached.
     /// Returns whether a token was forgotten.
     pub fn invalidate(&self, rejected_token: Option<&str>) -> bool {
-        self.managed.invalidate(rejected_token)
+        self.shared.managed.invalidate(rejected_token)
     }
 
     /// The three `apim-*` headers for an API call with the managed token and
@@ -260,7 +301,7 @@ impl Client {
                 query,
                 body,
                 timestamp,
-                &self.credentials.app_secret,
+                &self.shared.credentials.app_secret,
             );
             format!(
                 "apim-accesstoken: {token}\r\napim-signature: {signature}\r\napim-timestamp: {timestamp}\r\n"
@@ -271,29 +312,29 @@ impl Client {
     /// What the client has done so far.
     pub fn counters(&self) -> CounterValues {
         CounterValues {
-            dns_lookups: self.transport.dns_lookups(),
-            ..self.managed.counters.values()
+            dns_lookups: self.shared.transport.dns_lookups(),
+            ..self.shared.managed.counters.values()
         }
     }
 
     fn log_error(&self, error: &Error) {
-        if let Some(logger) = &self.logger {
+        if let Some(logger) = &self.shared.logger {
             logger.log(LogLevel::Error, error.message());
         }
     }
 }
 
-impl TokenSource for Client {
+impl TokenSource for ClientShared {
     fn fetch(&self, fetch: &Fetch, deadline: Option<Instant>) -> Result<Token, Error> {
-        use std::sync::atomic::Ordering::Relaxed;
+        use crate::managed::Counters;
         let counters = &self.managed.counters;
         let refresh_of = match fetch {
             Fetch::Get => {
-                counters.get_requests.fetch_add(1, Relaxed);
+                Counters::add(&counters.get_requests);
                 None
             }
             Fetch::Refresh(token) => {
-                counters.refresh_requests.fetch_add(1, Relaxed);
+                Counters::add(&counters.refresh_requests);
                 Some(&**token)
             }
         };
@@ -332,7 +373,8 @@ pub fn refresh_access_token(
 /// TLS configuration, and a changed proxy variable takes effect.
 fn shared_transport(gateway_url: &str) -> Result<Arc<Transport>, Error> {
     type Key = (GatewayUrl, Vec<Option<String>>);
-    static TRANSPORTS: Mutex<Option<HashMap<Key, Arc<Transport>>>> = Mutex::new(None);
+    static TRANSPORTS: ForkSafeMutex<Option<HashMap<Key, Arc<Transport>>>> =
+        ForkSafeMutex::new(None);
     const MAX_GATEWAYS: usize = 16;
 
     let gateway = GatewayUrl::parse(gateway_url)?;
@@ -341,7 +383,7 @@ fn shared_transport(gateway_url: &str) -> Result<Arc<Transport>, Error> {
         .map(|name| std::env::var(name).ok())
         .collect();
     let key = (gateway, environment);
-    let mut transports = TRANSPORTS.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut transports = TRANSPORTS.lock();
     let transports = transports.get_or_insert_with(HashMap::new);
     if let Some(transport) = transports.get(&key) {
         return Ok(transport.clone());

@@ -11,7 +11,8 @@ pub mod client;
 pub mod error;
 pub mod ffi;
 pub mod log;
-pub mod managed;
+pub(crate) mod managed;
+pub(crate) mod fork;
 pub mod response;
 pub mod secret;
 pub mod signing;
@@ -23,4 +24,5 @@ pub mod fake;
 
 pub use client::{Client, ClientBuilder, get_access_token, refresh_access_token};
 pub use error::{Error, ErrorKind};
+pub use managed::CounterValues;
 pub use response::Token;

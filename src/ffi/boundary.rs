@@ -1,8 +1,8 @@
 //! The one road every export takes across the C boundary.
 //!
-//! [`fallible`] clears the thread's last error, runs the body, catches any
-//! panic, and turns the outcome into an `enos_status`, recording the details
-//! of a failure. [`infallible`] catches panics for exports that return no
+//! [`fallible`] runs the body, catches any panic, and turns the outcome into
+//! an `enos_status`, replacing the thread's last error with the details of a
+//! failure (or clearing it after a success). [`infallible`] catches panics for exports that return no
 //! status. The argument helpers turn raw pointers into references and
 //! strings, or into `ENOS_ERR_NULL_ARGUMENT` / `ENOS_ERR_INVALID_ARGUMENT`.
 
@@ -14,10 +14,17 @@ use super::status::enos_status;
 use crate::error::{Error, ErrorKind};
 
 /// Runs the body of a fallible export.
+///
+/// The thread's last error is replaced only when the body has finished:
+/// until then the previous message stays valid, so a caller may pass it back
+/// in as an argument, and whatever a log callback did inside the call (even
+/// a failing library call) is overwritten by this call's own outcome.
 pub(crate) fn fallible(body: impl FnOnce() -> Result<(), Error>) -> enos_status {
-    last_error::clear();
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => enos_status::ENOS_OK,
+        Ok(Ok(())) => {
+            last_error::clear();
+            enos_status::ENOS_OK
+        }
         Ok(Err(error)) => last_error::record(&error),
         Err(_) => last_error::record(&Error::new(
             ErrorKind::Internal,

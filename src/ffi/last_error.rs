@@ -1,8 +1,9 @@
 //! The details of the last failure, per OS thread.
 //!
-//! Every fallible export clears them when it starts and records them when it
-//! fails; the getters only read. The message lives in this thread's storage
-//! until the next fallible call on the same thread, or the thread's exit.
+//! Every fallible export replaces them when it ends: cleared after a
+//! success, recorded after a failure; the getters only read. The message
+//! lives in this thread's storage until the next fallible call on the same
+//! thread has finished, or the thread's exit.
 
 use std::cell::RefCell;
 use std::ffi::{CString, c_char};
@@ -54,8 +55,11 @@ fn read<T>(default: T, field: impl FnOnce(&LastError) -> T) -> T {
 /// The text is UTF-8, NUL-terminated, specific ("connect to 127.0.0.1:9
 /// refused", "gateway status 1203: token expired") and never contains the app
 /// secret. It is owned by the library: do not free it. It stays valid until
-/// the next fallible call on this thread, or until the thread exits; copy it
-/// to keep it.
+/// the next fallible call on this thread has finished (so it may be passed
+/// as an argument to that call), or until the thread exits; copy it to keep
+/// it. Every fallible call sets it when it ends: NULL after a success,
+/// whatever ran inside the call (a log callback's own failing calls
+/// included).
 ///
 /// The details are kept per OS thread: read them on the thread that made the
 /// failing call, right after it. Hosts that move work between OS threads (Go

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ureq::Error as UreqError;
@@ -30,6 +30,7 @@ use ureq::unversioned::transport::{
 };
 
 use super::GatewayUrl;
+use crate::fork::ForkSafeMutex;
 use super::coalesce::CoalescingTransport;
 
 /// A cached answer older than this is looked up again before a new connection.
@@ -40,7 +41,7 @@ const REFRESH_AFTER: Duration = Duration::from_secs(30);
 pub struct DnsCache {
     /// `host:port` of the gateway: the only name ureq resolves before the pool.
     gateway_key: String,
-    entries: Mutex<HashMap<String, (ResolvedSocketAddrs, Instant)>>,
+    entries: ForkSafeMutex<HashMap<String, (ResolvedSocketAddrs, Instant)>>,
     lookups: AtomicU64,
     fallback: DefaultResolver,
 }
@@ -49,7 +50,7 @@ impl DnsCache {
     pub fn new(gateway: &GatewayUrl) -> Self {
         DnsCache {
             gateway_key: gateway.authority(),
-            entries: Mutex::new(HashMap::new()),
+            entries: ForkSafeMutex::new(HashMap::new()),
             lookups: AtomicU64::new(0),
             fallback: DefaultResolver::default(),
         }
@@ -61,7 +62,7 @@ impl DnsCache {
 
     /// The cached answer for `key`, when it is at most `max_age` old.
     fn cached(&self, key: &str, max_age: Option<Duration>) -> Option<ResolvedSocketAddrs> {
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let entries = self.entries.lock();
         let (addrs, at) = entries.get(key)?;
         match max_age {
             Some(max_age) if at.elapsed() > max_age => None,
@@ -78,7 +79,7 @@ impl DnsCache {
     ) -> Result<ResolvedSocketAddrs, UreqError> {
         self.lookups.fetch_add(1, Ordering::Relaxed);
         let addrs = self.fallback.resolve(uri, config, timeout)?;
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut entries = self.entries.lock();
         if entries.len() > 64 {
             entries.clear(); // a bound, not a policy: one gateway and a proxy are typical
         }

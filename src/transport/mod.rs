@@ -11,6 +11,7 @@ mod dns;
 mod proxy;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ureq::Agent;
@@ -19,6 +20,7 @@ use ureq::http::Uri;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use crate::error::Error;
+use crate::fork::ForkSafeMutex;
 pub use proxy::{PROXY_ENVIRONMENT_VARIABLES, ProxySetting};
 
 /// Responses larger than this are refused (`ErrorKind::BadResponse`).
@@ -172,15 +174,69 @@ pub struct HttpAnswer {
     pub body: Vec<u8>,
 }
 
+/// An agent (a connection pool with its settings) for these options.
+fn new_agent(
+    options: &TransportOptions,
+    proxy: Option<ureq::Proxy>,
+    dns: &Arc<dns::DnsCache>,
+) -> Agent {
+    let root_certs = match &options.ca_certificates {
+        Some(certificates) => RootCerts::new_with_certs(certificates),
+        None => RootCerts::WebPki,
+    };
+    let config = Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .save_redirect_history(false)
+        .https_only(false)
+        .proxy(proxy)
+        .tls_config(TlsConfig::builder().root_certs(root_certs).build())
+        .timeout_global(Some(options.total_timeout))
+        .timeout_connect(Some(options.connect_timeout))
+        .max_response_header_size(MAX_RESPONSE_HEADER_BYTES)
+        .accept_encoding(AutoHeaderValue::None)
+        .accept("application/json")
+        .user_agent(concat!("enos-token/", env!("CARGO_PKG_VERSION")))
+        .build();
+    Agent::with_parts(
+        config,
+        dns::ResolveOnConnect::new(dns.clone()),
+        dns::CachingResolver::new(dns.clone()),
+    )
+}
+
 /// Connections to one gateway, with their options. `Send + Sync`.
+///
+/// The connections belong to one process: a forked child that uses an
+/// inherited transport gets a new agent (new connections, new TLS sessions)
+/// and never sends a byte on its parent's connections.
 #[derive(Debug)]
 pub struct Transport {
-    agent: Agent,
+    agent: ForkSafeMutex<AgentSlot>,
     gateway: GatewayUrl,
     /// How messages name the peer: `host:port`, plus the proxy when there is one.
     peer: String,
     options: TransportOptions,
+    proxy: Option<ureq::Proxy>,
     dns: Arc<dns::DnsCache>,
+}
+
+/// This process's agent (its connection pool) and how many requests use it.
+#[derive(Debug)]
+struct AgentSlot {
+    agent: Agent,
+    fork_generation: u64,
+    requests_in_progress: Arc<AtomicUsize>,
+}
+
+/// Counts a request as in progress on its agent until dropped.
+struct RequestInProgress(Arc<AtomicUsize>);
+
+impl Drop for RequestInProgress {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Release);
+    }
 }
 
 impl Transport {
@@ -197,38 +253,58 @@ impl Transport {
             ),
             None => gateway.authority(),
         };
-        let root_certs = match &options.ca_certificates {
-            Some(certificates) => RootCerts::new_with_certs(certificates),
-            None => RootCerts::WebPki,
-        };
-        let config = Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .max_redirects_will_error(false)
-            .save_redirect_history(false)
-            .https_only(false)
-            .proxy(proxy)
-            .tls_config(TlsConfig::builder().root_certs(root_certs).build())
-            .timeout_global(Some(options.total_timeout))
-            .timeout_connect(Some(options.connect_timeout))
-            .max_response_header_size(MAX_RESPONSE_HEADER_BYTES)
-            .accept_encoding(AutoHeaderValue::None)
-            .accept("application/json")
-            .user_agent(concat!("enos-token/", env!("CARGO_PKG_VERSION")))
-            .build();
         let dns = Arc::new(dns::DnsCache::new(&gateway));
-        let agent = Agent::with_parts(
-            config,
-            dns::ResolveOnConnect::new(dns.clone()),
-            dns::CachingResolver::new(dns.clone()),
-        );
+        let agent = new_agent(&options, proxy.clone(), &dns);
         Ok(Transport {
-            agent,
+            agent: ForkSafeMutex::new(AgentSlot {
+                agent,
+                fork_generation: crate::fork::generation(),
+                requests_in_progress: Arc::default(),
+            }),
             gateway,
             peer,
             options,
+            proxy,
             dns,
         })
+    }
+
+    /// This process's agent, counted as in use until the guard is dropped.
+    /// In a forked child, the inherited agent is replaced: its idle
+    /// connections are closed without a byte sent (the parent's copies stay
+    /// open), or, if a request of the parent was using it at the fork, left
+    /// alone entirely.
+    fn agent(&self) -> (Agent, RequestInProgress) {
+        let mut slot = self.agent.lock();
+        let fork_generation = crate::fork::generation();
+        if slot.fork_generation != fork_generation {
+            let fresh = AgentSlot {
+                agent: new_agent(&self.options, self.proxy.clone(), &self.dns),
+                fork_generation,
+                requests_in_progress: Arc::default(),
+            };
+            let inherited = std::mem::replace(&mut *slot, fresh);
+            if inherited.requests_in_progress.load(Ordering::Acquire) == 0 {
+                drop(inherited);
+            } else {
+                // Another thread of the parent was inside it: its state may
+                // be half-updated. Never touch it.
+                std::mem::forget(inherited);
+            }
+        }
+        slot.requests_in_progress.fetch_add(1, Ordering::Acquire);
+        let in_progress = RequestInProgress(slot.requests_in_progress.clone());
+        (slot.agent.clone(), in_progress)
+    }
+
+    /// Closes every connection, making requests in progress fail at once;
+    /// later requests fail too. For a client being freed. Does nothing to
+    /// connections inherited from a parent process.
+    pub fn shutdown(&self) {
+        let slot = self.agent.lock();
+        if slot.fork_generation == crate::fork::generation() {
+            slot.agent.clone().shutdown();
+        }
     }
 
     /// The gateway this transport talks to.
@@ -252,7 +328,8 @@ impl Transport {
     ) -> Result<HttpAnswer, Error> {
         let url = self.gateway.join(path);
         let mut total_timeout = self.options.total_timeout;
-        let mut request = self.agent.post(&url);
+        let (agent, _in_progress) = self.agent();
+        let mut request = agent.post(&url);
         if let Some(deadline) = deadline {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining < total_timeout {

@@ -1,0 +1,196 @@
+//! A token in the cache, with when to refresh it and when it expires.
+
+use std::time::Duration;
+
+use super::clock::Moment;
+use crate::response::Token;
+
+/// The random lengthening of each token's margin is at most this.
+const MAX_MARGIN_JITTER: Duration = Duration::from_secs(60);
+
+/// The managed path fetches at most once per this, however short the
+/// tokens' lifetimes: a token is kept at least this long after its request
+/// was sent, even when the gateway gave it less (`expire` 0 in a token's last
+/// second), and refreshed no sooner.
+pub(crate) const MIN_FETCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A token as answered to a request sent at `sent`.
+#[derive(Debug)]
+pub(crate) struct CachedToken {
+    pub(crate) token: Box<str>,
+    sent: Moment,
+    lifetime: Duration,
+    margin: Duration,
+    refresh_at: Moment,
+    expires_at: Moment,
+}
+
+impl CachedToken {
+    /// `token`, answered to a request sent at `sent`. Refresh is due the
+    /// margin (plus `jitter` of it, at most 60 s) before expiry, or at half
+    /// the lifetime when the margin is not shorter than the lifetime.
+    pub(crate) fn new(token: Token, sent: Moment, margin: Duration, jitter: f64) -> Self {
+        let lifetime = Duration::from_secs(token.expire_s.max(0) as u64).max(MIN_FETCH_INTERVAL);
+        let mut cached = CachedToken {
+            token: token.access_token.into_boxed_str(),
+            sent,
+            lifetime,
+            margin,
+            refresh_at: sent,
+            expires_at: sent.later_by(lifetime),
+        };
+        cached.refresh_at = cached.refresh_time(jitter);
+        cached
+    }
+
+    fn refresh_time(&self, jitter: f64) -> Moment {
+        let extra = self
+            .margin
+            .mul_f64(jitter.clamp(0.0, 0.1))
+            .min(MAX_MARGIN_JITTER);
+        let margin = self.margin + extra;
+        let refresh_after = if margin >= self.lifetime {
+            self.lifetime / 2
+        } else {
+            self.lifetime - margin
+        };
+        self.sent
+            .later_by(refresh_after.max(MIN_FETCH_INTERVAL))
+            .earliest(self.expires_at)
+    }
+
+    /// The same token with a new random lengthening of its margin (a forked
+    /// child must not refresh in the same second as its parent).
+    pub(crate) fn rejittered(&self, jitter: f64) -> CachedToken {
+        CachedToken {
+            token: self.token.clone(),
+            refresh_at: self.refresh_time(jitter),
+            ..*self
+        }
+    }
+
+    /// More than the margin left: serve without asking the gateway.
+    pub(crate) fn is_fresh(&self, now: Moment) -> bool {
+        !self.refresh_at.has_passed(now)
+    }
+
+    /// Not yet expired by either clock.
+    pub(crate) fn is_valid(&self, now: Moment) -> bool {
+        !self.expires_at.has_passed(now)
+    }
+
+    /// When refresh is due.
+    pub(crate) fn refresh_at(&self) -> Moment {
+        self.refresh_at
+    }
+
+    /// The same token, next refreshed no sooner than `pause` from `now`
+    /// (nor later than its expiry).
+    pub(crate) fn paused(&self, now: Moment, pause: Duration) -> CachedToken {
+        CachedToken {
+            token: self.token.clone(),
+            refresh_at: now.later_by(pause).earliest(self.expires_at),
+            ..*self
+        }
+    }
+
+    /// Whole seconds until expiry (for logs).
+    pub(crate) fn seconds_left(&self, now: Moment) -> u64 {
+        self.expires_at.remaining_from(now).as_secs()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(expire_s: i64) -> Token {
+        Token {
+            access_token: "tok".into(),
+            expire_s,
+        }
+    }
+
+    fn start() -> Moment {
+        Moment {
+            monotonic_ns: 1_000_000_000_000,
+            wall_ms: 1_700_000_000_000,
+        }
+    }
+
+    #[test]
+    fn refresh_is_due_margin_before_expiry_or_at_half_life() {
+        let sent = start();
+        let cached = CachedToken::new(token(7200), sent, Duration::from_secs(600), 0.0);
+        let at = |s: u64| sent.later_by(Duration::from_secs(s));
+        assert!(cached.is_fresh(at(6599)));
+        assert!(!cached.is_fresh(at(6600)));
+        assert!(cached.is_valid(at(7199)));
+        assert!(!cached.is_valid(at(7200)));
+
+        let jittered = CachedToken::new(token(7200), sent, Duration::from_secs(600), 0.1);
+        assert!(!jittered.is_fresh(at(6540)), "600 s + 10% = 660 s margin");
+        let capped = CachedToken::new(token(100_000), sent, Duration::from_secs(3000), 0.1);
+        assert!(capped.is_fresh(at(100_000 - 3060 - 1)), "jitter capped at 60 s");
+        assert!(!capped.is_fresh(at(100_000 - 3060)));
+
+        let long_margin = CachedToken::new(token(10), sent, Duration::from_secs(600), 0.0);
+        assert!(long_margin.is_fresh(at(4)));
+        assert!(!long_margin.is_fresh(at(5)), "margin >= lifetime: half-life");
+    }
+
+    #[test]
+    fn either_clock_expires_the_token() {
+        let sent = start();
+        let cached = CachedToken::new(token(100), sent, Duration::from_secs(10), 0.0);
+        let wall_stepped = Moment {
+            wall_ms: sent.wall_ms + 100_000,
+            ..sent
+        };
+        assert!(!cached.is_valid(wall_stepped), "wall clock stepped past expiry");
+        let suspended = Moment {
+            monotonic_ns: sent.monotonic_ns + 100_000_000_000,
+            ..sent
+        };
+        assert!(!cached.is_valid(suspended));
+        assert!(!cached.is_fresh(suspended));
+    }
+
+    #[test]
+    fn tiny_lifetimes_are_kept_one_second() {
+        let sent = start();
+        for expire in [-5, 0, 1] {
+            let cached = CachedToken::new(token(expire), sent, Duration::from_secs(600), 0.0);
+            let just_before = sent.later_by(MIN_FETCH_INTERVAL - Duration::from_millis(1));
+            assert!(cached.is_fresh(just_before), "expire {expire}");
+            assert!(!cached.is_valid(sent.later_by(MIN_FETCH_INTERVAL)));
+        }
+        let two = CachedToken::new(token(2), sent, Duration::from_secs(600), 0.0);
+        assert!(two.is_fresh(sent.later_by(Duration::from_millis(999))));
+        assert!(!two.is_fresh(sent.later_by(MIN_FETCH_INTERVAL)), "half-life");
+    }
+
+    #[test]
+    fn paused_token_waits_or_expires() {
+        let now = start();
+        let cached = CachedToken::new(token(100), now, Duration::from_secs(90), 0.0);
+        let paused = cached.paused(now, Duration::from_secs(30));
+        let later = |s: u64| now.later_by(Duration::from_secs(s));
+        assert!(paused.is_fresh(later(29)));
+        assert!(!paused.is_fresh(later(30)));
+        let short = CachedToken::new(token(10), now, Duration::from_secs(9), 0.0)
+            .paused(now, Duration::from_secs(30));
+        assert!(!short.is_fresh(later(10)), "never past expiry");
+    }
+
+    #[test]
+    fn rejittering_moves_only_the_refresh_time() {
+        let sent = start();
+        let cached = CachedToken::new(token(7200), sent, Duration::from_secs(600), 0.0);
+        let other = cached.rejittered(0.1);
+        let at = |s: u64| sent.later_by(Duration::from_secs(s));
+        assert!(cached.is_fresh(at(6550)) && !other.is_fresh(at(6550)));
+        assert_eq!(other.seconds_left(sent), cached.seconds_left(sent));
+        assert_eq!(other.token, cached.token);
+    }
+}

@@ -1,0 +1,212 @@
+//! One managed fetch ("flight"): a Get or Refresh with its retries, the
+//! signal its waiters wait on, and the log lines it holds back until it has
+//! ended (a log callback may call the library, so it never runs while a
+//! flight is open).
+
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::Duration;
+
+use super::clock::{Clock, Moment};
+use super::counters::Counters;
+use super::{ManagedOptions, TokenSource};
+use crate::error::{Error, ErrorKind, service_status};
+use crate::log::{LogLevel, Logger, token_hint};
+use crate::response::Token;
+
+/// What one fetch does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Fetch {
+    Get,
+    Refresh(Box<str>),
+}
+
+impl Fetch {
+    /// The operation's name in log messages.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Fetch::Get => "Get",
+            Fetch::Refresh(_) => "Refresh",
+        }
+    }
+}
+
+/// The end of a flight, for the callers waiting for it. A waiter holds its
+/// own reference, so a flight abandoned by a fork (or a panic) only leaves
+/// waiters that time out, never a lock held.
+#[derive(Debug, Default)]
+pub(crate) struct Flight {
+    ended: Mutex<bool>,
+    signal: Condvar,
+}
+
+impl Flight {
+    /// Waits until the flight has ended, at most `timeout`; true if it has.
+    pub(crate) fn wait(&self, timeout: Duration) -> bool {
+        let ended = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
+        let (ended, _) = self
+            .signal
+            .wait_timeout_while(ended, timeout, |ended| !*ended)
+            .unwrap_or_else(PoisonError::into_inner);
+        *ended
+    }
+
+    /// Wakes every waiter.
+    pub(crate) fn end(&self) {
+        *self.ended.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.signal.notify_all();
+    }
+}
+
+/// Log lines held back until the flight has ended.
+#[derive(Debug, Default)]
+pub(crate) struct HeldLog(Vec<(LogLevel, String)>);
+
+impl HeldLog {
+    pub(crate) fn push(&mut self, level: LogLevel, message: String) {
+        self.0.push((level, message));
+    }
+
+    /// Hands the lines to `logger`, if there is one.
+    pub(crate) fn emit(self, logger: Option<&Logger>) {
+        if let Some(logger) = logger {
+            for (level, message) in self.0 {
+                logger.log(level, &message);
+            }
+        }
+    }
+}
+
+/// How a fetch waits between attempts: false when it must give up (the
+/// client is being freed).
+pub(crate) type Pause<'a> = &'a dyn Fn(Duration) -> bool;
+
+/// What a fetch needs besides its source.
+pub(crate) struct FetchContext<'a> {
+    pub(crate) options: &'a ManagedOptions,
+    pub(crate) clock: &'a Clock,
+    pub(crate) counters: &'a Counters,
+    pub(crate) pause: Pause<'a>,
+}
+
+/// Runs `fetch` and, if the gateway refuses to refresh (1203, 1204), a Get,
+/// with retries, until `deadline`. Returns the token and when its request
+/// was sent.
+pub(crate) fn fetch_with_retries(
+    source: &dyn TokenSource,
+    fetch: Fetch,
+    deadline: Moment,
+    context: &FetchContext<'_>,
+    log: &mut HeldLog,
+) -> Result<(Token, Moment), Error> {
+    match attempts(source, &fetch, deadline, context, log) {
+        Err(e)
+            if matches!(fetch, Fetch::Refresh(_))
+                && e.kind() == ErrorKind::Service
+                && matches!(
+                    e.service_status(),
+                    service_status::TOKEN_EXPIRED | service_status::REFRESH_FAILED
+                ) =>
+        {
+            log.push(
+                LogLevel::Info,
+                format!("refresh refused ({e}); getting a new token"),
+            );
+            attempts(source, &Fetch::Get, deadline, context, log)
+        }
+        outcome => outcome,
+    }
+}
+
+fn attempts(
+    source: &dyn TokenSource,
+    fetch: &Fetch,
+    deadline: Moment,
+    context: &FetchContext<'_>,
+    log: &mut HeldLog,
+) -> Result<(Token, Moment), Error> {
+    let what = fetch.name();
+    let mut retries_left = context.options.max_retries;
+    let mut replay_retried = false;
+    let mut attempt: u32 = 0;
+    loop {
+        attempt += 1;
+        let sent = context.clock.now();
+        let error = match source.fetch(fetch, Some(context.clock.instant_of(deadline))) {
+            Ok(token) => {
+                log.push(
+                    LogLevel::Info,
+                    format!(
+                        "{what} succeeded: token {}, expires in {} s",
+                        token_hint(&token.access_token),
+                        token.expire_s
+                    ),
+                );
+                return Ok((token, sent));
+            }
+            Err(error) => error,
+        };
+        let delay =
+            if error.service_status() == service_status::REPEATED_REQUEST && !replay_retried {
+                replay_retried = true;
+                Some(Duration::ZERO)
+            } else if error.is_transient() && retries_left > 0 {
+                retries_left -= 1;
+                Some(backoff(context.options.base_backoff, attempt))
+            } else {
+                None
+            };
+        let now = context.clock.now();
+        let Some(delay) = delay.filter(|d| !deadline.has_passed(now.later_by(*d))) else {
+            log.push(
+                LogLevel::Warn,
+                format!("{what} failed (attempt {attempt}): {error}"),
+            );
+            return Err(error);
+        };
+        log.push(
+            LogLevel::Warn,
+            format!(
+                "{what} failed (attempt {attempt}): {error}; retrying in {} ms",
+                delay.as_millis()
+            ),
+        );
+        Counters::add(&context.counters.retries);
+        if !(context.pause)(delay) {
+            return Err(error);
+        }
+    }
+}
+
+/// `base * 2^(attempt-1)`, the upper half of it random ("equal jitter").
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let full = base.saturating_mul(1u32 << (attempt - 1).min(16));
+    full / 2 + (full / 2).mul_f64(super::clock::random_fraction())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_equal_jitter() {
+        let base = Duration::from_millis(200);
+        for attempt in 1..5 {
+            let full = base * (1 << (attempt - 1));
+            let delay = backoff(base, attempt);
+            assert!(delay >= full / 2 && delay <= full, "{attempt}: {delay:?}");
+        }
+    }
+
+    #[test]
+    fn a_flight_wakes_its_waiters_or_lets_them_time_out() {
+        let flight = std::sync::Arc::new(Flight::default());
+        assert!(!flight.wait(Duration::from_millis(1)));
+        let waiter = {
+            let flight = flight.clone();
+            std::thread::spawn(move || flight.wait(Duration::from_secs(60)))
+        };
+        flight.end();
+        assert!(waiter.join().unwrap());
+        assert!(flight.wait(Duration::ZERO), "ended stays ended");
+    }
+}
