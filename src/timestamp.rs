@@ -1,15 +1,24 @@
-//! Request timestamps that never repeat within the process.
+//! Request timestamps that never repeat within a process and the processes
+//! forked from it, and never run far ahead of the wall clock.
 //!
 //! The gateway rejects a request whose `encryption` it has already seen (status
 //! 1001), and two requests of one application in the same millisecond would
-//! share one. So every request takes its timestamp from one process-wide
-//! counter: the wall clock in milliseconds, or the last value plus one when the
-//! clock has not moved (or has stepped back).
+//! share one. So every request takes its timestamp from one counter: the wall
+//! clock in milliseconds, or the last value plus one when the clock has not
+//! moved. The counter lives in a small shared memory mapping, so that a parent
+//! and the children it forks after its first request keep drawing from the
+//! same sequence instead of each repeating the other's values.
+//!
+//! When the counter is more than [`MAX_AHEAD_MS`] ahead of the wall clock (the
+//! clock was stepped back after running ahead), it starts again from the wall
+//! clock rather than carrying requests into the future.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-static LAST_TIMESTAMP_MS: AtomicI64 = AtomicI64::new(0);
+/// A request timestamp is never further ahead of the wall clock than this.
+pub(crate) const MAX_AHEAD_MS: i64 = 1000;
 
 /// The wall clock as UNIX milliseconds (0 before 1970, which no real clock is).
 pub fn wall_clock_ms() -> i64 {
@@ -19,16 +28,57 @@ pub fn wall_clock_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// A timestamp for a new request: strictly greater than every one this
-/// process handed out before.
+/// The last timestamp handed out, shared with forked children.
+fn last_timestamp() -> &'static AtomicI64 {
+    static LAST: OnceLock<&'static AtomicI64> = OnceLock::new();
+    static PROCESS_LOCAL: AtomicI64 = AtomicI64::new(0);
+    LAST.get_or_init(|| {
+        // SAFETY: a fresh anonymous mapping of one page, never unmapped;
+        // mmap returns page-aligned zeroed memory, a valid AtomicI64.
+        let page = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if page == libc::MAP_FAILED {
+            &PROCESS_LOCAL
+        } else {
+            // SAFETY: see above; the mapping lives as long as the process.
+            unsafe { &*page.cast::<AtomicI64>() }
+        }
+    })
+}
+
+/// The timestamp that follows `last` when the wall clock reads `now`.
+fn following(last: i64, now: i64) -> i64 {
+    let next = last.saturating_add(1);
+    if next > now.saturating_add(MAX_AHEAD_MS) {
+        now // the clock went back: do not stay in the future
+    } else {
+        next.max(now)
+    }
+}
+
+/// A timestamp for a new request: greater than every one this process (and
+/// the parent it was forked from, and its siblings) handed out before,
+/// unless the wall clock was stepped back.
 pub fn next_request_timestamp_ms() -> i64 {
-    let now = wall_clock_ms();
-    let previous = LAST_TIMESTAMP_MS
+    next_at(wall_clock_ms())
+}
+
+fn next_at(now: i64) -> i64 {
+    let last = last_timestamp();
+    let previous = last
         .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
-            Some(now.max(last.saturating_add(1)))
+            Some(following(last, now))
         })
         .unwrap_or_else(|last| last);
-    now.max(previous.saturating_add(1))
+    following(previous, now)
 }
 
 #[cfg(test)]
@@ -38,10 +88,12 @@ mod tests {
 
     #[test]
     fn strictly_increasing_across_threads() {
+        // At most a few hundred in a burst: beyond 1000 in one millisecond
+        // the "never 1 s ahead" rule takes over.
         let handles: Vec<_> = (0..8)
             .map(|_| {
                 std::thread::spawn(|| {
-                    (0..2000)
+                    (0..50)
                         .map(|_| next_request_timestamp_ms())
                         .collect::<Vec<_>>()
                 })
@@ -63,5 +115,50 @@ mod tests {
             all.iter().all(|&v| v > now - 60_000),
             "close to the wall clock"
         );
+    }
+
+    #[test]
+    fn a_clock_stepped_back_does_not_keep_timestamps_in_the_future() {
+        let now = 1_700_000_000_000;
+        assert_eq!(following(now - 5, now), now, "behind: the clock");
+        assert_eq!(following(now, now), now + 1, "same millisecond: plus one");
+        assert_eq!(following(now + 999, now), now + 1000, "up to 1 s ahead");
+        // A day ahead (the clock ran a day fast, then was corrected).
+        assert_eq!(following(now + 86_400_000, now), now);
+    }
+
+    #[test]
+    fn parent_and_forked_child_share_one_sequence() {
+        let before = next_request_timestamp_ms();
+        let mut pipe = [0; 2];
+        assert_eq!(unsafe { libc::pipe(pipe.as_mut_ptr()) }, 0);
+        // SAFETY: the child only computes and writes to the pipe, then exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let values: Vec<i64> = (0..200).map(|_| next_request_timestamp_ms()).collect();
+            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            unsafe { libc::write(pipe[1], bytes.as_ptr().cast(), bytes.len()) };
+            unsafe { libc::_exit(0) };
+        }
+        let mine: Vec<i64> = (0..200).map(|_| next_request_timestamp_ms()).collect();
+        unsafe { libc::close(pipe[1]) };
+        let mut bytes = Vec::new();
+        let mut buffer = [0u8; 8192];
+        loop {
+            let n = unsafe { libc::read(pipe[0], buffer.as_mut_ptr().cast(), buffer.len()) };
+            if n <= 0 {
+                break;
+            }
+            bytes.extend_from_slice(&buffer[..n as usize]);
+        }
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+        let theirs: Vec<i64> = bytes
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(theirs.len(), 200);
+        let all: HashSet<i64> = mine.iter().chain(&theirs).copied().collect();
+        assert_eq!(all.len(), 400, "no value used by both processes");
+        assert!(all.iter().all(|v| *v > before));
     }
 }
