@@ -3,6 +3,20 @@
  * with a C FFI. See README.md for the conventions; every function below
  * documents its ownership, NULL rules, thread safety and statuses.
  *
+ * fork(): a process may fork at any moment, with any number of threads
+ * inside the library, and the child may go on using every client and
+ * one-shot function it inherited. The child never sends on a connection it
+ * inherited (it opens its own; the parent's stay the parent's); a fetch in
+ * flight in another thread of the parent does not exist in the child, whose
+ * callers fetch for themselves; the library's locks are never inherited
+ * locked (a pthread_atfork handler lets fork() wait until no thread is
+ * inside one: they are held briefly, never across I/O or a callback);
+ * parent and child never send the same request timestamp; a client's
+ * background refresh thread exists only in the parent, so in the child the
+ * client refreshes lazily, and freeing it there does not wait for the
+ * parent's thread. Tokens, strings and last
+ * errors inherited from the parent stay valid in the child.
+ *
  * SPDX-License-Identifier: MIT
  */
 

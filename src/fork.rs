@@ -48,8 +48,7 @@ fn register_handlers() {
 extern "C" fn prepare() {
     INSIDE.fetch_or(FORK_PENDING, Ordering::SeqCst);
     let started = Instant::now();
-    while INSIDE.load(Ordering::SeqCst) & !FORK_PENDING != 0 && started.elapsed() < MAX_FORK_WAIT
-    {
+    while INSIDE.load(Ordering::SeqCst) & !FORK_PENDING != 0 && started.elapsed() < MAX_FORK_WAIT {
         std::thread::yield_now();
     }
 }

@@ -10,9 +10,9 @@
 pub mod client;
 pub mod error;
 pub mod ffi;
+pub(crate) mod fork;
 pub mod log;
 pub(crate) mod managed;
-pub(crate) mod fork;
 pub mod response;
 pub mod secret;
 pub mod signing;

@@ -131,12 +131,18 @@ mod tests {
         let jittered = CachedToken::new(token(7200), sent, Duration::from_secs(600), 0.1);
         assert!(!jittered.is_fresh(at(6540)), "600 s + 10% = 660 s margin");
         let capped = CachedToken::new(token(100_000), sent, Duration::from_secs(3000), 0.1);
-        assert!(capped.is_fresh(at(100_000 - 3060 - 1)), "jitter capped at 60 s");
+        assert!(
+            capped.is_fresh(at(100_000 - 3060 - 1)),
+            "jitter capped at 60 s"
+        );
         assert!(!capped.is_fresh(at(100_000 - 3060)));
 
         let long_margin = CachedToken::new(token(10), sent, Duration::from_secs(600), 0.0);
         assert!(long_margin.is_fresh(at(4)));
-        assert!(!long_margin.is_fresh(at(5)), "margin >= lifetime: half-life");
+        assert!(
+            !long_margin.is_fresh(at(5)),
+            "margin >= lifetime: half-life"
+        );
     }
 
     #[test]
@@ -147,7 +153,10 @@ mod tests {
             wall_ms: sent.wall_ms + 100_000,
             ..sent
         };
-        assert!(!cached.is_valid(wall_stepped), "wall clock stepped past expiry");
+        assert!(
+            !cached.is_valid(wall_stepped),
+            "wall clock stepped past expiry"
+        );
         let suspended = Moment {
             monotonic_ns: sent.monotonic_ns + 100_000_000_000,
             ..sent
@@ -167,7 +176,10 @@ mod tests {
         }
         let two = CachedToken::new(token(2), sent, Duration::from_secs(600), 0.0);
         assert!(two.is_fresh(sent.later_by(Duration::from_millis(999))));
-        assert!(!two.is_fresh(sent.later_by(MIN_FETCH_INTERVAL)), "half-life");
+        assert!(
+            !two.is_fresh(sent.later_by(MIN_FETCH_INTERVAL)),
+            "half-life"
+        );
     }
 
     #[test]

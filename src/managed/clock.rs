@@ -222,6 +222,34 @@ mod tests {
         assert_eq!(deadline.earliest(earlier), earlier);
     }
 
+    /// The fraction a forked child draws first, read back through a pipe.
+    fn drawn_in_a_child() -> f64 {
+        let mut pipe = [0; 2];
+        assert_eq!(unsafe { libc::pipe(pipe.as_mut_ptr()) }, 0);
+        // SAFETY: the child only computes, writes to the pipe and exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let bytes = random_fraction().to_le_bytes();
+            unsafe { libc::write(pipe[1], bytes.as_ptr().cast(), 8) };
+            unsafe { libc::_exit(0) };
+        }
+        let mut bytes = [0u8; 8];
+        let read = unsafe { libc::read(pipe[0], bytes.as_mut_ptr().cast(), 8) };
+        unsafe {
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+            libc::close(pipe[0]);
+            libc::close(pipe[1]);
+        }
+        assert_eq!(read, 8);
+        f64::from_le_bytes(bytes)
+    }
+
+    #[test]
+    fn forked_children_draw_their_own_numbers() {
+        let draws: Vec<f64> = (0..3).map(|_| drawn_in_a_child()).collect();
+        assert!(draws[0] != draws[1] && draws[1] != draws[2], "{draws:?}");
+    }
+
     #[test]
     fn random_fraction_is_in_range_and_varies() {
         let values: Vec<f64> = (0..100).map(|_| random_fraction()).collect();

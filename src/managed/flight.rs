@@ -145,16 +145,16 @@ fn attempts(
             }
             Err(error) => error,
         };
-        let delay =
-            if error.service_status() == service_status::REPEATED_REQUEST && !replay_retried {
-                replay_retried = true;
-                Some(Duration::ZERO)
-            } else if error.is_transient() && retries_left > 0 {
-                retries_left -= 1;
-                Some(backoff(context.options.base_backoff, attempt))
-            } else {
-                None
-            };
+        let delay = if error.service_status() == service_status::REPEATED_REQUEST && !replay_retried
+        {
+            replay_retried = true;
+            Some(Duration::ZERO)
+        } else if error.is_transient() && retries_left > 0 {
+            retries_left -= 1;
+            Some(backoff(context.options.base_backoff, attempt))
+        } else {
+            None
+        };
         let now = context.clock.now();
         let Some(delay) = delay.filter(|d| !deadline.has_passed(now.later_by(*d))) else {
             log.push(

@@ -479,7 +479,11 @@ impl ManagedToken {
     /// One round of the background thread: refreshes a due token (or gets a
     /// new one after expiry or invalidation, once there has been a token),
     /// and returns how long to sleep before the next round.
-    pub(crate) fn refresh_in_background(&self, source: &dyn TokenSource, signal: &Signal) -> Duration {
+    pub(crate) fn refresh_in_background(
+        &self,
+        source: &dyn TokenSource,
+        signal: &Signal,
+    ) -> Duration {
         let now = self.clock.now();
         let next = {
             let mut state = self.lock();
@@ -514,7 +518,10 @@ impl ManagedToken {
         }
         let fetch = match &state.current {
             Some(current) if current.is_fresh(now) => {
-                return Err(current.refresh_at().remaining_from(now).min(BACKGROUND_IDLE));
+                return Err(current
+                    .refresh_at()
+                    .remaining_from(now)
+                    .min(BACKGROUND_IDLE));
             }
             Some(current) if current.is_valid(now) => Fetch::Refresh(current.token.clone()),
             _ if !state.ever_had_token => return Err(BACKGROUND_IDLE),
@@ -528,7 +535,11 @@ impl ManagedToken {
                         .last_fetch_started
                         .map(|s| s.later_by(MIN_FETCH_INTERVAL)),
                 ];
-                if let Some(wait) = not_before.into_iter().flatten().find(|m| !m.has_passed(now)) {
+                if let Some(wait) = not_before
+                    .into_iter()
+                    .flatten()
+                    .find(|m| !m.has_passed(now))
+                {
                     return Err(wait.remaining_from(now).min(BACKGROUND_IDLE));
                 }
                 Fetch::Get

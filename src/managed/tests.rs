@@ -93,8 +93,7 @@ fn setup() -> Setup {
 
 impl Setup {
     fn get(&self) -> Result<String, Error> {
-        self.cache
-            .access_token(&*self.script, str::to_string)
+        self.cache.access_token(&*self.script, str::to_string)
     }
 
     /// Calls `access_token` on another thread.
@@ -316,8 +315,16 @@ fn the_log_callback_may_call_back_in() {
         let inner = cache.access_token(&**script, str::to_string);
         sink.lock().unwrap().push((message.to_string(), inner));
     });
-    let s = setup_with(ManagedOptions::default(), Duration::from_secs(30), Some(logger));
-    assert!(cache_for_log.set((s.cache.clone(), s.script.clone())).is_ok());
+    let s = setup_with(
+        ManagedOptions::default(),
+        Duration::from_secs(30),
+        Some(logger),
+    );
+    assert!(
+        cache_for_log
+            .set((s.cache.clone(), s.script.clone()))
+            .is_ok()
+    );
     s.script.answer(Err(Error::service(1003, "")));
     assert!(s.get().is_err());
     s.advance(1);

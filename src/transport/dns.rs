@@ -17,8 +17,8 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ureq::Error as UreqError;
@@ -30,8 +30,8 @@ use ureq::unversioned::transport::{
 };
 
 use super::GatewayUrl;
-use crate::fork::ForkSafeMutex;
 use super::coalesce::CoalescingTransport;
+use crate::fork::ForkSafeMutex;
 
 /// A cached answer older than this is looked up again before a new connection.
 const REFRESH_AFTER: Duration = Duration::from_secs(30);
