@@ -423,6 +423,24 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_holds_no_secret() {
+        let mut builder = ClientBuilder::new("http://127.0.0.1:1/", "k", "app-s3cret").unwrap();
+        builder.proxy("http://user:hunter2@127.0.0.1:3128").unwrap();
+        let shown = format!("{builder:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("app-s3cret"),
+            "{shown}"
+        );
+        let client = builder.build().unwrap();
+        let shown = format!("{client:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("app-s3cret"),
+            "{shown}"
+        );
+        assert!(shown.contains("via proxy 127.0.0.1:3128"), "{shown}");
+    }
+
+    #[test]
     fn builder_refuses_empty_credentials_and_bad_options() {
         let e = ClientBuilder::new("http://127.0.0.1:1/", "", "s").unwrap_err();
         assert_eq!(e.message(), "app key is empty");

@@ -175,18 +175,33 @@ pub fn service_status_meaning(status: i32) -> Option<&'static str> {
     })
 }
 
-/// Text from the network, made safe to quote in a message: control characters
-/// become spaces and it is cut to at most `max_chars` characters.
+/// Text from the network, made safe to quote in a message or a log line:
+/// control characters, invisible format characters (bidirectional overrides
+/// and isolates, zero-width characters) and line or paragraph separators
+/// become spaces, so quoted text can neither forge a log line nor reorder
+/// what a terminal shows; it is cut to at most `max_chars` characters.
 pub(crate) fn sanitize_for_message(text: &str, max_chars: usize) -> String {
     let mut out: String = text
         .chars()
         .take(max_chars)
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| if is_unsafe_to_show(c) { ' ' } else { c })
         .collect();
     if text.chars().count() > max_chars {
         out.push('…');
     }
     out.trim().to_string()
+}
+
+/// Control characters (Cc), the format characters (Cf) that change how text
+/// is shown or hide it, and the line and paragraph separators (Zl, Zp).
+fn is_unsafe_to_show(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{FEFF}'
+            | '\u{0600}'..='\u{0605}' | '\u{06DD}' | '\u{070F}' | '\u{08E2}'
+            | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}' | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E007F}')
 }
 
 #[cfg(test)]
@@ -231,5 +246,13 @@ mod tests {
     fn sanitize_strips_controls_and_truncates() {
         assert_eq!(sanitize_for_message("a\r\nb", 10), "a  b");
         assert_eq!(sanitize_for_message("abcdef", 3), "abc…");
+        assert_eq!(
+            sanitize_for_message("ok\u{2028}ERROR forged\u{2029}x\u{202E}gnp.exe\u{200B}", 50),
+            "ok ERROR forged x gnp.exe"
+        );
+        assert_eq!(
+            sanitize_for_message("\u{2066}a\u{2069}\u{FEFF}\u{0085}b", 50),
+            "a   b"
+        );
     }
 }

@@ -57,29 +57,37 @@ impl GatewayUrl {
         if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return refuse("contains white space or control characters");
         }
+        // Never echo user info: it may hold a password.
+        let shown = without_user_info(url);
         let uri: Uri = match url.parse() {
             Ok(uri) => uri,
-            Err(_) => return refuse(&format!("\"{url}\" is not a valid URL")),
+            Err(_) => return refuse(&format!("\"{shown}\" is not a valid URL")),
         };
         let https = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
             Some("https") => true,
             Some("http") => false,
             Some(other) => return refuse(&format!("has scheme \"{other}\"; use http or https")),
-            None => return refuse(&format!("\"{url}\" has no scheme; use http:// or https://")),
+            None => {
+                return refuse(&format!(
+                    "\"{shown}\" has no scheme; use http:// or https://"
+                ));
+            }
         };
         let Some(authority) = uri.authority() else {
-            return refuse(&format!("\"{url}\" has no host"));
+            return refuse(&format!("\"{shown}\" has no host"));
         };
         if authority.as_str().contains('@') {
             return refuse("must not contain user info (user@host)");
         }
         if authority.host().is_empty() {
-            return refuse(&format!("\"{url}\" has no host"));
+            return refuse(&format!("\"{shown}\" has no host"));
         }
         if uri.query().is_some() || url.contains('#') {
             return refuse("must not contain a query or fragment");
         }
-        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let port = explicit_port(authority.as_str())
+            .map_err(|why| Error::invalid_argument(format!("gateway URL {why}")))?
+            .unwrap_or(if https { 443 } else { 80 });
         Ok(GatewayUrl {
             base: url.trim_end_matches('/').to_string(),
             host: authority.host().trim_matches(['[', ']']).to_string(),
@@ -115,6 +123,45 @@ impl GatewayUrl {
     /// The URL as given, without trailing slashes.
     pub fn as_str(&self) -> &str {
         &self.base
+    }
+}
+
+/// `url` with any `user:password@` before the host replaced by `…@`.
+fn without_user_info(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}…{}", &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
+/// The port written in an authority (`[user@]host[:port]`), checked: `None`
+/// when there is none (or it is empty), an error naming it when it is not a
+/// number from 1 to 65535. The `http` crate's parser would silently fall back
+/// to the scheme's default port for `:99999` or `:8080x`.
+pub(crate) fn explicit_port(authority: &str) -> Result<Option<u16>, String> {
+    let host_and_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, rest)| rest);
+    let port = match host_and_port.rsplit_once(']') {
+        Some((_, after_bracket)) => after_bracket.strip_prefix(':'),
+        None => host_and_port.rsplit_once(':').map(|(_, port)| port),
+    };
+    match port {
+        None | Some("") => Ok(None),
+        Some(port) => match port.parse::<u16>() {
+            Ok(number) if number > 0 && port.bytes().all(|b| b.is_ascii_digit()) => {
+                Ok(Some(number))
+            }
+            _ => Err(format!(
+                "has an invalid port \"{}\" (use 1-65535)",
+                crate::error::sanitize_for_message(port, 20)
+            )),
+        },
     }
 }
 
@@ -211,7 +258,6 @@ fn new_agent(
 /// The connections belong to one process: a forked child that uses an
 /// inherited transport gets a new agent (new connections, new TLS sessions)
 /// and never sends a byte on its parent's connections.
-#[derive(Debug)]
 pub struct Transport {
     agent: ForkSafeMutex<AgentSlot>,
     gateway: GatewayUrl,
@@ -220,6 +266,20 @@ pub struct Transport {
     options: TransportOptions,
     proxy: Option<ureq::Proxy>,
     dns: Arc<dns::DnsCache>,
+}
+
+impl std::fmt::Debug for Transport {
+    // Not the agent, its configuration or the proxy URL: they may hold a
+    // proxy password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("gateway", &self.gateway.as_str())
+            .field("peer", &self.peer)
+            .field("connect_timeout", &self.options.connect_timeout)
+            .field("total_timeout", &self.options.total_timeout)
+            .field("proxy", &self.options.proxy)
+            .finish_non_exhaustive()
+    }
 }
 
 /// This process's agent (its connection pool) and how many requests use it.
@@ -387,6 +447,37 @@ mod tests {
         let url = GatewayUrl::parse("HTTP://[::1]:9/").unwrap();
         assert_eq!(url.authority(), "[::1]:9");
         assert_eq!(url.host(), "::1");
+        for (bad, port) in [
+            ("http://127.0.0.1:99999/", "99999"),
+            ("http://host:8080x/", "8080x"),
+            ("https://host:65536", "65536"),
+            ("http://host:0/", "0"),
+            ("http://[::1]:70000/", "70000"),
+            ("http://host:+80/", "+80"),
+        ] {
+            let e = GatewayUrl::parse(bad).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument, "{bad:?}");
+            assert!(
+                e.message().contains(&format!("invalid port \"{port}\"")),
+                "{bad}: {}",
+                e.message()
+            );
+        }
+        assert_eq!(GatewayUrl::parse("http://h:65535").unwrap().port, 65535);
+        for with_password in [
+            "user:hunter2@gw.example.com",
+            "ftp://user:hunter2@gw/x",
+            "http://user:hunter2@",
+        ] {
+            let e = GatewayUrl::parse(with_password).unwrap_err();
+            assert!(!e.message().contains("hunter2"), "{}", e.message());
+        }
+        let e = GatewayUrl::parse("user:hunter2@gw.example.com").unwrap_err();
+        assert_eq!(
+            e.message(),
+            "gateway URL \"…@gw.example.com\" has no scheme; use http:// or https://"
+        );
+        assert_eq!(GatewayUrl::parse("http://h:/").unwrap().port, 80);
         for bad in [
             "",
             "127.0.0.1:8080",

@@ -25,7 +25,7 @@ pub const PROXY_ENVIRONMENT_VARIABLES: [&str; 8] = [
 ];
 
 /// Which proxy a client uses.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub enum ProxySetting {
     /// Read the proxy environment variables when the client is built (default).
     FromEnvironment,
@@ -34,6 +34,17 @@ pub enum ProxySetting {
     /// Use this proxy (`http://`, `https://`, `socks4://`, `socks4a://`,
     /// `socks5://` or `socks5h://`; a URL without a scheme is `http://`).
     Url(String),
+}
+
+impl std::fmt::Debug for ProxySetting {
+    // Never the URL: it may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProxySetting::FromEnvironment => f.write_str("FromEnvironment"),
+            ProxySetting::Disabled => f.write_str("Disabled"),
+            ProxySetting::Url(_) => f.write_str("Url(<redacted>)"),
+        }
+    }
 }
 
 impl ProxySetting {
@@ -116,6 +127,10 @@ fn parse_proxy(url: &str, what: &str) -> Result<Proxy, Error> {
             "{what} has an unsupported scheme: use http://, https://, socks4://, socks4a://, socks5:// or socks5h://"
         )));
     }
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or("");
+    super::explicit_port(authority)
+        .map_err(|why| Error::invalid_argument(format!("{what} {why}")))?;
     Proxy::new(url).map_err(|_| Error::invalid_argument(format!("{what} is not a valid proxy URL")))
 }
 
@@ -197,5 +212,15 @@ mod tests {
         assert!(!e.message().contains("hunter2"));
         let gateway = GatewayUrl::parse("http://gw/").unwrap();
         assert!(choose(&ProxySetting::Disabled, &gateway).unwrap().is_none());
+        for bad in ["http://u:hunter2@p:99999", "socks5://p:1080x", "p:65536"] {
+            let e = ProxySetting::from_url(bad).unwrap_err();
+            assert!(e.message().contains("invalid port"), "{bad}: {e}");
+            assert!(!e.message().contains("hunter2"));
+        }
+        let e = from_environment(&gateway, &env(&[("http_proxy", "http://p:123456")])).unwrap_err();
+        assert_eq!(
+            e.message(),
+            "the http_proxy environment variable has an invalid port \"123456\" (use 1-65535)"
+        );
     }
 }
