@@ -86,7 +86,10 @@ pub(crate) fn request_token(
         Some(_) => REFRESH_TOKEN_PATH,
     };
     let answer = transport.post_json(path, &body, deadline)?;
-    parse_token_answer(&answer)
+    parse_token_answer(&answer).map_err(|error| match refresh_of {
+        Some(token) => error.redacting(token), // a gateway that quotes it back
+        None => error,
+    })
 }
 
 /// Options for a [`Client`]; checked as they are set.

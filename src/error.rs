@@ -85,6 +85,15 @@ impl Error {
         }
     }
 
+    /// The same error with every occurrence of `token` in its message
+    /// replaced by a hint: for a gateway that quotes the token it was sent.
+    pub(crate) fn redacting(mut self, token: &str) -> Self {
+        if token.len() >= MIN_REDACTED_LENGTH && self.message.contains(token) {
+            self.message = self.message.replace(token, &crate::log::token_hint(token));
+        }
+        self
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.kind
@@ -175,12 +184,18 @@ pub fn service_status_meaning(status: i32) -> Option<&'static str> {
     })
 }
 
+/// Shorter strings are not looked for in messages: they would match words.
+const MIN_REDACTED_LENGTH: usize = 6;
+
 /// Text from the network, made safe to quote in a message or a log line:
+/// what follows an `accessToken` (any case, also `access_token`) as a JSON
+/// field or in prose is replaced by a hint, and then
 /// control characters, invisible format characters (bidirectional overrides
 /// and isolates, zero-width characters) and line or paragraph separators
 /// become spaces, so quoted text can neither forge a log line nor reorder
 /// what a terminal shows; it is cut to at most `max_chars` characters.
 pub(crate) fn sanitize_for_message(text: &str, max_chars: usize) -> String {
+    let text = redact_token_values(text);
     let mut out: String = text
         .chars()
         .take(max_chars)
@@ -190,6 +205,42 @@ pub(crate) fn sanitize_for_message(text: &str, max_chars: usize) -> String {
         out.push('…');
     }
     out.trim().to_string()
+}
+
+/// `text` with the value after each `accessToken` / `access_token` /
+/// `access-token` key replaced by a hint of it.
+fn redact_token_values(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut search_from = 0;
+    while let Some(found) = ["accesstoken", "access_token", "access-token"]
+        .iter()
+        .filter_map(|key| Some((lower[search_from..].find(key)? + search_from, key.len())))
+        .min()
+    {
+        let (start, key_length) = found;
+        let after_key = start + key_length;
+        let value_start = after_key
+            + text[after_key..]
+                .find(|c: char| !matches!(c, '"' | '\'' | ':' | '=' | ' ' | '\t'))
+                .unwrap_or(text.len() - after_key);
+        let value_length = text[value_start..]
+            .find(|c: char| {
+                c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '}' | ']' | ')' | ';' | '&')
+            })
+            .unwrap_or(text.len() - value_start);
+        if value_length > 0 {
+            out.push_str(&text[copied..value_start]);
+            out.push_str(&crate::log::token_hint(
+                &text[value_start..value_start + value_length],
+            ));
+            copied = value_start + value_length;
+        }
+        search_from = (value_start + value_length).max(after_key);
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// Control characters (Cc), the format characters (Cf) that change how text
@@ -221,6 +272,36 @@ mod tests {
             Error::service(4242, "").message(),
             "gateway status 4242",
             "unknown code without text"
+        );
+    }
+
+    #[test]
+    fn quoted_tokens_are_replaced_by_hints() {
+        let e = Error::service(1204, "refresh failed for accessToken tok-1234567890abcdef");
+        assert!(
+            !e.message().contains("tok-1234567890abcdef"),
+            "{}",
+            e.message()
+        );
+        assert!(
+            e.message().contains("accessToken tok-…(20 bytes)"),
+            "{}",
+            e.message()
+        );
+        let body = r#"{"data":{"accessToken":"secret-token-value-42","expire":7200},"x":1}"#;
+        assert_eq!(
+            sanitize_for_message(body, 200),
+            r#"{"data":{"accessToken":"secr…(21 bytes)","expire":7200},"x":1}"#
+        );
+        assert_eq!(
+            sanitize_for_message("a ACCESS_TOKEN=abcdefgh&b=1 access-token: 'zzzzzz'", 200),
+            "a ACCESS_TOKEN=abcd…(8 bytes)&b=1 access-token: 'zzzz…(6 bytes)'"
+        );
+        assert_eq!(sanitize_for_message("accessToken", 50), "accessToken");
+        let e = Error::service(1203, "token T0K-abcdef-99 expired").redacting("T0K-abcdef-99");
+        assert_eq!(
+            e.message(),
+            "gateway status 1203: token expired (gateway said: token T0K-…(13 bytes) expired)"
         );
     }
 

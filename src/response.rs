@@ -98,10 +98,13 @@ pub fn parse_token_answer(answer: &HttpAnswer) -> Result<Token, Error> {
         return bad("response \"data.accessToken\" holds spaces, control or non-ASCII characters");
     }
     let expire_s = match data.get("expire") {
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(seconds) if seconds >= 0 => seconds,
-            Some(_) => return bad("response \"data.expire\" is negative"),
-            None => return bad("response \"data.expire\" is not an integer number of seconds"),
+        Some(Value::Number(n)) => match (n.as_i64(), n.as_u64()) {
+            (Some(seconds), _) if seconds >= 0 => seconds,
+            (Some(_), _) => return bad("response \"data.expire\" is negative"),
+            (None, Some(_)) => return bad("response \"data.expire\" is out of range"),
+            (None, None) => {
+                return bad("response \"data.expire\" is not an integer number of seconds");
+            }
         },
         Some(_) => return bad("response \"data.expire\" is not a number"),
         None => return bad("response has no \"data.expire\""),
@@ -226,6 +229,14 @@ mod tests {
             (
                 r#"{"status":0,"data":{"accessToken":"a","expire":1e30}}"#,
                 "not an integer",
+            ),
+            (
+                r#"{"status":0,"data":{"accessToken":"a","expire":18446744073709551615}}"#,
+                "\"data.expire\" is out of range",
+            ),
+            (
+                r#"{"status":0,"data":{"accessToken":"a","expire":9223372036854775808}}"#,
+                "\"data.expire\" is out of range",
             ),
             (
                 r#"{"status":0,"data":{"accessToken":"a","expire":"7200"}}"#,

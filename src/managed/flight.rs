@@ -86,6 +86,8 @@ pub(crate) struct FetchContext<'a> {
     pub(crate) clock: &'a Clock,
     pub(crate) counters: &'a Counters,
     pub(crate) pause: Pause<'a>,
+    /// The token cached when the fetch started, kept out of its messages.
+    pub(crate) cached_token: Option<&'a str>,
 }
 
 /// Runs `fetch` and, if the gateway refuses to refresh (1203, 1204), a Get,
@@ -143,7 +145,10 @@ fn attempts(
                 );
                 return Ok((token, sent));
             }
-            Err(error) => error,
+            Err(error) => match context.cached_token {
+                Some(token) => error.redacting(token),
+                None => error,
+            },
         };
         let delay = if error.service_status() == service_status::REPEATED_REQUEST && !replay_retried
         {

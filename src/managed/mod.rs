@@ -120,7 +120,15 @@ enum Next {
     Fail(Error),
     /// No valid token, and the last fetch started less than a second ago.
     Pause(Duration),
-    Fetch(Fetch, Arc<Flight>),
+    Fetch(Departure),
+}
+
+/// A fetch this caller starts: what, the flight its waiters wait on, and
+/// the token cached at the start (kept out of the fetch's messages).
+struct Departure {
+    fetch: Fetch,
+    flight: Arc<Flight>,
+    cached_token: Option<Box<str>>,
 }
 
 /// One client's managed token.
@@ -308,12 +316,12 @@ impl ManagedToken {
                     }
                     self.clock.sleep(pause);
                 }
-                Next::Fetch(fetch, flight) => {
+                Next::Fetch(departure) => {
                     let sleep = |pause: Duration| {
                         self.clock.sleep(pause);
                         true
                     };
-                    let (served, log) = self.fly(source, fetch, flight, deadline, &sleep);
+                    let (served, log) = self.fly(source, departure, deadline, &sleep);
                     log.emit(self.logger.as_ref());
                     return served;
                 }
@@ -344,7 +352,7 @@ impl ManagedToken {
                     return self.serve(current);
                 }
                 let fetch = Fetch::Refresh(current.token.clone());
-                return self.start_flight(state, now, fetch);
+                return Next::Fetch(self.start_flight(state, now, fetch));
             }
         }
         if let Some(flight) = &state.flight {
@@ -361,7 +369,7 @@ impl ManagedToken {
                 return Next::Pause(next_allowed.remaining_from(now));
             }
         }
-        self.start_flight(state, now, Fetch::Get)
+        Next::Fetch(self.start_flight(state, now, Fetch::Get))
     }
 
     fn serve(&self, current: &Arc<CachedToken>) -> Next {
@@ -371,11 +379,15 @@ impl ManagedToken {
         })
     }
 
-    fn start_flight(&self, state: &mut State, now: Moment, fetch: Fetch) -> Next {
+    fn start_flight(&self, state: &mut State, now: Moment, fetch: Fetch) -> Departure {
         let flight = Arc::new(Flight::default());
         state.flight = Some(flight.clone());
         state.last_fetch_started = Some(now);
-        Next::Fetch(fetch, flight)
+        Departure {
+            fetch,
+            flight,
+            cached_token: state.current.as_ref().map(|c| c.token.clone()),
+        }
     }
 
     /// Runs a flight on this thread, publishes its outcome and wakes its
@@ -384,14 +396,13 @@ impl ManagedToken {
     fn fly(
         &self,
         source: &dyn TokenSource,
-        fetch: Fetch,
-        flight: Arc<Flight>,
+        departure: Departure,
         deadline: Moment,
         pause: Pause<'_>,
     ) -> (Result<Served, Error>, HeldLog) {
         let mut landing = Landing {
             cache: self,
-            flight: &flight,
+            flight: &departure.flight,
             landed: false,
         };
         let context = FetchContext {
@@ -399,9 +410,10 @@ impl ManagedToken {
             clock: &self.clock,
             counters: &self.counters,
             pause,
+            cached_token: departure.cached_token.as_deref(),
         };
         let mut log = HeldLog::default();
-        let outcome = fetch_with_retries(source, fetch, deadline, &context, &mut log);
+        let outcome = fetch_with_retries(source, departure.fetch, deadline, &context, &mut log);
         let served = landing.land(outcome, &mut log);
         (served, log)
     }
@@ -493,10 +505,10 @@ impl ManagedToken {
             self.next_for_background(&mut state, now)
         };
         match next {
-            Ok((fetch, flight)) => {
+            Ok(departure) => {
                 let deadline = now.later_by(self.total_timeout);
                 let pause = |duration| signal.pause(duration);
-                let (_, log) = self.fly(source, fetch, flight, deadline, &pause);
+                let (_, log) = self.fly(source, departure, deadline, &pause);
                 if !signal.stopped() {
                     // Not while the client is being freed: the host may
                     // already have released what its callback uses.
@@ -508,11 +520,7 @@ impl ManagedToken {
         }
     }
 
-    fn next_for_background(
-        &self,
-        state: &mut State,
-        now: Moment,
-    ) -> Result<(Fetch, Arc<Flight>), Duration> {
+    fn next_for_background(&self, state: &mut State, now: Moment) -> Result<Departure, Duration> {
         if state.flight.is_some() {
             return Err(BACKGROUND_IDLE); // its end wakes this thread
         }
@@ -545,10 +553,7 @@ impl ManagedToken {
                 Fetch::Get
             }
         };
-        match self.start_flight(state, now, fetch) {
-            Next::Fetch(fetch, flight) => Ok((fetch, flight)),
-            _ => unreachable!("start_flight always starts one"),
-        }
+        Ok(self.start_flight(state, now, fetch))
     }
 }
 

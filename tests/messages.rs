@@ -1,0 +1,109 @@
+//! What reaches people: error messages and log lines quote a hostile
+//! gateway's text without its tokens and without characters that forge or
+//! reorder log lines, over real sockets against the fake gateway.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use enos_token::ErrorKind;
+use enos_token::fake::Fault;
+use enos_token::log::Logger;
+use support::*;
+
+fn raw(status: u16, body: String) -> Fault {
+    Fault::Raw {
+        status,
+        content_type: "application/json",
+        body: body.into_bytes(),
+    }
+}
+
+#[test]
+fn a_gateway_quoting_tokens_never_gets_them_into_messages() {
+    let fake = fake();
+    let client = client(&fake.url());
+    let token = client.get_token().unwrap().access_token;
+
+    // The envelope's msg quotes the token the request sent.
+    fake.inject(raw(
+        200,
+        format!(r#"{{"status":1204,"msg":"refresh failed for {token}"}}"#),
+    ));
+    let e = client.refresh_token(&token).unwrap_err();
+    assert_eq!(e.service_status(), 1204);
+    assert!(!e.message().contains(&token), "{}", e.message());
+    assert!(
+        e.message().contains(&token[..4]),
+        "a hint remains: {}",
+        e.message()
+    );
+
+    // A body that is not the envelope, quoting some token.
+    let other = "tok-0123456789abcdef0123456789";
+    fake.inject(raw(
+        999,
+        format!(r#"{{"error":"nope","data":{{"accessToken":"{other}"}}}}"#),
+    ));
+    let e = client.get_token().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::HttpStatus);
+    assert!(!e.message().contains(other), "{}", e.message());
+
+    // A message in prose.
+    fake.inject(raw(
+        500,
+        format!(r#"{{"status":1005,"msg":"busy; accessToken {other} kept"}}"#),
+    ));
+    let e = client.get_token().unwrap_err();
+    assert!(!e.message().contains(other), "{}", e.message());
+}
+
+#[test]
+fn the_managed_path_keeps_the_cached_token_out_of_its_log() {
+    let fake = fake_with(|config| config.token_lifetime = Duration::from_secs(3));
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    let mut builder = builder(&fake.url());
+    builder.refresh_margin(Duration::from_secs(2));
+    builder.logger(Some(Logger::new(move |_, line| {
+        sink.lock().unwrap().push(line.to_string())
+    })));
+    let client = builder.build().unwrap();
+    let token = client.access_token().unwrap();
+    std::thread::sleep(Duration::from_millis(1100)); // due
+    fake.inject(raw(
+        200,
+        format!(r#"{{"status":1204,"msg":"cannot refresh {token}"}}"#),
+    ));
+    let refreshed = client.access_token().unwrap();
+    let lines = lines.lock().unwrap();
+    assert!(
+        lines.iter().any(|l| l.starts_with("refresh refused")),
+        "{lines:?}"
+    );
+    for line in lines.iter() {
+        assert!(
+            !line.contains(&token) && !line.contains(&refreshed),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn quoted_text_cannot_forge_or_reorder_log_lines() {
+    let fake = fake();
+    let client = client(&fake.url());
+    let msg = "denied\u{2028}2026-11-26 INFO all good\u{2029}\u{202E}txt.exe\u{200B}\u{0085}";
+    fake.inject(raw(
+        200,
+        serde_json::json!({"status": 1004, "msg": msg}).to_string(),
+    ));
+    let e = client.get_token().unwrap_err();
+    let shown = e.message();
+    assert!(
+        !shown.contains(['\u{2028}', '\u{2029}', '\u{202E}', '\u{200B}', '\u{0085}']),
+        "{shown:?}"
+    );
+    assert!(shown.contains("denied 2026-11-26 INFO all good"), "{shown}");
+}
