@@ -205,3 +205,22 @@ fn c_examples_under_address_and_undefined_sanitizers() {
         );
     }
 }
+
+#[test]
+fn the_last_error_may_be_passed_back_in_and_never_outlives_a_success() {
+    let sanitizers = [
+        "-fsanitize=address,undefined",
+        "-fno-omit-frame-pointer",
+        "-fno-sanitize-recover=all",
+    ];
+    let flags: Vec<&str> = C_FLAGS.iter().chain(&sanitizers).copied().collect();
+    let source = repo().join("tests/c/last_error.c");
+    let program = compile("cc", &flags, &source, "last_error-asan", &[]);
+    let fake = FakeProcess::start(&[]);
+    let stdout = run_ok(
+        Command::new(&program).env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1"),
+        &fake.url,
+        APP_SECRET,
+    );
+    assert_eq!(stdout, "last error: ok\n");
+}
