@@ -72,20 +72,25 @@ pub(crate) fn request_token(
     if refresh_of.is_some_and(str::is_empty) {
         return Err(Error::invalid_argument("access token to refresh is empty"));
     }
-    let timestamp = next_request_timestamp_ms();
-    let request = TokenRequest {
-        app_key: &credentials.app_key,
-        encryption: signing::encryption(&credentials.app_key, timestamp, &credentials.app_secret),
-        timestamp,
-        access_token: refresh_of,
+    let make_body = || {
+        let timestamp = next_request_timestamp_ms();
+        let request = TokenRequest {
+            app_key: &credentials.app_key,
+            encryption: signing::encryption(
+                &credentials.app_key,
+                timestamp,
+                &credentials.app_secret,
+            ),
+            timestamp,
+            access_token: refresh_of,
+        };
+        serde_json::to_vec(&request).expect("a struct of strings and an integer serializes")
     };
-    let body = serde_json::to_vec(&request)
-        .map_err(|e| Error::new(crate::ErrorKind::Internal, format!("request body: {e}")))?;
     let path = match refresh_of {
         None => GET_TOKEN_PATH,
         Some(_) => REFRESH_TOKEN_PATH,
     };
-    let answer = transport.post_json(path, &body, deadline)?;
+    let answer = transport.post_json(path, make_body, deadline)?;
     parse_token_answer(&answer).map_err(|error| match refresh_of {
         Some(token) => error.redacting(token), // a gateway that quotes it back
         None => error,

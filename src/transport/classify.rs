@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use rustls::{AlertDescription, CertificateError};
 
+use super::trace::RequestTrace;
 use super::{MAX_RESPONSE_BODY_BYTES, MAX_RESPONSE_HEADER_BYTES};
 use crate::error::{Error, ErrorKind};
 
@@ -23,15 +24,19 @@ pub enum Phase {
     ResponseBody,
 }
 
-/// What the messages name.
+/// What the messages name, and what is known of the failed request.
 pub struct Context<'a> {
     /// The gateway's `host:port`, and the proxy when one is used.
     pub authority: &'a str,
+    pub via_proxy: bool,
     pub connect_timeout: Duration,
     pub total_timeout: Duration,
+    pub phase: Phase,
+    /// What happened inside the connector chain.
+    pub trace: RequestTrace,
 }
 
-pub fn transport_error(error: ureq::Error, phase: Phase, context: &Context<'_>) -> Error {
+pub fn transport_error(error: ureq::Error, context: &Context<'_>) -> Error {
     let authority = context.authority;
     match error {
         ureq::Error::Timeout(which) => timeout_error(which, context),
@@ -39,12 +44,15 @@ pub fn transport_error(error: ureq::Error, phase: Phase, context: &Context<'_>) 
             ErrorKind::Connect,
             format!("host name lookup failed for {authority}"),
         ),
-        ureq::Error::Io(io_error) => io_failure(io_error, phase, context),
-        ureq::Error::Rustls(tls) => tls_error(&tls, authority),
+        ureq::Error::Io(io_error) => io_failure(io_error, context),
+        ureq::Error::Rustls(tls) => tls_error(&tls, context),
         ureq::Error::Tls(what) => Error::new(
             ErrorKind::Tls,
             format!("TLS with {authority} failed: {what}"),
         ),
+        ureq::Error::Protocol(protocol) if proxy_failed(context) => {
+            failed_at_the_proxy(&protocol, context)
+        }
         ureq::Error::Protocol(protocol) => Error::bad_response(format!(
             "malformed HTTP response from {authority}: {protocol}"
         )),
@@ -98,13 +106,29 @@ fn timeout_error(which: ureq::Timeout, context: &Context<'_>) -> Error {
     Error::new(ErrorKind::Timeout, message)
 }
 
-fn io_failure(error: io::Error, phase: Phase, context: &Context<'_>) -> Error {
+/// The connection through a proxy could not be opened, and not for a TLS
+/// reason: what went wrong was the proxy's.
+fn proxy_failed(context: &Context<'_>) -> bool {
+    context.via_proxy && context.trace.connect_failed
+}
+
+fn failed_at_the_proxy(error: &dyn std::fmt::Display, context: &Context<'_>) -> Error {
+    Error::new(
+        ErrorKind::Connect,
+        format!(
+            "connect to {} failed at the proxy: {error}",
+            context.authority
+        ),
+    )
+}
+
+fn io_failure(error: io::Error, context: &Context<'_>) -> Error {
     let authority = context.authority;
     if let Some(tls) = find_rustls_error(&error) {
-        return tls_error(tls, authority);
+        return tls_error(tls, context);
     }
     use io::ErrorKind as Io;
-    match (error.kind(), phase) {
+    match (error.kind(), context.phase) {
         (Io::ConnectionRefused, _) => Error::new(
             ErrorKind::Connect,
             format!("connect to {authority} refused"),
@@ -127,6 +151,9 @@ fn io_failure(error: io::Error, phase: Phase, context: &Context<'_>) -> Error {
         ) => Error::bad_response(format!(
             "response body from {authority} truncated: connection closed before its end ({error})"
         )),
+        (Io::InvalidData | Io::InvalidInput | Io::Other, _) if proxy_failed(context) => {
+            failed_at_the_proxy(&error, context)
+        }
         (Io::InvalidData | Io::InvalidInput, _) => {
             Error::bad_response(format!("malformed HTTP response from {authority}: {error}"))
         }
@@ -154,7 +181,8 @@ fn find_rustls_error(error: &io::Error) -> Option<&rustls::Error> {
     None
 }
 
-fn tls_error(error: &rustls::Error, authority: &str) -> Error {
+fn tls_error(error: &rustls::Error, context: &Context<'_>) -> Error {
+    let authority = context.authority;
     let message = match error {
         rustls::Error::InvalidCertificate(certificate) => match certificate {
             CertificateError::UnknownIssuer => format!(
@@ -181,7 +209,10 @@ fn tls_error(error: &rustls::Error, authority: &str) -> Error {
             "TLS handshake with {authority} failed: the server did not answer with TLS \
              (plain HTTP on an HTTPS port?): {error}"
         ),
-        other => format!("TLS handshake with {authority} failed: {other}"),
+        other if context.trace.connect_failed => {
+            format!("TLS handshake with {authority} failed: {other}")
+        }
+        other => format!("TLS error on the established connection to {authority}: {other}"),
     };
     Error::new(ErrorKind::Tls, message)
 }

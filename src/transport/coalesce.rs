@@ -65,7 +65,11 @@ impl Transport for CoalescingTransport {
         if !self.pending.is_empty() {
             self.flush_pending(timeout)?;
         }
-        self.inner.await_input(timeout)
+        let more = self.inner.await_input(timeout)?;
+        if !self.inner.buffers().input().is_empty() {
+            super::trace::answer_started();
+        }
+        Ok(more)
     }
 
     fn is_open(&mut self) -> bool {

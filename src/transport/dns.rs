@@ -169,6 +169,19 @@ impl Connector<()> for ResolveOnConnect {
         details: &ConnectionDetails,
         chained: Option<()>,
     ) -> Result<Option<Self::Out>, UreqError> {
+        let connected = self.connect_fresh(details, chained);
+        super::trace::opened_connection(connected.is_err());
+        connected
+    }
+}
+
+impl ResolveOnConnect {
+    /// Refreshes a stale address, then connects.
+    fn connect_fresh(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<()>,
+    ) -> Result<Option<Box<dyn Transport>>, UreqError> {
         let stale_name = host_and_port(details.uri)
             .filter(|(host, _)| !details.addrs.is_empty() && host.parse::<IpAddr>().is_err());
         let Some((host, port)) = stale_name else {
@@ -195,9 +208,7 @@ impl Connector<()> for ResolveOnConnect {
         };
         self.connect_coalescing(&fresh, chained)
     }
-}
 
-impl ResolveOnConnect {
     /// The default chain's transport, sending each request in one write.
     fn connect_coalescing(
         &self,

@@ -9,6 +9,7 @@ mod classify;
 mod coalesce;
 mod dns;
 mod proxy;
+mod trace;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -377,58 +378,111 @@ impl Transport {
         self.dns.lookups()
     }
 
-    /// POSTs `body` as JSON to `path` (appended to the gateway URL) and reads
-    /// the whole answer, whatever its HTTP status. With a `deadline`, the call
-    /// ends by then even when the client's overall timeout would allow more.
+    /// POSTs the JSON that `make_body` returns to `path` (appended to the
+    /// gateway URL) and reads the whole answer, whatever its HTTP status.
+    /// With a `deadline`, the call ends by then even when the client's
+    /// overall timeout would allow more.
+    ///
+    /// Like libcurl, a request that fails on a reused keep-alive connection
+    /// before any byte of the answer arrived (the server closed the
+    /// connection just as the request went out) is sent again, on a new
+    /// connection, with a new body (a request must never repeat its
+    /// timestamp), within the same deadline.
     pub fn post_json(
         &self,
         path: &str,
-        body: &[u8],
+        make_body: impl Fn() -> Vec<u8>,
         deadline: Option<Instant>,
     ) -> Result<HttpAnswer, Error> {
-        let url = self.gateway.join(path);
-        let mut total_timeout = self.options.total_timeout;
-        let (agent, _in_progress) = self.agent();
-        let mut request = agent.post(&url);
-        if let Some(deadline) = deadline {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining < total_timeout {
-                total_timeout = remaining.max(Duration::from_millis(1));
-                // A request-level timeout still shares the agent's pool.
-                request = request.config().timeout_global(Some(total_timeout)).build();
+        let deadline = deadline.unwrap_or_else(|| Instant::now() + self.options.total_timeout);
+        let mut stale_connections_left = MAX_STALE_CONNECTION_RETRIES;
+        loop {
+            trace::start();
+            let result = self.post_once(path, &make_body(), deadline);
+            let trace = trace::current();
+            let stale_pooled_connection = !trace.opened_connection && !trace.answer_started;
+            match result {
+                Err(_) if stale_pooled_connection && stale_connections_left > 0 => {
+                    stale_connections_left -= 1;
+                }
+                result => return result,
             }
         }
-        let context = classify::Context {
+    }
+
+    fn post_once(&self, path: &str, body: &[u8], deadline: Instant) -> Result<HttpAnswer, Error> {
+        let url = self.gateway.join(path);
+        let (agent, _in_progress) = self.agent();
+        let mut request = agent.post(&url);
+        let mut total_timeout = self.options.total_timeout;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        // A deadline from the caller (or a retry's) that is shorter than the
+        // client's own timeout; a few milliseconds do not warrant the
+        // request-level configuration.
+        if remaining + Duration::from_millis(5) < total_timeout {
+            total_timeout = remaining.max(Duration::from_millis(1));
+            // A request-level timeout still shares the agent's pool.
+            request = request.config().timeout_global(Some(total_timeout)).build();
+        }
+        let context = |phase| classify::Context {
             authority: &self.peer,
+            via_proxy: self.proxy.is_some(),
             connect_timeout: self.options.connect_timeout.min(total_timeout),
             total_timeout,
+            phase,
+            trace: trace::current(),
         };
         let mut response = request
             .header("Content-Type", "application/json;charset=UTF-8")
             .send(body)
-            .map_err(|e| classify::transport_error(e, classify::Phase::Exchange, &context))?;
+            .map_err(|e| classify::transport_error(e, &context(classify::Phase::Exchange)))?;
         let status = response.status().as_u16();
-        if let Some(encoding) = response.headers().get("content-encoding") {
-            let encoding = String::from_utf8_lossy(encoding.as_bytes()).to_string();
-            if !encoding.trim().eq_ignore_ascii_case("identity") {
-                return Err(Error::bad_response(format!(
-                    "compressed response (Content-Encoding: {}) refused: none was asked for",
-                    crate::error::sanitize_for_message(&encoding, 40)
-                ))
-                .with_http_status(status));
-            }
-        }
+        check_encodings(response.headers()).map_err(|e| e.with_http_status(status))?;
         let body = response
             .body_mut()
             .with_config()
             .limit(MAX_RESPONSE_BODY_BYTES)
             .read_to_vec()
             .map_err(|e| {
-                classify::transport_error(e, classify::Phase::ResponseBody, &context)
+                classify::transport_error(e, &context(classify::Phase::ResponseBody))
                     .with_http_status(status)
             })?;
         Ok(HttpAnswer { status, body })
     }
+}
+
+/// A request is sent again at most this many times because its pooled
+/// connection turned out to be closed.
+const MAX_STALE_CONNECTION_RETRIES: u32 = 2;
+
+/// Refuses compressed bodies (none were asked for) and transfer codings
+/// other than `chunked`, which ureq would otherwise read as a body that
+/// never ends.
+fn check_encodings(headers: &ureq::http::HeaderMap) -> Result<(), Error> {
+    let shown = |value: &ureq::http::HeaderValue| {
+        crate::error::sanitize_for_message(&String::from_utf8_lossy(value.as_bytes()), 40)
+    };
+    if let Some(encoding) = headers.get("content-encoding") {
+        if !shown(encoding).eq_ignore_ascii_case("identity") {
+            return Err(Error::bad_response(format!(
+                "compressed response (Content-Encoding: {}) refused: none was asked for",
+                shown(encoding)
+            )));
+        }
+    }
+    for coding in headers.get_all("transfer-encoding") {
+        let only_chunked = shown(coding)
+            .split(',')
+            .map(str::trim)
+            .all(|c| c.eq_ignore_ascii_case("chunked"));
+        if !only_chunked {
+            return Err(Error::bad_response(format!(
+                "response with Transfer-Encoding: {} refused: only chunked is supported",
+                shown(coding)
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
