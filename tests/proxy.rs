@@ -1,4 +1,6 @@
-//! Proxies, against real ones: tinyproxy (an HTTP CONNECT proxy) and
+//! Proxies, against real ones: tinyproxy (an HTTP proxy: plain-HTTP
+//! requests are forwarded to it in absolute form, HTTPS goes through a
+//! CONNECT tunnel) and
 //! microsocks (a SOCKS5 proxy), both from Debian's packages (`.ci/run`
 //! installs them). The explicit setting, the
 //! libcurl-style environment variables (read by a child process, since a test
@@ -15,7 +17,7 @@ use enos_token::ErrorKind;
 use support::programs::*;
 use support::*;
 
-/// tinyproxy on a free loopback port, logging every CONNECT.
+/// tinyproxy on a free loopback port, logging every request.
 struct Tinyproxy {
     child: Child,
     port: u16,
@@ -25,6 +27,11 @@ struct Tinyproxy {
 
 impl Tinyproxy {
     fn start() -> Option<Tinyproxy> {
+        Tinyproxy::start_with("")
+    }
+
+    /// With extra configuration lines.
+    fn start_with(extra_config: &str) -> Option<Tinyproxy> {
         tool("tinyproxy", "-v", "the proxy tests")?;
         let port = closed_port();
         let dir =
@@ -32,7 +39,7 @@ impl Tinyproxy {
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join("tinyproxy.log");
         let config = format!(
-            "Port {port}\nListen 127.0.0.1\nTimeout 30\nLogFile \"{}\"\nLogLevel Connect\nMaxClients 50\nAllow 127.0.0.1\nDisableViaHeader Yes\n",
+            "Port {port}\nListen 127.0.0.1\nTimeout 30\nLogFile \"{}\"\nLogLevel Connect\nMaxClients 50\nAllow 127.0.0.1\nDisableViaHeader Yes\n{extra_config}",
             log.display()
         );
         std::fs::write(dir.join("tinyproxy.conf"), config).unwrap();
@@ -66,6 +73,13 @@ impl Tinyproxy {
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         log.matches(&format!("CONNECT 127.0.0.1:{port} ")).count()
     }
+
+    /// How many requests to `http://127.0.0.1:port` the proxy has forwarded.
+    fn forwarded_to(&self, port: u16) -> usize {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        log.matches(&format!("POST http://127.0.0.1:{port}/"))
+            .count()
+    }
 }
 
 impl Drop for Tinyproxy {
@@ -88,11 +102,9 @@ fn an_explicit_proxy_carries_http_and_https() {
     for _ in 0..3 {
         client.get_token().expect("Get through the proxy");
     }
-    assert_eq!(
-        proxy.tunnels_to(plain.address().port()),
-        1,
-        "one pooled tunnel"
-    );
+    let port = plain.address().port();
+    assert_eq!(proxy.forwarded_to(port), 3, "plain HTTP is forwarded");
+    assert_eq!(proxy.tunnels_to(port), 0, "not tunnelled");
 
     let tls = fake_with(|config| config.tls = Some(tls_identity("localhost")));
     let mut builder = builder(&format!("https://localhost:{}", tls.address().port()));
@@ -112,6 +124,36 @@ fn an_explicit_proxy_carries_http_and_https() {
     assert!(
         log.contains(&format!("CONNECT localhost:{} ", tls.address().port())),
         "{log}"
+    );
+}
+
+#[test]
+fn a_proxy_that_tunnels_only_to_443_forwards_plain_http_with_credentials() {
+    // Debian's default tinyproxy (and Squid's SSL_ports) allow CONNECT only
+    // to port 443: libcurl forwards plain HTTP instead, and so do we.
+    let Some(proxy) = Tinyproxy::start_with("ConnectPort 443\nBasicAuth user pa55word\n") else {
+        return;
+    };
+    let plain = fake();
+    let port = plain.address().port();
+    let with_credentials = format!("http://user:pa%355word@127.0.0.1:{}", proxy.port);
+    let mut builder = builder(&plain.url());
+    builder.proxy(&with_credentials).unwrap();
+    let client = builder.build().unwrap();
+    let token = client.get_token().expect("Get forwarded by the proxy");
+    client
+        .refresh_token(&token.access_token)
+        .expect("Refresh too");
+    assert_eq!(proxy.forwarded_to(port), 2);
+    assert_eq!(proxy.tunnels_to(port), 0);
+
+    let mut builder = support::builder(&plain.url());
+    builder.proxy(&proxy.url()).unwrap();
+    let error = builder.build().unwrap().get_token().unwrap_err();
+    assert_eq!(
+        (error.kind(), error.http_status()),
+        (ErrorKind::HttpStatus, 407),
+        "{error}"
     );
 }
 
@@ -157,25 +199,26 @@ fn the_environment_decides_like_libcurl() {
         assert!(output.status.success(), "{}", text(&output.stderr));
     };
     let proxy_url = proxy.url();
+    // refresh.c makes two requests: a Get and a Refresh.
     run_with(&[("http_proxy", &proxy_url)]);
     assert_eq!(
-        proxy.tunnels_to(fake_port),
-        1,
+        proxy.forwarded_to(fake_port),
+        2,
         "http_proxy for an http:// gateway"
     );
     run_with(&[("HTTPS_PROXY", &proxy_url)]);
     assert_eq!(
-        proxy.tunnels_to(fake_port),
-        1,
+        proxy.forwarded_to(fake_port),
+        2,
         "HTTPS_PROXY is not for http://"
     );
     run_with(&[("ALL_PROXY", &proxy_url)]);
-    assert_eq!(proxy.tunnels_to(fake_port), 2, "ALL_PROXY for any scheme");
+    assert_eq!(proxy.forwarded_to(fake_port), 4, "ALL_PROXY for any scheme");
     run_with(&[
         ("HTTP_PROXY", &proxy_url),
         ("NO_PROXY", "localhost,127.0.0.1"),
     ]);
-    assert_eq!(proxy.tunnels_to(fake_port), 2, "NO_PROXY bypasses it");
+    assert_eq!(proxy.forwarded_to(fake_port), 4, "NO_PROXY bypasses it");
 }
 
 /// microsocks on a free loopback port, with a user and password.

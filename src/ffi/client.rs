@@ -129,10 +129,13 @@ pub unsafe extern "C" fn enos_client_builder_set_ca_file(
     })
 }
 
-/// Sets the proxy, overriding the environment: `http://host:port` (HTTP
-/// CONNECT), `socks5://host:port` (also `https://`, `socks4://`,
-/// `socks4a://`, `socks5h://`; user and password may be given as
-/// `scheme://user:password@host:port`). The empty string `""` turns proxies
+/// Sets the proxy, overriding the environment: `http://host:port` (an
+/// `http://` gateway's requests are forwarded to it, as libcurl does, with
+/// `Proxy-Authorization` when the URL has credentials; an `https://`
+/// gateway is reached through a CONNECT tunnel), `socks5://host:port` (also
+/// `https://` for CONNECT over TLS, `socks4://`, `socks4a://`, `socks5h://`;
+/// user and password may be given as `scheme://user:password@host:port`,
+/// percent-encoded). A port must be 1-65535. The empty string `""` turns proxies
 /// off, whatever the environment says.
 ///
 /// Without this call the client reads, when built and as libcurl does,

@@ -8,9 +8,12 @@
 //! on as they come.
 
 use std::fmt;
+use std::sync::Arc;
 
 use ureq::Error;
 use ureq::unversioned::transport::{Buffers, NextTimeout, Transport};
+
+use super::forward::Forwarding;
 
 /// Above this, pending output is sent at once rather than held.
 const MAX_PENDING: usize = 64 * 1024;
@@ -19,18 +22,33 @@ const MAX_PENDING: usize = 64 * 1024;
 pub struct CoalescingTransport {
     inner: Box<dyn Transport>,
     pending: Vec<u8>,
+    /// Requests go to a forwarding proxy: rewrite each one's head.
+    forwarding: Option<Arc<Forwarding>>,
+    /// The next output starts a request.
+    at_request_start: bool,
 }
 
 impl CoalescingTransport {
-    pub fn new(inner: Box<dyn Transport>) -> Self {
+    pub fn new(inner: Box<dyn Transport>, forwarding: Option<Arc<Forwarding>>) -> Self {
         CoalescingTransport {
             inner,
             pending: Vec::new(),
+            forwarding,
+            at_request_start: true,
         }
     }
 
     /// Sends what is held, in as few writes as the inner buffer allows.
     fn flush_pending(&mut self, timeout: NextTimeout) -> Result<(), Error> {
+        if std::mem::take(&mut self.at_request_start) {
+            if let Some(rewritten) = self
+                .forwarding
+                .as_ref()
+                .and_then(|f| f.rewrite(&self.pending))
+            {
+                self.pending = rewritten;
+            }
+        }
         let mut sent = 0;
         while sent < self.pending.len() {
             let output = self.inner.buffers().output();
@@ -50,7 +68,8 @@ impl Transport for CoalescingTransport {
     }
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), Error> {
-        if self.pending.is_empty() && amount > MAX_PENDING {
+        if self.pending.is_empty() && amount > MAX_PENDING && self.forwarding.is_none() {
+            self.at_request_start = false;
             return self.inner.transmit_output(amount, timeout);
         }
         let output = self.inner.buffers().output();
@@ -66,6 +85,7 @@ impl Transport for CoalescingTransport {
             self.flush_pending(timeout)?;
         }
         let more = self.inner.await_input(timeout)?;
+        self.at_request_start = true;
         if !self.inner.buffers().input().is_empty() {
             super::trace::answer_started();
         }
@@ -136,7 +156,7 @@ mod tests {
             buffers: LazyBuffers::new(1024, 256),
             writes: writes.clone(),
         };
-        let mut transport = CoalescingTransport::new(Box::new(inner));
+        let mut transport = CoalescingTransport::new(Box::new(inner), None);
         transmit(&mut transport, b"POST / HTTP/1.1\r\n\r\n");
         transmit(&mut transport, b"{\"body\":1}");
         assert!(

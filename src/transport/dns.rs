@@ -31,6 +31,7 @@ use ureq::unversioned::transport::{
 
 use super::GatewayUrl;
 use super::coalesce::CoalescingTransport;
+use super::forward::Forwarding;
 use crate::fork::ForkSafeMutex;
 
 /// A cached answer older than this is looked up again before a new connection.
@@ -109,12 +110,17 @@ fn key_of(host: &str, port: u16) -> String {
 }
 
 /// The resolver handed to ureq: IP literals directly, names from the cache.
+/// Through a forwarding proxy the gateway is the proxy's to resolve: ureq
+/// gets no address for it (the connector connects to the proxy).
 #[derive(Debug)]
-pub struct CachingResolver(Arc<DnsCache>);
+pub struct CachingResolver {
+    cache: Arc<DnsCache>,
+    forwarding: bool,
+}
 
 impl CachingResolver {
-    pub fn new(cache: Arc<DnsCache>) -> Self {
-        CachingResolver(cache)
+    pub fn new(cache: Arc<DnsCache>, forwarding: bool) -> Self {
+        CachingResolver { cache, forwarding }
     }
 }
 
@@ -126,37 +132,43 @@ impl Resolver for CachingResolver {
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, UreqError> {
         let Some((host, port)) = host_and_port(uri) else {
-            return self.0.fallback.resolve(uri, config, timeout);
+            return self.cache.fallback.resolve(uri, config, timeout);
         };
+        let key = key_of(&host, port);
+        if self.forwarding && key == self.cache.gateway_key {
+            return Ok(self.empty());
+        }
         if let Ok(ip) = host.parse::<IpAddr>() {
             let mut addrs = self.empty();
             addrs.push(SocketAddr::new(ip, port));
             return Ok(addrs);
         }
-        let key = key_of(&host, port);
         // The gateway is resolved before every pool look-up: any cached answer
         // will do (the connector refreshes it before a new connection). Other
         // names (a proxy) are resolved only when connecting: keep them fresh.
-        let max_age = (key != self.0.gateway_key).then_some(REFRESH_AFTER);
-        match self.0.cached(&key, max_age) {
+        let max_age = (key != self.cache.gateway_key).then_some(REFRESH_AFTER);
+        match self.cache.cached(&key, max_age) {
             Some(addrs) => Ok(addrs),
-            None => self.0.look_up(key, uri, config, timeout),
+            None => self.cache.look_up(key, uri, config, timeout),
         }
     }
 }
 
-/// ureq's default connector chain, preceded by a refresh of stale addresses.
+/// ureq's default connector chain, preceded by a refresh of stale addresses
+/// (or, through a forwarding proxy, by the proxy's addresses).
 #[derive(Debug)]
 pub struct ResolveOnConnect {
     cache: Arc<DnsCache>,
     inner: DefaultConnector,
+    forwarding: Option<Arc<Forwarding>>,
 }
 
 impl ResolveOnConnect {
-    pub fn new(cache: Arc<DnsCache>) -> Self {
+    pub fn new(cache: Arc<DnsCache>, forwarding: Option<Arc<Forwarding>>) -> Self {
         ResolveOnConnect {
             cache,
             inner: DefaultConnector::new(),
+            forwarding,
         }
     }
 }
@@ -182,6 +194,15 @@ impl ResolveOnConnect {
         details: &ConnectionDetails,
         chained: Option<()>,
     ) -> Result<Option<Box<dyn Transport>>, UreqError> {
+        if let Some(forwarding) = &self.forwarding {
+            let proxy = key_of(&forwarding.proxy_host, forwarding.proxy_port);
+            let proxy_uri: Uri = format!("http://{proxy}/")
+                .parse()
+                .map_err(|_| UreqError::InvalidProxyUrl)?;
+            let resolver = CachingResolver::new(self.cache.clone(), false);
+            let addrs = resolver.resolve(&proxy_uri, details.config, details.timeout)?;
+            return self.connect_coalescing(&details.with_addrs(addrs), chained);
+        }
         let stale_name = host_and_port(details.uri)
             .filter(|(host, _)| !details.addrs.is_empty() && host.parse::<IpAddr>().is_err());
         let Some((host, port)) = stale_name else {
@@ -194,19 +215,7 @@ impl ResolveOnConnect {
         let addrs = self
             .cache
             .look_up(key, details.uri, details.config, details.timeout)?;
-        let fresh = ConnectionDetails {
-            uri: details.uri,
-            addrs,
-            config: details.config,
-            request_level: details.request_level,
-            resolver: details.resolver,
-            now: details.now,
-            timeout: details.timeout,
-            current_time: details.current_time.clone(),
-            run_connector: details.run_connector.clone(),
-            register_shutdown: details.register_shutdown.clone(),
-        };
-        self.connect_coalescing(&fresh, chained)
+        self.connect_coalescing(&details.with_addrs(addrs), chained)
     }
 
     /// The default chain's transport, sending each request in one write.
@@ -216,6 +225,30 @@ impl ResolveOnConnect {
         chained: Option<()>,
     ) -> Result<Option<Box<dyn Transport>>, UreqError> {
         let transport = self.inner.connect(details, chained)?;
-        Ok(transport.map(|inner| Box::new(CoalescingTransport::new(inner)) as Box<dyn Transport>))
+        Ok(transport.map(|inner| {
+            Box::new(CoalescingTransport::new(inner, self.forwarding.clone())) as Box<dyn Transport>
+        }))
+    }
+}
+
+/// The same connection details with other addresses.
+trait WithAddrs<'a> {
+    fn with_addrs(&self, addrs: ResolvedSocketAddrs) -> ConnectionDetails<'a>;
+}
+
+impl<'a> WithAddrs<'a> for ConnectionDetails<'a> {
+    fn with_addrs(&self, addrs: ResolvedSocketAddrs) -> ConnectionDetails<'a> {
+        ConnectionDetails {
+            uri: self.uri,
+            addrs,
+            config: self.config,
+            request_level: self.request_level,
+            resolver: self.resolver,
+            now: self.now,
+            timeout: self.timeout,
+            current_time: self.current_time.clone(),
+            run_connector: self.run_connector.clone(),
+            register_shutdown: self.register_shutdown.clone(),
+        }
     }
 }

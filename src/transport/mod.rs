@@ -8,6 +8,7 @@
 mod classify;
 mod coalesce;
 mod dns;
+mod forward;
 mod proxy;
 mod trace;
 
@@ -222,12 +223,39 @@ pub struct HttpAnswer {
     pub body: Vec<u8>,
 }
 
+/// How requests reach the gateway: directly, through a proxy that ureq
+/// tunnels through (SOCKS, or CONNECT for HTTPS), or through an HTTP proxy
+/// that forwards them (plain HTTP).
+#[derive(Clone, Default)]
+struct Route {
+    tunnel: Option<ureq::Proxy>,
+    forwarding: Option<Arc<forward::Forwarding>>,
+}
+
+impl Route {
+    fn through(proxy: Option<ureq::Proxy>, gateway: &GatewayUrl) -> Route {
+        match proxy {
+            Some(proxy) => match forward::Forwarding::for_proxy(&proxy, gateway) {
+                Some(forwarding) => Route {
+                    tunnel: None,
+                    forwarding: Some(Arc::new(forwarding)),
+                },
+                None => Route {
+                    tunnel: Some(proxy),
+                    forwarding: None,
+                },
+            },
+            None => Route::default(),
+        }
+    }
+
+    fn via_proxy(&self) -> bool {
+        self.tunnel.is_some() || self.forwarding.is_some()
+    }
+}
+
 /// An agent (a connection pool with its settings) for these options.
-fn new_agent(
-    options: &TransportOptions,
-    proxy: Option<ureq::Proxy>,
-    dns: &Arc<dns::DnsCache>,
-) -> Agent {
+fn new_agent(options: &TransportOptions, route: &Route, dns: &Arc<dns::DnsCache>) -> Agent {
     let root_certs = match &options.ca_certificates {
         Some(certificates) => RootCerts::new_with_certs(certificates),
         None => RootCerts::WebPki,
@@ -238,7 +266,7 @@ fn new_agent(
         .max_redirects_will_error(false)
         .save_redirect_history(false)
         .https_only(false)
-        .proxy(proxy)
+        .proxy(route.tunnel.clone())
         .tls_config(TlsConfig::builder().root_certs(root_certs).build())
         .timeout_global(Some(options.total_timeout))
         .timeout_connect(Some(options.connect_timeout))
@@ -249,8 +277,8 @@ fn new_agent(
         .build();
     Agent::with_parts(
         config,
-        dns::ResolveOnConnect::new(dns.clone()),
-        dns::CachingResolver::new(dns.clone()),
+        dns::ResolveOnConnect::new(dns.clone(), route.forwarding.clone()),
+        dns::CachingResolver::new(dns.clone(), route.forwarding.is_some()),
     )
 }
 
@@ -265,7 +293,7 @@ pub struct Transport {
     /// How messages name the peer: `host:port`, plus the proxy when there is one.
     peer: String,
     options: TransportOptions,
-    proxy: Option<ureq::Proxy>,
+    route: Route,
     dns: Arc<dns::DnsCache>,
 }
 
@@ -315,7 +343,8 @@ impl Transport {
             None => gateway.authority(),
         };
         let dns = Arc::new(dns::DnsCache::new(&gateway));
-        let agent = new_agent(&options, proxy.clone(), &dns);
+        let route = Route::through(proxy, &gateway);
+        let agent = new_agent(&options, &route, &dns);
         Ok(Transport {
             agent: ForkSafeMutex::new(AgentSlot {
                 agent,
@@ -325,7 +354,7 @@ impl Transport {
             gateway,
             peer,
             options,
-            proxy,
+            route,
             dns,
         })
     }
@@ -340,7 +369,7 @@ impl Transport {
         let fork_generation = crate::fork::generation();
         if slot.fork_generation != fork_generation {
             let fresh = AgentSlot {
-                agent: new_agent(&self.options, self.proxy.clone(), &self.dns),
+                agent: new_agent(&self.options, &self.route, &self.dns),
                 fork_generation,
                 requests_in_progress: Arc::default(),
             };
@@ -426,7 +455,7 @@ impl Transport {
         }
         let context = |phase| classify::Context {
             authority: &self.peer,
-            via_proxy: self.proxy.is_some(),
+            via_proxy: self.route.via_proxy(),
             connect_timeout: self.options.connect_timeout.min(total_timeout),
             total_timeout,
             phase,
