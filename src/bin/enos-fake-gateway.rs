@@ -2,13 +2,15 @@
 //! the library and for tests in C, C++, Python and other languages.
 //!
 //! ```text
-//! enos-fake-gateway [--host 127.0.0.1] [--port 8080] [--app KEY:SECRET]...
-//!                   [--token-lifetime SECONDS] [--tls-cert PEM --tls-key PEM]
-//!                   [--url-file PATH] [--max-seconds N]
+//! enos-fake-gateway [--host 127.0.0.1] [--port 8080] [--app KEY:SECRET | --app KEY]...
+//!                   [--apps-file PATH] [--token-lifetime SECONDS]
+//!                   [--tls-cert PEM --tls-key PEM] [--url-file PATH] [--max-seconds N]
 //! ```
 //!
 //! Prints `enos-fake-gateway listening on URL` on its first line (port 0
 //! picks a free port) and serves until killed, or for `--max-seconds`.
+//! `--app KEY` takes the secret from `ENOS_FAKE_APP_SECRET`, and
+//! `--apps-file` from a file, so that no secret shows in `ps`.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -18,8 +20,13 @@ use std::time::Duration;
 
 use enos_token::fake::{FakeGateway, FakeGatewayConfig, TlsIdentity};
 
-const USAGE: &str = "usage: enos-fake-gateway [--host ADDR] [--port N] [--app KEY:SECRET]... \
-[--token-lifetime SECONDS] [--tls-cert PEM --tls-key PEM] [--url-file PATH] [--max-seconds N]";
+const USAGE: &str =
+    "usage: enos-fake-gateway [--host ADDR] [--port N] [--app KEY:SECRET | --app KEY]... \
+[--apps-file PATH] [--token-lifetime SECONDS] [--tls-cert PEM --tls-key PEM] [--url-file PATH] \
+[--max-seconds N]
+  --app KEY           the secret comes from the environment variable ENOS_FAKE_APP_SECRET
+                      (so that it does not show in ps)
+  --apps-file PATH    one KEY:SECRET per line";
 
 fn main() -> ExitCode {
     match run() {
@@ -61,8 +68,25 @@ fn run() -> Result<(), String> {
                     .map_err(|_| format!("--port: bad port: {value}"))?
             }
             "--app" => {
-                let (app_key, secret) = value.split_once(':').ok_or("--app takes KEY:SECRET")?;
-                apps.insert(app_key.to_string(), secret.to_string());
+                let (app_key, secret) = match value.split_once(':') {
+                    Some((app_key, secret)) => (app_key.to_string(), secret.to_string()),
+                    None => (
+                        value.clone(),
+                        std::env::var("ENOS_FAKE_APP_SECRET").map_err(|_| {
+                            format!("--app {value}: set ENOS_FAKE_APP_SECRET, or give KEY:SECRET")
+                        })?,
+                    ),
+                };
+                apps.insert(app_key, secret);
+            }
+            "--apps-file" => {
+                let text = std::fs::read_to_string(&value).map_err(|e| format!("{value}: {e}"))?;
+                for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                    let (app_key, secret) = line
+                        .split_once(':')
+                        .ok_or(format!("{value}: each line is KEY:SECRET"))?;
+                    apps.insert(app_key.to_string(), secret.to_string());
+                }
             }
             "--token-lifetime" => lifetime = Duration::from_secs(number(&value)?),
             "--tls-cert" => cert = Some(value),

@@ -37,6 +37,10 @@ pub use http::Request;
 use http::{Answer, ReadError};
 use service::{Operation, TokenService};
 
+/// The largest body the `oversized` fault sends: far above the client's
+/// 1 MiB limit, small enough never to exhaust the fake's memory.
+pub const MAX_OVERSIZED_BYTES: usize = 64 * 1024 * 1024;
+
 /// A way to misbehave, applied to one upcoming request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -44,7 +48,8 @@ pub enum Fault {
     ServerErrorHtml,
     /// HTTP 200 with a body that is not JSON.
     NotJson,
-    /// HTTP 200 with a body of this many bytes.
+    /// HTTP 200 with a body of this many bytes (at most
+    /// [`MAX_OVERSIZED_BYTES`]; more is cut to that).
     Oversized(usize),
     /// Waits this long, then answers normally.
     Delay(Duration),
@@ -400,6 +405,7 @@ fn respond<W: Write>(
                 Fault::NotJson => Answer::text(200, "application/json", "this is not JSON"),
                 Fault::Oversized(bytes) => {
                     let mut body = br#"{"status":0,"padding":""#.to_vec();
+                    let bytes = bytes.min(MAX_OVERSIZED_BYTES);
                     body.resize(bytes.saturating_sub(2).max(body.len()), b'x');
                     body.extend_from_slice(b"\"}");
                     Answer::text(200, "application/json", body)
@@ -570,7 +576,10 @@ fn parse_fault(body: &[u8]) -> Result<(Option<Fault>, usize), String> {
     let fault = match value.get("fault").and_then(Value::as_str).unwrap_or("") {
         "http500" => Fault::ServerErrorHtml,
         "not-json" => Fault::NotJson,
-        "oversized" => Fault::Oversized(number("bytes")? as usize),
+        "oversized" => match number("bytes")? {
+            bytes if bytes <= MAX_OVERSIZED_BYTES as u64 => Fault::Oversized(bytes as usize),
+            _ => return Err(format!("\"bytes\" is at most {MAX_OVERSIZED_BYTES}")),
+        },
         "delay" => Fault::Delay(Duration::from_millis(number("ms")?)),
         "drop" => Fault::DropConnection,
         "truncated" => Fault::Truncated,
