@@ -200,7 +200,8 @@ const char *enos_version(void);
  * Frees a string that this library handed out through a `char **` output
  * (tokens, headers, signatures). NULL is accepted and does nothing.
  *
- * Pass each such string exactly once, and only strings from this library:
+ * The string is overwritten with zeros before it is freed (it may hold a
+ * token). Pass each such string exactly once, and only strings from this library:
  * not the `const char *` returned by `enos_last_error_message()`,
  * `enos_status_name()` or `enos_version()`, which the library owns. Safe to
  * call from any thread. Does not touch the last error.

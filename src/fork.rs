@@ -123,6 +123,11 @@ impl<T> ForkSafeMutex<T> {
         }
     }
 
+    /// The data, through exclusive access (no lock needed).
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        self.mutex.get_mut().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Locks; a panic of an earlier holder does not make the data unusable.
     pub(crate) fn lock(&self) -> ForkSafeGuard<'_, T> {
         register_handlers();

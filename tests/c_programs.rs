@@ -224,3 +224,14 @@ fn the_last_error_may_be_passed_back_in_and_never_outlives_a_success() {
     );
     assert_eq!(stdout, "last error: ok\n");
 }
+
+#[test]
+fn strings_are_zeroed_before_they_are_freed() {
+    // Not -pedantic: the program defines free() to watch the library's calls.
+    let flags = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-rdynamic"];
+    let source = repo().join("tests/c/wipe.c");
+    let program = compile("cc", &flags, &source, "wipe", &[]);
+    let fake = FakeProcess::start(&[]);
+    let stdout = run_ok(&mut Command::new(&program), &fake.url, APP_SECRET);
+    assert_eq!(stdout, "wiped: yes\n");
+}

@@ -1,8 +1,8 @@
 //! Strings the library hands to C, and the one function that frees them.
 //!
 //! They are allocated with the C library's `malloc` and released with its
-//! `free`, so that freeing needs no length (no `strlen`): the cached-token
-//! path hands out one string per call and this is on it.
+//! `free`, after being zeroed: they hold tokens, signatures and headers,
+//! which must not linger in freed memory.
 
 use std::ffi::c_char;
 
@@ -35,7 +35,8 @@ pub(crate) fn owned_c_str(text: &str) -> Result<*mut c_char, Error> {
 /// Frees a string that this library handed out through a `char **` output
 /// (tokens, headers, signatures). NULL is accepted and does nothing.
 ///
-/// Pass each such string exactly once, and only strings from this library:
+/// The string is overwritten with zeros before it is freed (it may hold a
+/// token). Pass each such string exactly once, and only strings from this library:
 /// not the `const char *` returned by `enos_last_error_message()`,
 /// `enos_status_name()` or `enos_version()`, which the library owns. Safe to
 /// call from any thread. Does not touch the last error.
@@ -46,8 +47,15 @@ pub(crate) fn owned_c_str(text: &str) -> Result<*mut c_char, Error> {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_string_free(s: *mut c_char) {
     boundary::infallible((), || {
-        // SAFETY: per the contract, `s` is NULL or came from `malloc` in
-        // `owned_c_str` and is freed only once; free(NULL) does nothing.
-        unsafe { libc::free(s.cast()) }
+        if s.is_null() {
+            return;
+        }
+        // SAFETY: per the contract, `s` came from `malloc` in `owned_c_str`,
+        // is NUL-terminated and writable, and is freed only once.
+        unsafe {
+            let length = libc::strlen(s);
+            crate::secret::wipe(std::slice::from_raw_parts_mut(s.cast::<u8>(), length));
+            libc::free(s.cast());
+        }
     })
 }

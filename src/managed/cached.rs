@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::clock::Moment;
 use crate::response::Token;
+use crate::secret::TokenText;
 
 /// The random lengthening of each token's margin is at most this.
 const MAX_MARGIN_JITTER: Duration = Duration::from_secs(60);
@@ -17,7 +18,7 @@ pub(crate) const MIN_FETCH_INTERVAL: Duration = Duration::from_secs(1);
 /// A token as answered to a request sent at `sent`.
 #[derive(Debug)]
 pub(crate) struct CachedToken {
-    pub(crate) token: Box<str>,
+    pub(crate) token: TokenText,
     sent: Moment,
     lifetime: Duration,
     margin: Duration,
@@ -32,7 +33,7 @@ impl CachedToken {
     pub(crate) fn new(token: Token, sent: Moment, margin: Duration, jitter: f64) -> Self {
         let lifetime = Duration::from_secs(token.expire_s.max(0) as u64).max(MIN_FETCH_INTERVAL);
         let mut cached = CachedToken {
-            token: token.access_token.into_boxed_str(),
+            token: TokenText::new(token.access_token),
             sent,
             lifetime,
             margin,
@@ -203,6 +204,6 @@ mod tests {
         let at = |s: u64| sent.later_by(Duration::from_secs(s));
         assert!(cached.is_fresh(at(6550)) && !other.is_fresh(at(6550)));
         assert_eq!(other.seconds_left(sent), cached.seconds_left(sent));
-        assert_eq!(other.token, cached.token);
+        assert_eq!(*other.token, *cached.token);
     }
 }

@@ -36,7 +36,7 @@ mod refresher;
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind};
@@ -105,6 +105,19 @@ struct State {
     /// A background thread of this process keeps the token fresh.
     background: bool,
     ever_had_token: bool,
+    /// Every token handed out that may still be alive (in other threads'
+    /// caches), to be zeroed when the client is dropped.
+    issued: Vec<Weak<CachedToken>>,
+}
+
+impl State {
+    /// `token`, shared, and remembered for zeroing.
+    fn issue(&mut self, token: CachedToken) -> Arc<CachedToken> {
+        let token = Arc::new(token);
+        self.issued.retain(|t| t.strong_count() > 0);
+        self.issued.push(Arc::downgrade(&token));
+        token
+    }
 }
 
 /// A token served, with the generation under which it was current.
@@ -189,6 +202,7 @@ impl ManagedToken {
                 fork_generation: clock.fork_generation(),
                 background: false,
                 ever_had_token: false,
+                issued: Vec::new(),
             }),
             options,
             total_timeout,
@@ -216,7 +230,8 @@ impl ManagedToken {
             state.last_failure = None;
             state.last_fetch_started = None;
             if let Some(current) = state.current.take() {
-                state.current = Some(Arc::new(current.rejittered(self.jitter())));
+                let rejittered = current.rejittered(self.jitter());
+                state.current = Some(state.issue(rejittered));
             }
             self.generation.fetch_add(1, Ordering::Release);
         }
@@ -351,7 +366,7 @@ impl ManagedToken {
                 if someone_else_refreshes || fetched_recently(state, now) {
                     return self.serve(current);
                 }
-                let fetch = Fetch::Refresh(current.token.clone());
+                let fetch = Fetch::Refresh(Box::from(&*current.token));
                 return Next::Fetch(self.start_flight(state, now, fetch));
             }
         }
@@ -386,7 +401,7 @@ impl ManagedToken {
         Departure {
             fetch,
             flight,
-            cached_token: state.current.as_ref().map(|c| c.token.clone()),
+            cached_token: state.current.as_ref().map(|c| Box::from(&*c.token)),
         }
     }
 
@@ -427,9 +442,9 @@ impl ManagedToken {
     /// Installs `token`, answered to a raw Get or Refresh sent at `sent`, as
     /// the current one.
     pub(crate) fn install(&self, token: Token, sent: Moment) {
-        let entry = Arc::new(self.entry(token, sent));
+        let entry = self.entry(token, sent);
         let mut state = self.lock();
-        state.current = Some(entry);
+        state.current = Some(state.issue(entry));
         state.ever_had_token = true;
         state.last_failure = None;
         self.generation.fetch_add(1, Ordering::Release);
@@ -531,7 +546,7 @@ impl ManagedToken {
                     .remaining_from(now)
                     .min(BACKGROUND_IDLE));
             }
-            Some(current) if current.is_valid(now) => Fetch::Refresh(current.token.clone()),
+            Some(current) if current.is_valid(now) => Fetch::Refresh(Box::from(&*current.token)),
             _ if !state.ever_had_token => return Err(BACKGROUND_IDLE),
             _ => {
                 let not_before = [
@@ -554,6 +569,20 @@ impl ManagedToken {
             }
         };
         Ok(self.start_flight(state, now, fetch))
+    }
+}
+
+impl Drop for ManagedToken {
+    /// Zeroes every token of this client that other threads' caches still
+    /// hold: nothing reads them any more (a client is dropped only when no
+    /// call on it is running, and the entries of a dropped cache are never
+    /// served again: cache ids are never reused).
+    fn drop(&mut self) {
+        let state = self.state.get_mut();
+        for token in state.issued.drain(..).filter_map(|t| t.upgrade()) {
+            // SAFETY: no reader, as said above.
+            unsafe { token.token.wipe_now() };
+        }
     }
 }
 
@@ -584,7 +613,7 @@ impl Landing<'_> {
         let mut state = cache.lock();
         let published = match outcome {
             Ok((token, sent)) => {
-                let token = Arc::new(cache.entry(token, sent));
+                let token = state.issue(cache.entry(token, sent));
                 state.current = Some(token.clone());
                 state.last_failure = None;
                 state.ever_had_token = true;
@@ -595,7 +624,8 @@ impl Landing<'_> {
                 Counters::add(&cache.counters.failures);
                 match &state.current {
                     Some(current) if current.is_valid(now) => {
-                        let paused = Arc::new(current.paused(now, FAILED_REFRESH_PAUSE));
+                        let paused = current.paused(now, FAILED_REFRESH_PAUSE);
+                        let paused = state.issue(paused);
                         log.push(
                             LogLevel::Warn,
                             format!(

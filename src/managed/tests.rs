@@ -336,3 +336,22 @@ fn the_log_callback_may_call_back_in() {
     assert!(seen[1].0.starts_with("Get succeeded"), "{seen:?}");
     assert_eq!(seen[1].1.as_deref().unwrap(), "tok-1");
 }
+
+#[test]
+fn dropping_the_cache_zeroes_the_tokens_other_threads_still_hold() {
+    let Setup { script, cache, .. } = setup();
+    script.answer(token("tok-held-by-a-thread", 7200));
+    cache.access_token(&*script, str::to_string).unwrap();
+    let held = READER_CACHE.with(|entries| {
+        let entries = entries.borrow();
+        let entry = entries.iter().flatten().find(|e| e.cache_id == cache.id);
+        entry.unwrap().token.clone()
+    });
+    assert_eq!(&*held.token, "tok-held-by-a-thread");
+    drop(cache);
+    assert!(
+        held.token.bytes().all(|b| b == 0),
+        "{:?}",
+        held.token.as_bytes()
+    );
+}

@@ -216,11 +216,18 @@ pub fn read_ca_file(path: &str) -> Result<Vec<Certificate<'static>>, Error> {
 }
 
 /// A complete HTTP answer: status code and body (at most
-/// [`MAX_RESPONSE_BODY_BYTES`]).
+/// [`MAX_RESPONSE_BODY_BYTES`]). The body, which holds a token, is zeroed
+/// when the answer is dropped.
 #[derive(Debug)]
 pub struct HttpAnswer {
     pub status: u16,
     pub body: Vec<u8>,
+}
+
+impl Drop for HttpAnswer {
+    fn drop(&mut self) {
+        crate::secret::wipe(&mut self.body);
+    }
 }
 
 /// How requests reach the gateway: directly, through a proxy that ureq
@@ -427,7 +434,9 @@ impl Transport {
         let mut stale_connections_left = MAX_STALE_CONNECTION_RETRIES;
         loop {
             trace::start();
-            let result = self.post_once(path, &make_body(), deadline);
+            let mut body = make_body(); // holds the token to refresh
+            let result = self.post_once(path, &body, deadline);
+            crate::secret::wipe(&mut body);
             let trace = trace::current();
             let stale_pooled_connection = !trace.opened_connection && !trace.answer_started;
             match result {
