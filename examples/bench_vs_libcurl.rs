@@ -1,5 +1,7 @@
 //! Benchmark: a Get through enos-token's C ABI against a hand-written
-//! libcurl + OpenSSL client (examples/c/bench_libcurl.c), on loopback.
+//! libcurl + OpenSSL client (examples/c/bench_libcurl.c) and the raw-socket
+//! floor (examples/c/bench_raw.c: one write and one read per call), on
+//! loopback.
 //!
 //! ```sh
 //! cargo run --release --features fake-gateway --example bench_vs_libcurl
@@ -10,7 +12,10 @@
 //! without nginx it is the fake gateway, which does real work per request
 //! (said in the output). Rounds interleave the contenders; each reports the
 //! cost per call of CALLS calls on one kept-alive connection, after a warm-up;
-//! the table shows the median of the rounds.
+//! the table shows the median of the rounds. With strace installed and nginx
+//! serving, it also counts the system calls per call of each contender
+//! (strace -f -c over 500 and 1,500 calls; the difference over 1,000), the
+//! library's through this program run as `--calls URL CA|- N`.
 
 use std::ffi::{CString, c_char};
 use std::net::{TcpListener, TcpStream};
@@ -143,6 +148,7 @@ http {{
     fn start_fake() -> Servers {
         let mut config = FakeGatewayConfig::new(KEY, SECRET);
         config.apps.insert("bench-curl".into(), SECRET.into());
+        config.apps.insert("bench-raw".into(), SECRET.into());
         let http = FakeGateway::start(config.clone()).unwrap();
         let tls = repo().join("tests/data/tls");
         config.tls = Some(TlsIdentity {
@@ -175,6 +181,14 @@ http {{
         match self {
             Servers::Nginx { .. } => KEY,
             Servers::Fake { .. } => "bench-curl",
+        }
+    }
+
+    /// The app key the raw client uses (likewise).
+    fn raw_key(&self) -> &'static str {
+        match self {
+            Servers::Nginx { .. } => KEY,
+            Servers::Fake { .. } => "bench-raw",
         }
     }
 }
@@ -267,26 +281,22 @@ fn time_one_shot(url: &str, calls: u32) -> f64 {
     started.elapsed().as_nanos() as f64 / f64::from(calls)
 }
 
-/// Builds examples/c/bench_libcurl.c when libcurl's headers are installed.
-fn build_libcurl_client() -> Option<PathBuf> {
-    let output = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench_libcurl");
+/// Builds `examples/c/<name>.c` with `libraries`, if their headers are installed.
+fn build_c_client(name: &str, libraries: &[&str]) -> Option<PathBuf> {
+    let output = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("target/{name}"));
     let status = Command::new("cc")
         .args(["-O2", "-o"])
         .arg(&output)
-        .arg(repo().join("examples/c/bench_libcurl.c"))
-        .args(["-lcurl", "-lcrypto"])
+        .arg(repo().join(format!("examples/c/{name}.c")))
+        .args(libraries)
         .status()
         .ok()?;
     status.success().then_some(output)
 }
 
-fn time_libcurl(program: &Path, url: &str, ca_file: Option<&Path>, key: &str, calls: u32) -> f64 {
-    let ca = ca_file.map_or("-".to_string(), |p| p.to_string_lossy().into_owned());
-    let output = Command::new(program)
-        .args([url, &ca, key, SECRET, &calls.to_string()])
-        .env("NO_PROXY", "*")
-        .output()
-        .unwrap();
+/// The cost per call that a C client printed ("N calls, X ns per call").
+fn run_c_client(command: &mut Command) -> f64 {
+    let output = command.env("NO_PROXY", "*").output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -298,7 +308,67 @@ fn time_libcurl(program: &Path, url: &str, ca_file: Option<&Path>, key: &str, ca
         .nth(1)
         .and_then(|s| s.split(' ').next())
         .and_then(|n| n.parse().ok())
-        .expect("bench_libcurl prints its cost")
+        .expect("the client prints its cost")
+}
+
+fn raw_command(program: &Path, url: &str, key: &str, calls: u32) -> Command {
+    let authority = url.trim_start_matches("http://");
+    let (host, port) = authority.rsplit_once(':').expect("host:port");
+    let mut command = Command::new(program);
+    command.args([host, port, key, SECRET, &calls.to_string()]);
+    command
+}
+
+fn libcurl_command(
+    program: &Path,
+    url: &str,
+    ca_file: Option<&Path>,
+    key: &str,
+    calls: u32,
+) -> Command {
+    let ca = ca_file.map_or("-".to_string(), |p| p.to_string_lossy().into_owned());
+    let mut command = Command::new(program);
+    command.args([url, &ca, key, SECRET, &calls.to_string()]);
+    command
+}
+
+fn self_command(url: &str, ca_file: Option<&Path>, calls: u32) -> Command {
+    let ca = ca_file.map_or("-".to_string(), |p| p.to_string_lossy().into_owned());
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command.args(["--calls", url, &ca, &calls.to_string()]);
+    command
+}
+
+/// System calls per call: strace -f -c over `command(500)` and
+/// `command(1500)`, the difference over 1,000 calls.
+fn system_calls_per_call(command: impl Fn(u32) -> Command) -> Option<f64> {
+    let total = |calls: u32| -> Option<u64> {
+        let file = std::env::temp_dir().join(format!("enos-strace-{}-{calls}", std::process::id()));
+        let inner = command(calls);
+        let status = Command::new("strace")
+            .args(["-f", "-c", "-o"])
+            .arg(&file)
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .env("NO_PROXY", "*")
+            .stdout(Stdio::null())
+            .status()
+            .ok()?;
+        let report = std::fs::read_to_string(&file).ok()?;
+        let _ = std::fs::remove_file(&file);
+        if !status.success() {
+            return None;
+        }
+        report
+            .lines()
+            .find(|line| line.trim_end().ends_with("total"))
+            .and_then(|line| line.split_whitespace().nth(3)?.parse().ok())
+    };
+    std::thread::sleep(Duration::from_millis(1100)); // timestamps of earlier runs behind
+    let few = total(500)?;
+    std::thread::sleep(Duration::from_millis(1100));
+    let many = total(1500)?;
+    Some((many as f64 - few as f64) / 1000.0)
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -307,52 +377,107 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() == 5 && args[1] == "--calls" {
+        // One contender for strace: the library's client, N calls.
+        let ca = (args[3] != "-").then(|| PathBuf::from(&args[3]));
+        let client = Client::new(&args[2], ca.as_deref());
+        client.time_calls(200);
+        client.time_calls(args[4].parse().expect("a number of calls"));
+        return;
+    }
     let servers = Servers::start();
     let (http_url, https_url) = servers.urls();
     let ca_file = repo().join("tests/data/tls/ca.crt");
-    let libcurl = build_libcurl_client();
-    if libcurl.is_none() {
+    let libcurl = build_c_client("bench_libcurl", &["-lcurl", "-lcrypto"]);
+    let raw = build_c_client("bench_raw", &["-lcrypto"]);
+    if libcurl.is_none() || raw.is_none() {
         println!(
-            "libcurl client not built (libcurl headers missing: apt-get install libcurl4-openssl-dev)"
+            "C clients not built (headers missing: apt-get install libcurl4-openssl-dev libssl-dev)"
         );
     }
 
     println!("{CALLS} calls per round, {ROUNDS} interleaved rounds, median; microseconds per call");
     println!(
-        "{:<8} {:>12} {:>12} {:>12} {:>12} {:>14}",
-        "", "enos client", "enos 1-shot", "libcurl", "client/curl", "1-shot/client"
+        "{:<6} {:>8} {:>8} {:>8} {:>8} {:>12} {:>11} {:>14}",
+        "", "client", "1-shot", "libcurl", "raw", "client/curl", "client/raw", "1-shot/client"
     );
+    let mut cases = Vec::new();
     for (name, url, ca) in [
         ("HTTP", &http_url, None),
         ("HTTPS", &https_url, Some(ca_file.as_path())),
     ] {
         let client = Client::new(url, ca);
         client.time_calls(200); // warm-up: connection, TLS, caches
-        let one_shot = ca.is_none(); // one-shot calls trust only the built-in roots
-        if one_shot {
+        let plain = ca.is_none(); // one-shot calls trust only the built-in roots; raw is plain TCP
+        if plain {
             time_one_shot(url, 200);
         }
-        let (mut ours, mut shots, mut curls) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut ours, mut shots, mut curls, mut raws) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..ROUNDS {
             ours.push(client.time_calls(CALLS));
-            if one_shot {
+            if plain {
                 shots.push(time_one_shot(url, CALLS));
             }
             if let Some(program) = &libcurl {
-                curls.push(time_libcurl(program, url, ca, servers.curl_key(), CALLS));
+                curls.push(run_c_client(&mut libcurl_command(
+                    program,
+                    url,
+                    ca,
+                    servers.curl_key(),
+                    CALLS,
+                )));
+            }
+            if let (Some(program), true) = (&raw, plain) {
+                raws.push(run_c_client(&mut raw_command(
+                    program,
+                    url,
+                    servers.raw_key(),
+                    CALLS,
+                )));
             }
         }
+        let middle = |values: Vec<f64>| (!values.is_empty()).then(|| median(values) / 1000.0);
         let ours = median(ours) / 1000.0;
-        let shot = (!shots.is_empty()).then(|| median(shots) / 1000.0);
-        let curl = (!curls.is_empty()).then(|| median(curls) / 1000.0);
+        let (shot, curl, floor) = (middle(shots), middle(curls), middle(raws));
         let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+        let ratio = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.2}x", ours / v));
         println!(
-            "{name:<8} {ours:>12.1} {:>12} {:>12} {:>12} {:>14}",
+            "{name:<6} {ours:>8.1} {:>8} {:>8} {:>8} {:>12} {:>11} {:>14}",
             cell(shot),
             cell(curl),
-            curl.map_or("-".into(), |c| format!("{:.2}x", ours / c)),
+            cell(floor),
+            ratio(curl),
+            ratio(floor),
             shot.map_or("-".into(), |s| format!("{:.2}x", s / ours)),
         );
+        cases.push((name, url.clone(), ca));
+    }
+    let strace = Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if strace && matches!(servers, Servers::Nginx { .. }) {
+        println!("system calls per call (strace -f -c):");
+        for (name, url, ca) in cases {
+            let ours = system_calls_per_call(|n| self_command(&url, ca, n));
+            let curl = libcurl.as_ref().and_then(|program| {
+                system_calls_per_call(|n| libcurl_command(program, &url, ca, servers.curl_key(), n))
+            });
+            let floor = raw.as_ref().filter(|_| ca.is_none()).and_then(|program| {
+                system_calls_per_call(|n| raw_command(program, &url, servers.raw_key(), n))
+            });
+            let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+            println!(
+                "{name:<6} client {}  libcurl {}  raw {}",
+                cell(ours),
+                cell(curl),
+                cell(floor)
+            );
+        }
+    } else {
+        println!("system calls not counted (needs strace, and nginx as the token server)");
     }
     println!(
         "machine: {} logical CPUs; one-shot over HTTPS not measured (it trusts only the built-in roots, not the test CA)",

@@ -57,8 +57,12 @@ extern "C" fn in_parent() {
     INSIDE.fetch_and(!FORK_PENDING, Ordering::SeqCst);
 }
 
+/// This process's id, read once per process (0: not read yet).
+static PROCESS_ID: AtomicU32 = AtomicU32::new(0);
+
 extern "C" fn in_child() {
     GENERATION.fetch_add(1, Ordering::SeqCst);
+    PROCESS_ID.store(0, Ordering::SeqCst);
     // The child has one thread, which is inside no lock.
     INSIDE.store(0, Ordering::SeqCst);
 }
@@ -68,6 +72,20 @@ extern "C" fn in_child() {
 pub(crate) fn generation() -> u64 {
     register_handlers();
     GENERATION.load(Ordering::Acquire)
+}
+
+/// The process id, without a system call after the first (glibc no longer
+/// caches `getpid()`); a forked child reads its own.
+pub(crate) fn process_id() -> u32 {
+    register_handlers();
+    match PROCESS_ID.load(Ordering::Relaxed) {
+        0 => {
+            let id = std::process::id();
+            PROCESS_ID.store(id, Ordering::Relaxed);
+            id
+        }
+        id => id,
+    }
 }
 
 /// Counts this thread as inside a fork-safe lock until dropped; waits while a

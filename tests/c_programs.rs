@@ -235,3 +235,24 @@ fn strings_are_zeroed_before_they_are_freed() {
     let stdout = run_ok(&mut Command::new(&program), &fake.url, APP_SECRET);
     assert_eq!(stdout, "wiped: yes\n");
 }
+
+#[test]
+fn timestamps_follow_the_wall_clock_back_after_it_was_stepped() {
+    // Not -pedantic: the program defines clock_gettime() and casts dlsym's result.
+    let flags = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-rdynamic"];
+    let source = repo().join("tests/c/clock_step.c");
+    let program = compile("cc", &flags, &source, "clock_step", &["-ldl"]);
+    let fake = FakeProcess::start(&[]);
+    let stdout = run_ok(&mut Command::new(&program), &fake.url, APP_SECRET);
+    let value = |name: &str| -> i64 {
+        stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_suffix(" ms")?.parse().ok())
+            .unwrap_or_else(|| panic!("{stdout}"))
+    };
+    assert!(
+        value("fast: ") >= 86_000_000,
+        "the clock interposition works: {stdout}"
+    );
+    assert!(value("ahead: ") <= 1000, "{stdout}");
+}

@@ -195,7 +195,7 @@ pub(crate) fn random_fraction() -> f64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut hasher = RandomState::new().build_hasher();
     hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    hasher.write_u32(std::process::id());
+    hasher.write_u32(crate::fork::process_id());
     (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 

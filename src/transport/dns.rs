@@ -26,12 +26,14 @@ use ureq::config::Config;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
-    ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
+    ConnectProxyConnector, ConnectionDetails, Connector, NextTimeout, RustlsConnector,
+    SocksConnector, Transport,
 };
 
 use super::GatewayUrl;
 use super::coalesce::CoalescingTransport;
 use super::forward::Forwarding;
+use super::tcp::TcpConnector;
 use crate::fork::ForkSafeMutex;
 
 /// A cached answer older than this is looked up again before a new connection.
@@ -154,22 +156,45 @@ impl Resolver for CachingResolver {
     }
 }
 
-/// ureq's default connector chain, preceded by a refresh of stale addresses
-/// (or, through a forwarding proxy, by the proxy's addresses).
+/// The connector chain (ureq's, with our TCP at the system-call floor: SOCKS,
+/// CONNECT, TCP, TLS), preceded by a refresh of stale addresses (or, through
+/// a forwarding proxy, by the proxy's addresses).
 #[derive(Debug)]
 pub struct ResolveOnConnect {
     cache: Arc<DnsCache>,
-    inner: DefaultConnector,
+    inner: Box<dyn Connector<(), Out = Box<dyn Transport>>>,
     forwarding: Option<Arc<Forwarding>>,
 }
 
 impl ResolveOnConnect {
     pub fn new(cache: Arc<DnsCache>, forwarding: Option<Arc<Forwarding>>) -> Self {
+        let chain =
+            ().chain(SocksConnector::default())
+                .chain(ConnectProxyConnector::default())
+                .chain(TcpConnector)
+                .chain(RustlsConnector::default());
         ResolveOnConnect {
             cache,
-            inner: DefaultConnector::new(),
+            inner: Box::new(BoxedTransport(chain)),
             forwarding,
         }
+    }
+}
+
+/// A connector whose transport is boxed, so that the chain has one type.
+#[derive(Debug)]
+struct BoxedTransport<C>(C);
+
+impl<C: Connector<()>> Connector<()> for BoxedTransport<C> {
+    type Out = Box<dyn Transport>;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<()>,
+    ) -> Result<Option<Self::Out>, UreqError> {
+        let transport = self.0.connect(details, chained)?;
+        Ok(transport.map(|t| Box::new(t) as Box<dyn Transport>))
     }
 }
 

@@ -10,6 +10,7 @@ mod coalesce;
 mod dns;
 mod forward;
 mod proxy;
+mod tcp;
 mod trace;
 
 use std::sync::Arc;
