@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -71,21 +69,10 @@ fn a_client_used_by_parent_and_child_at_once_over_https() {
 #[test]
 fn a_child_forked_during_a_fetch_gets_a_token_of_its_own() {
     let fake = start_fake(&[]);
-    control(&fake, "fault", r#"{"fault":"delay","ms":1500,"times":1}"#);
-    assert_eq!(run_mode(&fake, "inflight", &[]), "fork safety: ok\n");
-}
-
-/// POSTs `body` to the fake's `/fake/control/<what>`.
-fn control(fake: &FakeProcess, what: &str, body: &str) {
-    let address = fake.url.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = TcpStream::connect(address).unwrap();
-    write!(
-        stream,
-        "POST /fake/control/{what} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
+    let answer = fake.post(
+        "/fake/control/fault",
+        r#"{"fault":"delay","ms":1500,"times":1}"#,
+    );
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(run_mode(&fake, "inflight", &[]), "fork safety: ok\n");
 }

@@ -110,11 +110,22 @@ pub struct FakeProcess {
 }
 
 impl FakeProcess {
+    /// The fake with the test app (`--app KEY:SECRET`) and `extra` arguments.
     pub fn start(extra: &[&str]) -> FakeProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_enos-fake-gateway"))
-            .args(["--port", "0", "--max-seconds", "300", "--app"])
-            .arg(format!("{APP_KEY}:{APP_SECRET}"))
-            .args(extra)
+        FakeProcess::start_with(|command| {
+            command
+                .arg("--app")
+                .arg(format!("{APP_KEY}:{APP_SECRET}"))
+                .args(extra);
+        })
+    }
+
+    /// The fake on a free port, with what `configure` adds to its command.
+    pub fn start_with(configure: impl FnOnce(&mut Command)) -> FakeProcess {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_enos-fake-gateway"));
+        command.args(["--port", "0", "--max-seconds", "300"]);
+        configure(&mut command);
+        let mut child = command
             .stdout(Stdio::piped())
             .spawn()
             .expect("the fake gateway starts");
@@ -128,6 +139,24 @@ impl FakeProcess {
             .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
             .to_string();
         FakeProcess { child, url }
+    }
+}
+
+impl FakeProcess {
+    /// POSTs `body` to `path` on the (plain HTTP) fake; the whole answer.
+    pub fn post(&self, path: &str, body: &str) -> String {
+        use std::io::{Read, Write};
+        let address = self.url.trim_start_matches("http://").trim_end_matches('/');
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
     }
 }
 
