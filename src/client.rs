@@ -20,6 +20,7 @@ use crate::managed::{
 };
 use crate::response::{Token, parse_token_answer};
 use crate::secret::AppSecret;
+use crate::shared_cache::SharedCacheDirectory;
 use crate::signing;
 use crate::timestamp::next_request_timestamp_ms;
 use crate::transport::{
@@ -105,6 +106,7 @@ pub struct ClientBuilder {
     transport: TransportOptions,
     managed: ManagedOptions,
     logger: Option<Logger>,
+    shared_cache: Option<SharedCacheDirectory>,
 }
 
 impl ClientBuilder {
@@ -117,6 +119,7 @@ impl ClientBuilder {
             transport: TransportOptions::default(),
             managed: ManagedOptions::default(),
             logger: None,
+            shared_cache: None,
         })
     }
 
@@ -177,6 +180,18 @@ impl ClientBuilder {
         self
     }
 
+    /// Shares the managed token with every client, in any process of this
+    /// host, given the same directory (created 0700 if missing; refused if
+    /// it is a symbolic link, not ours, or writable by others). `""` turns
+    /// sharing off (the default). See [`crate::shared_cache`].
+    pub fn shared_cache(&mut self, directory: &str) -> Result<&mut Self, Error> {
+        self.shared_cache = match directory {
+            "" => None,
+            directory => Some(SharedCacheDirectory::open(directory)?),
+        };
+        Ok(self)
+    }
+
     /// Sends the client's log messages to `logger` (none by default).
     pub fn logger(&mut self, logger: Option<Logger>) -> &mut Self {
         self.logger = logger;
@@ -186,11 +201,18 @@ impl ClientBuilder {
     /// The client. Reads the proxy environment variables now, unless a proxy
     /// was set.
     pub fn build(self) -> Result<Client, Error> {
+        let shared = match &self.shared_cache {
+            Some(directory) => {
+                Some(directory.slot(self.gateway.as_str(), &self.credentials.app_key)?)
+            }
+            None => None,
+        };
         let managed = ManagedToken::new(
             self.managed,
             self.transport.total_timeout,
             self.logger.clone(),
             Clock::System,
+            shared,
         );
         let shared = Arc::new(ClientShared {
             transport: Transport::new(self.gateway, self.transport)?,

@@ -15,6 +15,7 @@ pub mod log;
 pub(crate) mod managed;
 pub mod response;
 pub mod secret;
+pub(crate) mod shared_cache;
 pub mod signing;
 pub mod timestamp;
 pub mod transport;

@@ -4,7 +4,7 @@ use std::ffi::{CString, c_char, c_void};
 use std::ptr;
 use std::time::Duration;
 
-use super::boundary::{fallible, optional_str, required_mut, required_ref};
+use super::boundary::{fallible, optional_str, required_mut, required_ref, required_str};
 use super::client::{enos_client, enos_client_builder};
 use super::status::enos_status;
 use super::strings::owned_c_str;
@@ -172,6 +172,57 @@ pub unsafe extern "C" fn enos_client_builder_set_background_refresh(
         // SAFETY: the caller's contract, documented above.
         let builder = unsafe { required_mut(builder, "builder") }?;
         builder.builder.background_refresh(enabled);
+        Ok(())
+    })
+}
+
+/// Shares the managed token with every client, in this process or any other
+/// on this host, that is given the same directory `path`, for the same
+/// gateway URL and app key: one token and one Get/Refresh for the fleet.
+///
+/// - `path`: a directory (created with mode 0700 if it does not exist).
+///   Refused with `ENOS_ERR_INVALID_ARGUMENT` when it is a symbolic link,
+///   belongs to another user, or is writable by group or others. `""`
+///   turns sharing off (the default). A good place is
+///   `$XDG_RUNTIME_DIR/enos-token` (private to the user, gone at logout).
+///
+/// Each (gateway URL, app key) gets a file of its own there, mode 0600,
+/// holding the current token and when it was fetched, never the secret.
+/// `enos_client_build()` refuses (`ENOS_ERR_INVALID_ARGUMENT`) a file that
+/// is a symbolic link, not a regular file, not ours, has other links, or is
+/// open to others; content that does not check out is ignored and
+/// rewritten.
+///
+/// What holds across the fleet: a client about to Get or Refresh takes the
+/// file's lock (a POSIX record lock the kernel drops when its holder dies),
+/// re-reads it and fetches only if no sibling did meanwhile; a new token is
+/// written to the file and every sibling serves it from its next call on
+/// (the cached path checks one shared counter: no system call); a token
+/// invalidated by one (`enos_client_invalidate()`) is dropped by all, and
+/// the fleet gets one new token; after a failed refresh the whole fleet
+/// waits 30 s before the next attempt. Processes on other hosts cannot
+/// share a file: each host's fleet fetches its own token, and the gateway's
+/// one-token-per-app-key rule then retires the others' tokens on Refresh,
+/// so give each host its own app key, or expect their API calls to be
+/// rejected (and then call `enos_client_invalidate()`) after a sibling
+/// host's refresh.
+///
+/// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
+/// or `ENOS_ERR_INTERNAL`. On failure the builder is unchanged.
+///
+/// # Safety
+/// `builder` is NULL or a live builder not used by another thread; `path`
+/// is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_client_builder_set_shared_cache(
+    builder: *mut enos_client_builder,
+    path: *const c_char,
+) -> enos_status {
+    fallible(|| {
+        // SAFETY: the caller's contract, documented above.
+        let builder = unsafe { required_mut(builder, "builder") }?;
+        let path = unsafe { required_str(path, "path") }?;
+        builder.builder.shared_cache(path)?;
         Ok(())
     })
 }

@@ -80,6 +80,16 @@ impl CachedToken {
         !self.expires_at.has_passed(now)
     }
 
+    /// When its request was sent, on the wall clock (UNIX ms).
+    pub(crate) fn sent_wall_ms(&self) -> i64 {
+        self.sent.wall_ms
+    }
+
+    /// Its lifetime as counted here (at least [`MIN_FETCH_INTERVAL`]).
+    pub(crate) fn lifetime_s(&self) -> i64 {
+        self.lifetime.as_secs() as i64
+    }
+
     /// When refresh is due.
     pub(crate) fn refresh_at(&self) -> Moment {
         self.refresh_at

@@ -31,6 +31,7 @@
 mod cached;
 mod clock;
 mod counters;
+mod fleet;
 mod flight;
 mod refresher;
 
@@ -43,6 +44,7 @@ use crate::error::{Error, ErrorKind};
 use crate::fork::{ForkSafeGuard, ForkSafeMutex};
 use crate::log::{LogLevel, Logger, token_hint};
 use crate::response::Token;
+use crate::shared_cache::{FleetLock, SharedSlot};
 use cached::{CachedToken, MIN_FETCH_INTERVAL};
 pub(crate) use clock::{Clock, Moment};
 pub use counters::CounterValues;
@@ -108,6 +110,8 @@ struct State {
     /// Every token handed out that may still be alive (in other threads'
     /// caches), to be zeroed when the client is dropped.
     issued: Vec<Weak<CachedToken>>,
+    /// The shared file's generation that `current` reflects.
+    shared_generation: u64,
 }
 
 impl State {
@@ -120,10 +124,11 @@ impl State {
     }
 }
 
-/// A token served, with the generation under which it was current.
+/// A token served, with the generations under which it was current.
 struct Served {
     token: Arc<CachedToken>,
     generation: u64,
+    shared_generation: u64,
 }
 
 /// What a caller does next.
@@ -142,6 +147,8 @@ struct Departure {
     fetch: Fetch,
     flight: Arc<Flight>,
     cached_token: Option<Box<str>>,
+    /// The shared file's generation the decision to fetch was made on.
+    shared_generation: u64,
 }
 
 /// One client's managed token.
@@ -158,6 +165,8 @@ pub(crate) struct ManagedToken {
     clock: Clock,
     /// How to wake this client's background thread, once it runs.
     refresher: OnceLock<Arc<Signal>>,
+    /// The token file shared with other processes, if any.
+    shared: Option<Arc<SharedSlot>>,
 }
 
 impl std::fmt::Debug for ManagedToken {
@@ -173,6 +182,7 @@ impl std::fmt::Debug for ManagedToken {
 struct ReaderEntry {
     cache_id: u64,
     generation: u64,
+    shared_generation: u64,
     token: Arc<CachedToken>,
 }
 
@@ -189,6 +199,7 @@ impl ManagedToken {
         total_timeout: Duration,
         logger: Option<Logger>,
         clock: Clock,
+        shared: Option<Arc<SharedSlot>>,
     ) -> Self {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         ManagedToken {
@@ -203,6 +214,7 @@ impl ManagedToken {
                 background: false,
                 ever_had_token: false,
                 issued: Vec::new(),
+                shared_generation: u64::MAX, // read the file on the first call
             }),
             options,
             total_timeout,
@@ -210,6 +222,7 @@ impl ManagedToken {
             logger,
             clock,
             refresher: OnceLock::new(),
+            shared,
         }
     }
 
@@ -235,6 +248,16 @@ impl ManagedToken {
             }
             self.generation.fetch_add(1, Ordering::Release);
         }
+        if let Some(shared) = &self.shared {
+            let shared_generation = shared.generation();
+            if shared_generation != state.shared_generation {
+                state.shared_generation = shared_generation;
+                if let Some(token) = shared.read() {
+                    self.take_from_siblings(&mut state, token, self.clock.now());
+                }
+                self.generation.fetch_add(1, Ordering::Release);
+            }
+        }
         state
     }
 
@@ -258,6 +281,11 @@ impl ManagedToken {
                 let entry = cache.iter().flatten().find(|e| e.cache_id == self.id)?;
                 if entry.generation != generation || !entry.token.is_fresh(self.clock.now()) {
                     return None;
+                }
+                if let Some(shared) = &self.shared {
+                    if shared.generation() != entry.shared_generation {
+                        return None; // a sibling process wrote a token
+                    }
                 }
                 copy_out.take().map(|copy| copy(&entry.token.token))
             })
@@ -294,6 +322,7 @@ impl ManagedToken {
             cache[slot] = Some(ReaderEntry {
                 cache_id: self.id,
                 generation: served.generation,
+                shared_generation: served.shared_generation,
                 token: served.token,
             });
         });
@@ -358,13 +387,13 @@ impl ManagedToken {
     fn next_for_caller(&self, state: &mut State, now: Moment) -> Next {
         if let Some(current) = &state.current {
             if current.is_fresh(now) {
-                return self.serve(current);
+                return self.serve(state, current);
             }
             if current.is_valid(now) {
                 // Due: whoever refreshes, nobody waits for it.
                 let someone_else_refreshes = state.flight.is_some() || state.background;
                 if someone_else_refreshes || fetched_recently(state, now) {
-                    return self.serve(current);
+                    return self.serve(state, current);
                 }
                 let fetch = Fetch::Refresh(Box::from(&*current.token));
                 return Next::Fetch(self.start_flight(state, now, fetch));
@@ -387,10 +416,11 @@ impl ManagedToken {
         Next::Fetch(self.start_flight(state, now, Fetch::Get))
     }
 
-    fn serve(&self, current: &Arc<CachedToken>) -> Next {
+    fn serve(&self, state: &State, current: &Arc<CachedToken>) -> Next {
         Next::Serve(Served {
             token: current.clone(),
             generation: self.generation.load(Ordering::Acquire),
+            shared_generation: state.shared_generation,
         })
     }
 
@@ -402,6 +432,7 @@ impl ManagedToken {
             fetch,
             flight,
             cached_token: state.current.as_ref().map(|c| Box::from(&*c.token)),
+            shared_generation: state.shared_generation,
         }
     }
 
@@ -415,9 +446,15 @@ impl ManagedToken {
         deadline: Moment,
         pause: Pause<'_>,
     ) -> (Result<Served, Error>, HeldLog) {
+        let Departure {
+            fetch,
+            flight,
+            cached_token,
+            shared_generation,
+        } = departure;
         let mut landing = Landing {
             cache: self,
-            flight: &departure.flight,
+            flight: &flight,
             landed: false,
         };
         let context = FetchContext {
@@ -425,11 +462,22 @@ impl ManagedToken {
             clock: &self.clock,
             counters: &self.counters,
             pause,
-            cached_token: departure.cached_token.as_deref(),
+            cached_token: cached_token.as_deref(),
         };
         let mut log = HeldLog::default();
-        let outcome = fetch_with_retries(source, departure.fetch, deadline, &context, &mut log);
-        let served = landing.land(outcome, &mut log);
+        let (outcome, fleet_lock) = match &self.shared {
+            None => (
+                fetch_with_retries(source, fetch, deadline, &context, &mut log),
+                None,
+            ),
+            Some(shared) => {
+                let decided_on = shared_generation;
+                self.fetch_for_the_fleet(
+                    shared, source, fetch, decided_on, deadline, &context, &mut log,
+                )
+            }
+        };
+        let served = landing.land(outcome, fleet_lock, &mut log);
         (served, log)
     }
 
@@ -448,7 +496,19 @@ impl ManagedToken {
         state.ever_had_token = true;
         state.last_failure = None;
         self.generation.fetch_add(1, Ordering::Release);
+        let published = state.current.as_ref().map(|c| {
+            (
+                Box::<str>::from(&*c.token),
+                c.sent_wall_ms(),
+                c.lifetime_s(),
+            )
+        });
         drop(state);
+        if let (Some(shared), Some((token, sent_wall_ms, lifetime_s))) = (&self.shared, published) {
+            if let Ok(lock) = shared.lock(Instant::now() + Duration::from_secs(1)) {
+                lock.publish(&token, sent_wall_ms, lifetime_s, 0);
+            }
+        }
         self.wake_refresher();
     }
 
@@ -463,11 +523,19 @@ impl ManagedToken {
             (Some(_), None) => true,
             (Some(current), Some(rejected)) => &*current.token == rejected,
         };
+        let forgotten = if forget { state.current.take() } else { None };
         if forget {
-            state.current = None;
             self.generation.fetch_add(1, Ordering::Release);
         }
         drop(state);
+        // Tell the siblings, unless one of them is fetching (then a new
+        // token is on its way anyway).
+        let rejected_in_the_fleet = rejected.or(forgotten.as_ref().map(|t| &*t.token));
+        if let (Some(shared), Some(token)) = (&self.shared, rejected_in_the_fleet) {
+            if let Some(lock) = shared.try_lock() {
+                lock.invalidate(token);
+            }
+        }
         if forget {
             self.wake_refresher();
             if let Some(logger) = &self.logger {
@@ -605,6 +673,7 @@ impl Landing<'_> {
     fn land(
         &mut self,
         outcome: Result<(Token, Moment), Error>,
+        fleet_lock: Option<FleetLock<'_>>,
         log: &mut HeldLog,
     ) -> Result<Served, Error> {
         self.landed = true;
@@ -634,6 +703,18 @@ impl Landing<'_> {
                                 paused.seconds_left(now)
                             ),
                         );
+                        if let Some(lock) = &fleet_lock {
+                            // The whole fleet waits before trying again.
+                            let until = now
+                                .wall_ms
+                                .saturating_add(FAILED_REFRESH_PAUSE.as_millis() as i64);
+                            lock.publish(
+                                &paused.token,
+                                paused.sent_wall_ms(),
+                                paused.lifetime_s(),
+                                until,
+                            );
+                        }
                         state.current = Some(paused.clone());
                         cache.generation.fetch_add(1, Ordering::Release);
                         Ok(paused)
@@ -655,11 +736,23 @@ impl Landing<'_> {
         {
             state.flight = None;
         }
+        if let (Some(shared), Ok(token)) = (&cache.shared, &published) {
+            // What this flight wrote or adopted is what the file holds now.
+            if shared.read().is_some_and(|t| *t.token == *token.token) {
+                state.shared_generation = shared.generation();
+            }
+        }
         let generation = cache.generation.load(Ordering::Acquire);
+        let shared_generation = state.shared_generation;
         drop(state);
+        drop(fleet_lock);
         self.flight.end();
         cache.wake_refresher();
-        published.map(|token| Served { token, generation })
+        published.map(|token| Served {
+            token,
+            generation,
+            shared_generation,
+        })
     }
 }
 
@@ -671,6 +764,7 @@ impl Drop for Landing<'_> {
                     ErrorKind::Internal,
                     "internal error: the token fetch panicked",
                 )),
+                None,
                 &mut HeldLog::default(),
             );
         }

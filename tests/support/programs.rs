@@ -145,12 +145,23 @@ impl FakeProcess {
 impl FakeProcess {
     /// POSTs `body` to `path` on the (plain HTTP) fake; the whole answer.
     pub fn post(&self, path: &str, body: &str) -> String {
+        self.request("POST", path, body)
+    }
+
+    /// The fake's counters (`GET /fake/control/stats`) as JSON.
+    pub fn stats(&self) -> serde_json::Value {
+        let answer = self.request("GET", "/fake/control/stats", "");
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"))
+    }
+
+    fn request(&self, method: &str, path: &str, body: &str) -> String {
         use std::io::{Read, Write};
         let address = self.url.trim_start_matches("http://").trim_end_matches('/');
         let mut stream = std::net::TcpStream::connect(address).unwrap();
         write!(
             stream,
-            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )
         .unwrap();
