@@ -6,7 +6,8 @@
 //!
 //! Starts the fake gateway, builds a client through the C functions, fetches
 //! the token once, then times `enos_client_access_token` + `enos_string_free`
-//! (what a C caller does before each API call) on 1, 2 and 8 threads.
+//! (what a C caller does before each API call) on 1, 2 and 8 threads,
+//! without and then with the shared token cache.
 //! Prints nanoseconds per call and calls per second; the median of 5 rounds.
 
 use std::ffi::{CString, c_char};
@@ -17,7 +18,9 @@ use std::time::Instant;
 use enos_token::fake::FakeGateway;
 use enos_token::ffi::client::{enos_client_build, enos_client_builder_new, enos_client_free};
 use enos_token::ffi::enos_status::ENOS_OK;
-use enos_token::ffi::managed::{enos_client_access_token, enos_client_get_counters};
+use enos_token::ffi::managed::{
+    enos_client_access_token, enos_client_builder_set_shared_cache, enos_client_get_counters,
+};
 use enos_token::ffi::strings::enos_string_free;
 use enos_token::ffi::{enos_client, enos_client_counters};
 
@@ -67,6 +70,19 @@ fn round(client: &Arc<SharedClient>, threads: usize) -> f64 {
 
 fn main() {
     let fake = FakeGateway::start_simple("bench-key", "bench-secret").expect("fake gateway");
+    let directory = std::env::temp_dir().join(format!("enos-bench-shared-{}", std::process::id()));
+    for shared in [None, Some(&directory)] {
+        bench(&fake, shared);
+    }
+    let _ = std::fs::remove_dir_all(&directory);
+    println!(
+        "machine: {} logical CPUs",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+}
+
+/// The table for one client, with the shared cache in `shared` or without.
+fn bench(fake: &FakeGateway, shared: Option<&std::path::PathBuf>) {
     let url = CString::new(fake.url()).unwrap();
     let (key, secret) = (c"bench-key", c"bench-secret");
     let mut builder = ptr::null_mut();
@@ -77,13 +93,25 @@ fn main() {
             enos_client_builder_new(url.as_ptr(), key.as_ptr(), secret.as_ptr(), &mut builder),
             ENOS_OK
         );
+        if let Some(directory) = shared {
+            let directory = CString::new(directory.to_str().unwrap()).unwrap();
+            assert_eq!(
+                enos_client_builder_set_shared_cache(builder, directory.as_ptr()),
+                ENOS_OK
+            );
+        }
         assert_eq!(enos_client_build(builder, &mut client), ENOS_OK);
     }
     let client = Arc::new(SharedClient(client));
     calls(&client, 1); // the one Get
 
     println!(
-        "cached enos_client_access_token + enos_string_free, {CALLS_PER_THREAD} calls per thread, median of {ROUNDS} rounds"
+        "cached enos_client_access_token + enos_string_free, {}, {CALLS_PER_THREAD} calls per thread, median of {ROUNDS} rounds",
+        if shared.is_some() {
+            "shared cache on"
+        } else {
+            "no shared cache"
+        }
     );
     println!(
         "{:>8} {:>12} {:>16} {:>10}",
@@ -116,9 +144,5 @@ fn main() {
         "gateway requests during the benchmark: {} (cache hits {})",
         counters.get_requests + counters.refresh_requests,
         counters.cache_hits
-    );
-    println!(
-        "machine: {} logical CPUs",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
     );
 }
