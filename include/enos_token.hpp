@@ -168,6 +168,18 @@ class Client {
       return *this;
     }
 
+    /** A background thread refreshes the managed token when it is due (default off). */
+    Builder &background_refresh(bool enabled) {
+      detail::check(enos_client_builder_set_background_refresh(handle(), enabled));
+      return *this;
+    }
+
+    /** Share the managed token with every process given the same directory ("" = off). */
+    Builder &shared_cache(const std::string &directory) {
+      detail::check(enos_client_builder_set_shared_cache(handle(), detail::c_str(directory, "shared cache directory")));
+      return *this;
+    }
+
     /**
      * Log messages to `log(level, message)`, called from any thread that uses
      * the client; exceptions it throws are swallowed. Kept alive by the client.

@@ -39,6 +39,8 @@ fn check_output(stdout: &str) {
         "embedded NUL: ENOS_ERR_INVALID_ARGUMENT",
         "moved-from: ENOS_ERR_NULL_ARGUMENT",
         "moved-to: works",
+        "shared cache: one token, second client's requests=0",
+        "shared cache in /tmp: ENOS_ERR_INVALID_ARGUMENT",
     ];
     assert_eq!(
         stdout.lines().collect::<Vec<_>>(),

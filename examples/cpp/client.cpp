@@ -82,6 +82,25 @@ int main() {
       std::cout << "moved-from: " << e.status_name() << "\n";
     }
     std::cout << "moved-to: " << (moved.access_token() == current ? "works" : "?") << "\n";
+
+    // Two clients sharing their token through a private directory, one of
+    // them refreshing it in the background: the second asks no gateway.
+    char directory[] = "/tmp/enos-cpp-shared-XXXXXX";
+    if (mkdtemp(directory) != nullptr) {
+      enos::Client first = enos::Client::Builder(gateway, app_key, app_secret)
+                               .shared_cache(directory)
+                               .background_refresh(true)
+                               .build();
+      enos::Client second = enos::Client::Builder(gateway, app_key, app_secret).shared_cache(directory).build();
+      std::string shared = first.access_token();
+      std::cout << "shared cache: " << (second.access_token() == shared ? "one token" : "?")
+                << ", second client's requests=" << second.counters().get_requests << "\n";
+    }
+    try {
+      enos::Client::Builder(gateway, app_key, app_secret).shared_cache("/tmp");
+    } catch (const enos::Error &e) {
+      std::cout << "shared cache in /tmp: " << e.status_name() << "\n";
+    }
   } catch (const enos::Error &e) {
     std::cerr << "unexpected: " << e.status_name() << ": " << e.what() << "\n";
     return 1;

@@ -47,6 +47,8 @@ function load(library) {
     builderNew: f('int', 'enos_client_builder_new', ['str', 'str', 'str', koffi.out('void **')]),
     setTimeout: f('int', 'enos_client_builder_set_timeout_ms', ['void *', 'uint64_t', 'uint64_t']),
     setProxy: f('int', 'enos_client_builder_set_proxy', ['void *', 'str']),
+    setBackgroundRefresh: f('int', 'enos_client_builder_set_background_refresh', ['void *', 'bool']),
+    setSharedCache: f('int', 'enos_client_builder_set_shared_cache', ['void *', 'str']),
     build: f('int', 'enos_client_build', ['void *', koffi.out('void **')]),
     builderFree: f('void', 'enos_client_builder_free', ['void *']),
     clientFree: f('void', 'enos_client_free', ['void *']),
@@ -94,6 +96,10 @@ class Client {
           options.totalTimeoutMs ?? 30000));
       }
       if (options.proxy !== undefined) check(this.api, this.api.setProxy(builder[0], options.proxy));
+      if (options.backgroundRefresh) check(this.api, this.api.setBackgroundRefresh(builder[0], true));
+      if (options.sharedCache !== undefined) {
+        check(this.api, this.api.setSharedCache(builder[0], options.sharedCache));
+      }
     } catch (error) {
       this.api.builderFree(builder[0]);
       throw error;

@@ -166,6 +166,8 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         "enos_client_builder_set_proxy": ([c_void_p, c_char_p], c_int),
         "enos_client_builder_set_refresh_margin_s": ([c_void_p, u32], c_int),
         "enos_client_builder_set_retries": ([c_void_p, u32, u64], c_int),
+        "enos_client_builder_set_background_refresh": ([c_void_p, ctypes.c_bool], c_int),
+        "enos_client_builder_set_shared_cache": ([c_void_p, c_char_p], c_int),
         "enos_client_builder_set_log_callback": ([c_void_p, _LOG_CALLBACK, c_void_p], c_int),
         "enos_client_build": ([c_void_p, out_handle], c_int),
         "enos_client_builder_free": ([c_void_p], None),
@@ -289,11 +291,15 @@ class Client:
                  ca_file: Optional[str] = None, proxy: Optional[str] = None,
                  refresh_margin_s: Optional[int] = None,
                  retries: Optional[tuple] = None,
+                 background_refresh: bool = False,
+                 shared_cache: Optional[str] = None,
                  log: Optional[Callable[[int, str], None]] = None,
                  library: Optional[str] = None) -> None:
         """Options as in ``enos_token.h``: timeouts default to 10000/30000 ms,
         ``proxy=""`` turns proxies off (default: the environment), ``retries``
-        is ``(max_retries, base_backoff_ms)``, ``log(level, message)`` is
+        is ``(max_retries, base_backoff_ms)``, ``background_refresh`` refreshes
+        due tokens on a thread of the client, ``shared_cache`` is a directory
+        through which processes share one token, ``log(level, message)`` is
         called from any thread that uses the client (exceptions in it are ignored)."""
         self._lib = load_library(library)
         self._handle: Optional[int] = None
@@ -317,6 +323,10 @@ class Client:
                 _check(lib, lib.enos_client_builder_set_refresh_margin_s(builder, refresh_margin_s))
             if retries is not None:
                 _check(lib, lib.enos_client_builder_set_retries(builder, retries[0], retries[1]))
+            if background_refresh:
+                _check(lib, lib.enos_client_builder_set_background_refresh(builder, True))
+            if shared_cache is not None:
+                _check(lib, lib.enos_client_builder_set_shared_cache(builder, _text(shared_cache, "shared_cache")))
             if log is not None:
                 def trampoline(level: int, message: bytes, _user: Optional[int]) -> None:
                     try:

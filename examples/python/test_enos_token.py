@@ -115,6 +115,20 @@ class ClientTest(unittest.TestCase):
             self.assertEqual(counters["cache_hits"], 100)
             self.assertLessEqual(counters["get_requests"], 1)
 
+    def test_shared_cache_and_background_refresh(self):
+        import tempfile
+        with tempfile.TemporaryDirectory() as directory:
+            with enos_token.Client(FAKE.url, APP_KEY, APP_SECRET, proxy="", shared_cache=directory,
+                                   background_refresh=True) as first, \
+                    enos_token.Client(FAKE.url, APP_KEY, APP_SECRET, proxy="",
+                                      shared_cache=directory) as second:
+                token = first.access_token()
+                self.assertEqual(second.access_token(), token)
+                self.assertEqual(second.counters()["get_requests"], 0, "taken from the shared file")
+            os.chmod(directory, 0o777)
+            with self.assertRaises(enos_token.InvalidArgumentError):
+                enos_token.Client(FAKE.url, APP_KEY, APP_SECRET, shared_cache=directory)
+
     def test_raw_calls_and_invalidate(self):
         with enos_token.Client(FAKE.url, APP_KEY, APP_SECRET) as client:
             token = client.get_token()

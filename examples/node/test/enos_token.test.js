@@ -48,6 +48,26 @@ test('client: Get, Refresh, managed token', () => {
   assert.throws(() => client.accessToken(), (e) => e.statusName === 'ENOS_ERR_NULL_ARGUMENT');
 });
 
+test('shared cache and background refresh', () => {
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const path = require('node:path');
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'enos-node-shared-'));
+  const first = new enos.Client(url, APP_KEY, APP_SECRET,
+    { proxy: '', sharedCache: directory, backgroundRefresh: true });
+  const second = new enos.Client(url, APP_KEY, APP_SECRET, { proxy: '', sharedCache: directory });
+  try {
+    assert.equal(second.accessToken(), first.accessToken());
+  } finally {
+    first.close();
+    second.close();
+  }
+  fs.chmodSync(directory, 0o777);
+  assert.throws(() => new enos.Client(url, APP_KEY, APP_SECRET, { sharedCache: directory }),
+    (e) => e.statusName === 'ENOS_ERR_INVALID_ARGUMENT');
+  fs.rmSync(directory, { recursive: true });
+});
+
 test('wrong secret: a gateway error with its codes, without the secret', () => {
   assert.throws(() => enos.getAccessToken(url, APP_KEY, 'wrong-secret-9'), (error) => {
     assert.ok(error instanceof enos.EnosError);
