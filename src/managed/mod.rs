@@ -29,28 +29,32 @@
 //! the flight it reports on has ended, outside every lock.
 
 mod cached;
+mod caller;
 mod clock;
 mod counters;
 mod fleet;
 mod flight;
+mod landing;
+mod reader;
 mod refresher;
 
-use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::fork::{ForkSafeGuard, ForkSafeMutex};
-use crate::log::{LogLevel, Logger, token_hint};
+use crate::log::{LogLevel, Logger};
 use crate::response::Token;
-use crate::shared_cache::{FleetLock, SharedSlot};
-use cached::{CachedToken, MIN_FETCH_INTERVAL};
+use crate::shared_cache::SharedSlot;
+use cached::CachedToken;
 pub(crate) use clock::{Clock, Moment};
 pub use counters::CounterValues;
 pub(crate) use counters::Counters;
 pub(crate) use flight::Fetch;
 use flight::{FetchContext, Flight, HeldLog, Pause, fetch_with_retries};
+use landing::Landing;
+use reader::READER_CACHE;
 pub(crate) use refresher::Refresher;
 pub(crate) use refresher::Signal;
 
@@ -178,21 +182,6 @@ impl std::fmt::Debug for ManagedToken {
     }
 }
 
-/// A thread's reference to a cache's current token.
-struct ReaderEntry {
-    cache_id: u64,
-    generation: u64,
-    shared_generation: u64,
-    token: Arc<CachedToken>,
-}
-
-const READER_ENTRIES: usize = 4;
-
-thread_local! {
-    static READER_CACHE: RefCell<[Option<ReaderEntry>; READER_ENTRIES]> =
-        const { RefCell::new([None, None, None, None]) };
-}
-
 impl ManagedToken {
     pub(crate) fn new(
         options: ManagedOptions,
@@ -299,121 +288,6 @@ impl ManagedToken {
         let result = (copy_out.take().expect("not used on the fast path"))(&served.token.token);
         self.remember_in_thread(served);
         Ok(result)
-    }
-
-    fn remember_in_thread(&self, served: Served) {
-        let _ = READER_CACHE.try_with(|cache| {
-            // Busy only if `copy_out` called back into this thread's cache:
-            // then the next call simply takes the slow path again.
-            let Ok(mut cache) = cache.try_borrow_mut() else {
-                return;
-            };
-            let slot = match cache
-                .iter()
-                .position(|e| matches!(e, Some(e) if e.cache_id == self.id))
-            {
-                Some(slot) => slot,
-                None => {
-                    // Newest first: shift the others down, dropping the oldest.
-                    cache.rotate_right(1);
-                    0
-                }
-            };
-            cache[slot] = Some(ReaderEntry {
-                cache_id: self.id,
-                generation: served.generation,
-                shared_generation: served.shared_generation,
-                token: served.token,
-            });
-        });
-    }
-
-    /// The slow path: serve the current token if it is valid, else wait for
-    /// or run a fetch, within the overall timeout from now.
-    fn serve_or_fetch(&self, source: &dyn TokenSource) -> Result<Served, Error> {
-        let deadline = self.clock.now().later_by(self.total_timeout);
-        let mut waited = false;
-        loop {
-            let now = self.clock.now();
-            let next = self.next_for_caller(&mut self.lock(), now);
-            match next {
-                Next::Serve(served) => {
-                    if !waited {
-                        self.counters.count_cache_hit();
-                    }
-                    return Ok(served);
-                }
-                Next::Fail(error) => return Err(error),
-                Next::Wait(flight) => {
-                    if !waited {
-                        Counters::add(&self.counters.waits);
-                        waited = true;
-                    }
-                    let left = deadline.remaining_from(self.clock.now());
-                    if left.is_zero() || !flight.wait(left) {
-                        return Err(self.timed_out("another caller's Get/Refresh is still running"));
-                    }
-                }
-                Next::Pause(pause) => {
-                    if deadline.has_passed(now.later_by(pause)) {
-                        return Err(self.timed_out("the client fetches at most once per second"));
-                    }
-                    self.clock.sleep(pause);
-                }
-                Next::Fetch(departure) => {
-                    let sleep = |pause: Duration| {
-                        self.clock.sleep(pause);
-                        true
-                    };
-                    let (served, log) = self.fly(source, departure, deadline, &sleep);
-                    log.emit(self.logger.as_ref());
-                    return served;
-                }
-            }
-        }
-    }
-
-    fn timed_out(&self, why: &str) -> Error {
-        Error::new(
-            ErrorKind::Timeout,
-            format!(
-                "no valid token within the overall timeout of {} ms: {why}",
-                self.total_timeout.as_millis()
-            ),
-        )
-    }
-
-    /// What a caller of `access_token` does next, given the state.
-    fn next_for_caller(&self, state: &mut State, now: Moment) -> Next {
-        if let Some(current) = &state.current {
-            if current.is_fresh(now) {
-                return self.serve(state, current);
-            }
-            if current.is_valid(now) {
-                // Due: whoever refreshes, nobody waits for it.
-                let someone_else_refreshes = state.flight.is_some() || state.background;
-                if someone_else_refreshes || fetched_recently(state, now) {
-                    return self.serve(state, current);
-                }
-                let fetch = Fetch::Refresh(Box::from(&*current.token));
-                return Next::Fetch(self.start_flight(state, now, fetch));
-            }
-        }
-        if let Some(flight) = &state.flight {
-            return Next::Wait(flight.clone());
-        }
-        if let Some(failure) = &state.last_failure {
-            if !failure.ended.later_by(MIN_FETCH_INTERVAL).has_passed(now) {
-                return Next::Fail(failure.error.clone());
-            }
-        }
-        if let Some(started) = state.last_fetch_started {
-            let next_allowed = started.later_by(MIN_FETCH_INTERVAL);
-            if !next_allowed.has_passed(now) {
-                return Next::Pause(next_allowed.remaining_from(now));
-            }
-        }
-        Next::Fetch(self.start_flight(state, now, Fetch::Get))
     }
 
     fn serve(&self, state: &State, current: &Arc<CachedToken>) -> Next {
@@ -551,93 +425,6 @@ impl ManagedToken {
     pub(crate) fn now(&self) -> Moment {
         self.clock.now()
     }
-
-    /// Marks this client as refreshed by a background thread of this
-    /// process, and returns the signal that wakes and stops the thread.
-    pub(crate) fn start_background(&self) -> Arc<Signal> {
-        let signal = self
-            .refresher
-            .get_or_init(|| Arc::new(Signal::new(self.clock.fork_generation())))
-            .clone();
-        self.lock().background = true;
-        signal
-    }
-
-    fn wake_refresher(&self) {
-        if let Some(signal) = self.refresher.get() {
-            if signal.fork_generation() == self.clock.fork_generation() {
-                signal.wake();
-            }
-        }
-    }
-
-    /// One round of the background thread: refreshes a due token (or gets a
-    /// new one after expiry or invalidation, once there has been a token),
-    /// and returns how long to sleep before the next round.
-    pub(crate) fn refresh_in_background(
-        &self,
-        source: &dyn TokenSource,
-        signal: &Signal,
-    ) -> Duration {
-        let now = self.clock.now();
-        let next = {
-            let mut state = self.lock();
-            if !state.background {
-                return BACKGROUND_IDLE;
-            }
-            self.next_for_background(&mut state, now)
-        };
-        match next {
-            Ok(departure) => {
-                let deadline = now.later_by(self.total_timeout);
-                let pause = |duration| signal.pause(duration);
-                let (_, log) = self.fly(source, departure, deadline, &pause);
-                if !signal.stopped() {
-                    // Not while the client is being freed: the host may
-                    // already have released what its callback uses.
-                    log.emit(self.logger.as_ref());
-                }
-                Duration::ZERO
-            }
-            Err(sleep) => sleep,
-        }
-    }
-
-    fn next_for_background(&self, state: &mut State, now: Moment) -> Result<Departure, Duration> {
-        if state.flight.is_some() {
-            return Err(BACKGROUND_IDLE); // its end wakes this thread
-        }
-        let fetch = match &state.current {
-            Some(current) if current.is_fresh(now) => {
-                return Err(current
-                    .refresh_at()
-                    .remaining_from(now)
-                    .min(BACKGROUND_IDLE));
-            }
-            Some(current) if current.is_valid(now) => Fetch::Refresh(Box::from(&*current.token)),
-            _ if !state.ever_had_token => return Err(BACKGROUND_IDLE),
-            _ => {
-                let not_before = [
-                    state
-                        .last_failure
-                        .as_ref()
-                        .map(|f| f.ended.later_by(FAILED_REFRESH_PAUSE)),
-                    state
-                        .last_fetch_started
-                        .map(|s| s.later_by(MIN_FETCH_INTERVAL)),
-                ];
-                if let Some(wait) = not_before
-                    .into_iter()
-                    .flatten()
-                    .find(|m| !m.has_passed(now))
-                {
-                    return Err(wait.remaining_from(now).min(BACKGROUND_IDLE));
-                }
-                Fetch::Get
-            }
-        };
-        Ok(self.start_flight(state, now, fetch))
-    }
 }
 
 impl Drop for ManagedToken {
@@ -650,123 +437,6 @@ impl Drop for ManagedToken {
         for token in state.issued.drain(..).filter_map(|t| t.upgrade()) {
             // SAFETY: no reader, as said above.
             unsafe { token.token.wipe_now() };
-        }
-    }
-}
-
-/// True when a managed fetch started less than [`MIN_FETCH_INTERVAL`] ago.
-fn fetched_recently(state: &State, now: Moment) -> bool {
-    state
-        .last_fetch_started
-        .is_some_and(|started| !started.later_by(MIN_FETCH_INTERVAL).has_passed(now))
-}
-
-/// Ends a flight: publishes its outcome and wakes the waiters, even when the
-/// fetch panicked (then as an internal error), so no waiter hangs.
-struct Landing<'a> {
-    cache: &'a ManagedToken,
-    flight: &'a Arc<Flight>,
-    landed: bool,
-}
-
-impl Landing<'_> {
-    fn land(
-        &mut self,
-        outcome: Result<(Token, Moment), Error>,
-        fleet_lock: Option<FleetLock<'_>>,
-        log: &mut HeldLog,
-    ) -> Result<Served, Error> {
-        self.landed = true;
-        let cache = self.cache;
-        let now = cache.clock.now();
-        let mut state = cache.lock();
-        let published = match outcome {
-            Ok((token, sent)) => {
-                let token = state.issue(cache.entry(token, sent));
-                state.current = Some(token.clone());
-                state.last_failure = None;
-                state.ever_had_token = true;
-                cache.generation.fetch_add(1, Ordering::Release);
-                Ok(token)
-            }
-            Err(error) => {
-                Counters::add(&cache.counters.failures);
-                match &state.current {
-                    Some(current) if current.is_valid(now) => {
-                        let paused = current.paused(now, FAILED_REFRESH_PAUSE);
-                        let paused = state.issue(paused);
-                        log.push(
-                            LogLevel::Warn,
-                            format!(
-                                "serving the cached token {} ({} s left) after a failed fetch: {error}",
-                                token_hint(&paused.token),
-                                paused.seconds_left(now)
-                            ),
-                        );
-                        if let Some(lock) = &fleet_lock {
-                            // The whole fleet waits before trying again.
-                            let until = now
-                                .wall_ms
-                                .saturating_add(FAILED_REFRESH_PAUSE.as_millis() as i64);
-                            lock.publish(
-                                &paused.token,
-                                paused.sent_wall_ms(),
-                                paused.lifetime_s(),
-                                until,
-                            );
-                        }
-                        state.current = Some(paused.clone());
-                        cache.generation.fetch_add(1, Ordering::Release);
-                        Ok(paused)
-                    }
-                    _ => {
-                        state.last_failure = Some(Failure {
-                            error: error.clone(),
-                            ended: now,
-                        });
-                        Err(error)
-                    }
-                }
-            }
-        };
-        if state
-            .flight
-            .as_ref()
-            .is_some_and(|f| Arc::ptr_eq(f, self.flight))
-        {
-            state.flight = None;
-        }
-        if let (Some(shared), Ok(token)) = (&cache.shared, &published) {
-            // What this flight wrote or adopted is what the file holds now.
-            if shared.read().is_some_and(|t| *t.token == *token.token) {
-                state.shared_generation = shared.generation();
-            }
-        }
-        let generation = cache.generation.load(Ordering::Acquire);
-        let shared_generation = state.shared_generation;
-        drop(state);
-        drop(fleet_lock);
-        self.flight.end();
-        cache.wake_refresher();
-        published.map(|token| Served {
-            token,
-            generation,
-            shared_generation,
-        })
-    }
-}
-
-impl Drop for Landing<'_> {
-    fn drop(&mut self) {
-        if !self.landed {
-            let _ = self.land(
-                Err(Error::new(
-                    ErrorKind::Internal,
-                    "internal error: the token fetch panicked",
-                )),
-                None,
-                &mut HeldLog::default(),
-            );
         }
     }
 }

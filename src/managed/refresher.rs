@@ -13,6 +13,12 @@ use std::time::Duration;
 
 use crate::error::{Error, ErrorKind};
 
+use super::cached::MIN_FETCH_INTERVAL;
+use super::flight::Fetch;
+use super::{
+    BACKGROUND_IDLE, Departure, FAILED_REFRESH_PAUSE, ManagedToken, Moment, State, TokenSource,
+};
+
 #[derive(Debug, Default)]
 struct Flags {
     stop: bool,
@@ -135,5 +141,94 @@ impl Refresher {
         self.signal.stop();
         interrupt();
         let _ = thread.join();
+    }
+}
+
+impl ManagedToken {
+    /// Marks this client as refreshed by a background thread of this
+    /// process, and returns the signal that wakes and stops the thread.
+    pub(crate) fn start_background(&self) -> Arc<Signal> {
+        let signal = self
+            .refresher
+            .get_or_init(|| Arc::new(Signal::new(self.clock.fork_generation())))
+            .clone();
+        self.lock().background = true;
+        signal
+    }
+
+    pub(super) fn wake_refresher(&self) {
+        if let Some(signal) = self.refresher.get() {
+            if signal.fork_generation() == self.clock.fork_generation() {
+                signal.wake();
+            }
+        }
+    }
+
+    /// One round of the background thread: refreshes a due token (or gets a
+    /// new one after expiry or invalidation, once there has been a token),
+    /// and returns how long to sleep before the next round.
+    pub(crate) fn refresh_in_background(
+        &self,
+        source: &dyn TokenSource,
+        signal: &Signal,
+    ) -> Duration {
+        let now = self.clock.now();
+        let next = {
+            let mut state = self.lock();
+            if !state.background {
+                return BACKGROUND_IDLE;
+            }
+            self.next_for_background(&mut state, now)
+        };
+        match next {
+            Ok(departure) => {
+                let deadline = now.later_by(self.total_timeout);
+                let pause = |duration| signal.pause(duration);
+                let (_, log) = self.fly(source, departure, deadline, &pause);
+                if !signal.stopped() {
+                    // Not while the client is being freed: the host may
+                    // already have released what its callback uses.
+                    log.emit(self.logger.as_ref());
+                }
+                Duration::ZERO
+            }
+            Err(sleep) => sleep,
+        }
+    }
+
+    fn next_for_background(&self, state: &mut State, now: Moment) -> Result<Departure, Duration> {
+        if state.flight.is_some() {
+            return Err(BACKGROUND_IDLE); // its end wakes this thread
+        }
+        let fetch = match &state.current {
+            Some(current) if current.is_fresh(now) => {
+                return Err(current
+                    .refresh_at()
+                    .remaining_from(now)
+                    .min(BACKGROUND_IDLE));
+            }
+            Some(current) if current.is_valid(now) => Fetch::Refresh(Box::from(&*current.token)),
+            _ if !state.ever_had_token => return Err(BACKGROUND_IDLE),
+            _ => {
+                let not_before = [
+                    state
+                        .last_failure
+                        .as_ref()
+                        .map(|f| f.ended.later_by(FAILED_REFRESH_PAUSE)),
+                    state
+                        .last_fetch_started
+                        .map(|s| s.later_by(MIN_FETCH_INTERVAL)),
+                ];
+                if let Some(wait) = not_before
+                    .into_iter()
+                    .flatten()
+                    .find(|m| !m.has_passed(now))
+                {
+                    return Err(wait.remaining_from(now).min(BACKGROUND_IDLE));
+                }
+                Fetch::Get
+            }
+        };
+        Ok(self.start_flight(state, now, fetch))
     }
 }
