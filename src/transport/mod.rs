@@ -310,7 +310,13 @@ impl Transport {
             let trace = trace::current();
             let stale_pooled_connection = !trace.opened_connection && !trace.answer_started;
             match result {
-                Err(_) if stale_pooled_connection && stale_connections_left > 0 => {
+                // Closed or reset, not timed out: a slow server is not a stale connection.
+                Err(e)
+                    if stale_pooled_connection
+                        && e.kind() == crate::ErrorKind::Connect
+                        && stale_connections_left > 0
+                        && Instant::now() < deadline =>
+                {
                     stale_connections_left -= 1;
                 }
                 result => return result,
