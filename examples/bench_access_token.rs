@@ -134,7 +134,10 @@ fn bench(fake: &FakeGateway, shared: Option<&std::path::PathBuf>) {
         );
     }
 
-    let mut counters = enos_client_counters::default();
+    let mut counters = enos_client_counters {
+        struct_size: std::mem::size_of::<enos_client_counters>(),
+        ..Default::default()
+    };
     // SAFETY: live client, writable struct.
     unsafe {
         assert_eq!(enos_client_get_counters(client.0, &mut counters), ENOS_OK);

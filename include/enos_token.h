@@ -143,8 +143,20 @@ typedef void (*enos_log_callback)(enum enos_log_level level, const char *message
 
 /**
  * What a client has done since it was built. Counters only grow.
+ *
+ * The struct can grow in later versions, at its end: set `struct_size` to
+ * `sizeof(enos_client_counters)` before calling
+ * `enos_client_get_counters()`, which then fills only the fields that fit
+ * in that size (a program built against an older, smaller struct is never
+ * written past its end) and sets to 0 the bytes of fields it does not know
+ * (a program built against a newer header on an older library).
  */
 typedef struct enos_client_counters {
+  /**
+   * Set by the caller: `sizeof(enos_client_counters)`. Never written by
+   * the library.
+   */
+  size_t struct_size;
   /**
    * Get requests sent (every attempt; `enos_client_get_token()` included).
    */
@@ -686,14 +698,18 @@ enum enos_status enos_client_access_token(const struct enos_client *c, char **to
 enum enos_status enos_client_invalidate(const struct enos_client *c, const char *rejected_token);
 
 /**
- * Copies the client's counters into `*counters_out`. Cheap; thread-safe.
- * The counters of a client in use by other threads are each exact but not
- * read at one instant.
+ * Copies the client's counters into `*counters_out`, whose `struct_size`
+ * the caller has set (see `enos_client_counters`). Cheap; thread-safe. The
+ * counters of a client in use by other threads are each exact but not read
+ * at one instant.
  *
- * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
+ * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
+ * (`struct_size` smaller than the first version of the struct, 64 bytes on
+ * 64-bit systems, or over 4096: not set) or `ENOS_ERR_INTERNAL`.
  *
  * # Safety
- * `c` is NULL or a live client; `counters_out` is NULL or writable.
+ * `c` is NULL or a live client; `counters_out` is NULL or points to
+ * `counters_out->struct_size` writable bytes.
  */
 enum enos_status enos_client_get_counters(const struct enos_client *c,
                                           struct enos_client_counters *counters_out);

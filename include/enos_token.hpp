@@ -276,6 +276,7 @@ class Client {
   /** What the client has done so far. */
   Counters counters() const {
     Counters counters{};
+    counters.struct_size = sizeof counters;
     detail::check(enos_client_get_counters(handle(), &counters));
     return counters;
   }

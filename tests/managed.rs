@@ -460,7 +460,10 @@ fn managed_token_through_the_c_abi() {
         );
         assert_eq!(enos_client_invalidate(client, first.as_ptr()), ENOS_OK);
 
-        let mut counters = enos_client_counters::default();
+        let mut counters = enos_client_counters {
+            struct_size: std::mem::size_of::<enos_client_counters>(),
+            ..Default::default()
+        };
         assert_eq!(
             enos_client_get_counters(ptr::null(), &mut counters),
             ENOS_ERR_NULL_ARGUMENT
@@ -488,4 +491,71 @@ fn managed_token_through_the_c_abi() {
             .any(|(level, m)| *level == 3 && m.contains("invalidated")),
         "{messages:?}"
     );
+}
+
+#[test]
+fn counters_fill_only_what_the_callers_struct_holds() {
+    use enos_token::ffi::client::*;
+    use enos_token::ffi::enos_client_counters;
+    use enos_token::ffi::enos_status::*;
+    use enos_token::ffi::managed::enos_client_get_counters;
+
+    let fake = fake();
+    let url = CString::new(fake.url()).unwrap();
+    let (key, secret) = (
+        CString::new(APP_KEY).unwrap(),
+        CString::new(APP_SECRET).unwrap(),
+    );
+    let (mut builder, mut client) = (ptr::null_mut(), ptr::null_mut());
+    unsafe {
+        enos_client_builder_new(url.as_ptr(), key.as_ptr(), secret.as_ptr(), &mut builder);
+        enos_client_builder_set_proxy(builder, c"".as_ptr());
+        assert_eq!(enos_client_build(builder, &mut client), ENOS_OK);
+    }
+    let mut token = ptr::null_mut();
+    unsafe { enos_client_get_token(client, &mut token, ptr::null_mut()) };
+    unsafe { enos_token::ffi::strings::enos_string_free(token) };
+    let size = std::mem::size_of::<enos_client_counters>();
+    let first_version: usize = 64;
+
+    // An older program's struct, followed by memory the library must not touch.
+    let mut memory = [0xAAu8; 128];
+    memory[..8].copy_from_slice(&first_version.to_ne_bytes());
+    let status = unsafe { enos_client_get_counters(client, memory.as_mut_ptr().cast()) };
+    assert_eq!(status, ENOS_OK);
+    assert_eq!(
+        u64::from_ne_bytes(memory[8..16].try_into().unwrap()),
+        1,
+        "one Get"
+    );
+    assert!(
+        memory[first_version..].iter().all(|b| *b == 0xAA),
+        "nothing past its end"
+    );
+
+    // A newer program's larger struct: the fields this library does not know are 0.
+    let newer = size + 16;
+    memory = [0xAAu8; 128];
+    memory[..8].copy_from_slice(&newer.to_ne_bytes());
+    assert_eq!(
+        unsafe { enos_client_get_counters(client, memory.as_mut_ptr().cast()) },
+        ENOS_OK
+    );
+    assert!(memory[size..newer].iter().all(|b| *b == 0));
+    assert!(memory[newer..].iter().all(|b| *b == 0xAA));
+    assert_eq!(
+        usize::from_ne_bytes(memory[..8].try_into().unwrap()),
+        newer,
+        "struct_size kept"
+    );
+
+    // Not set: refused, nothing written.
+    for bad in [0usize, 63, 1 << 20] {
+        memory = [0xAAu8; 128];
+        memory[..8].copy_from_slice(&bad.to_ne_bytes());
+        let status = unsafe { enos_client_get_counters(client, memory.as_mut_ptr().cast()) };
+        assert_eq!(status, ENOS_ERR_INVALID_ARGUMENT, "struct_size {bad}");
+        assert!(memory[8..].iter().all(|b| *b == 0xAA));
+    }
+    unsafe { enos_client_free(client) };
 }

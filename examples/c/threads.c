@@ -93,7 +93,7 @@ int main(void) {
     failures += workers[t].failures;
   }
 
-  enos_client_counters counters;
+  enos_client_counters counters = {.struct_size = sizeof counters};
   if (enos_client_get_counters(client, &counters) != ENOS_OK) {
     return 1;
   }

@@ -126,6 +126,7 @@ class Counters(ctypes.Structure):
     """``enos_client_counters``."""
 
     _fields_ = [
+        ("struct_size", ctypes.c_size_t),
         ("get_requests", ctypes.c_uint64),
         ("refresh_requests", ctypes.c_uint64),
         ("retries", ctypes.c_uint64),
@@ -415,9 +416,9 @@ class Client:
         """What the client has done: requests, retries, failures, waits, cache hits, DNS lookups."""
         handle = self._enter()
         try:
-            counters = Counters()
+            counters = Counters(struct_size=ctypes.sizeof(Counters))
             _check(self._lib, self._lib.enos_client_get_counters(handle, ctypes.byref(counters)))
-            return {name: getattr(counters, name) for name, _ in Counters._fields_}
+            return {name: getattr(counters, name) for name, _ in Counters._fields_[1:]}
         finally:
             self._leave()
 

@@ -39,9 +39,19 @@ pub type enos_log_callback = Option<
 >;
 
 /// What a client has done since it was built. Counters only grow.
+///
+/// The struct can grow in later versions, at its end: set `struct_size` to
+/// `sizeof(enos_client_counters)` before calling
+/// `enos_client_get_counters()`, which then fills only the fields that fit
+/// in that size (a program built against an older, smaller struct is never
+/// written past its end) and sets to 0 the bytes of fields it does not know
+/// (a program built against a newer header on an older library).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct enos_client_counters {
+    /// Set by the caller: `sizeof(enos_client_counters)`. Never written by
+    /// the library.
+    pub struct_size: usize,
     /// Get requests sent (every attempt; `enos_client_get_token()` included).
     pub get_requests: u64,
     /// Refresh requests sent (every attempt; `enos_client_refresh_token()` included).
@@ -337,33 +347,70 @@ pub unsafe extern "C" fn enos_client_invalidate(
     })
 }
 
-/// Copies the client's counters into `*counters_out`. Cheap; thread-safe.
-/// The counters of a client in use by other threads are each exact but not
-/// read at one instant.
+/// Copies the client's counters into `*counters_out`, whose `struct_size`
+/// the caller has set (see `enos_client_counters`). Cheap; thread-safe. The
+/// counters of a client in use by other threads are each exact but not read
+/// at one instant.
 ///
-/// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
+/// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
+/// (`struct_size` smaller than the first version of the struct, 64 bytes on
+/// 64-bit systems, or over 4096: not set) or `ENOS_ERR_INTERNAL`.
 ///
 /// # Safety
-/// `c` is NULL or a live client; `counters_out` is NULL or writable.
+/// `c` is NULL or a live client; `counters_out` is NULL or points to
+/// `counters_out->struct_size` writable bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_get_counters(
     c: *const enos_client,
     counters_out: *mut enos_client_counters,
 ) -> enos_status {
     fallible(|| {
+        if counters_out.is_null() {
+            return Err(crate::Error::new(
+                crate::ErrorKind::NullArgument,
+                "counters_out is NULL",
+            ));
+        }
+        // SAFETY: non-NULL, and `struct_size` is the first field of every
+        // version of the struct.
+        let size = unsafe { std::ptr::addr_of!((*counters_out).struct_size).read_unaligned() };
+        if !(FIRST_COUNTERS_SIZE..=MAX_COUNTERS_SIZE).contains(&size) {
+            return Err(crate::Error::invalid_argument(format!(
+                "counters_out->struct_size is {size}: set it to sizeof(enos_client_counters), {}",
+                std::mem::size_of::<enos_client_counters>()
+            )));
+        }
         // SAFETY: the caller's contract, documented above.
-        let counters_out = unsafe { required_mut(counters_out, "counters_out") }?;
         let c = unsafe { required_ref(c, "c") }?;
         let v = c.client.counters();
-        *counters_out = enos_client_counters {
-            get_requests: v.get_requests,
-            refresh_requests: v.refresh_requests,
-            retries: v.retries,
-            failures: v.failures,
-            waits: v.waits,
-            cache_hits: v.cache_hits,
-            dns_lookups: v.dns_lookups,
-        };
+        let values = [
+            v.get_requests,
+            v.refresh_requests,
+            v.retries,
+            v.failures,
+            v.waits,
+            v.cache_hits,
+            v.dns_lookups,
+        ];
+        let base = counters_out.cast::<u8>();
+        let first_field = std::mem::offset_of!(enos_client_counters, get_requests);
+        for (index, value) in values.into_iter().enumerate() {
+            let offset = first_field + index * std::mem::size_of::<u64>();
+            if offset + std::mem::size_of::<u64>() <= size {
+                // SAFETY: inside the `size` bytes the caller said are writable.
+                unsafe { base.add(offset).cast::<u64>().write_unaligned(value) };
+            }
+        }
+        let known = std::mem::size_of::<enos_client_counters>();
+        if size > known {
+            // SAFETY: as above; the fields of a newer struct this library does not know.
+            unsafe { std::ptr::write_bytes(base.add(known), 0, size - known) };
+        }
         Ok(())
     })
 }
+
+/// The size of the first version of `enos_client_counters`: smaller is refused.
+const FIRST_COUNTERS_SIZE: usize = std::mem::size_of::<usize>() + 7 * std::mem::size_of::<u64>();
+/// A larger `struct_size` is taken for one that was never set.
+const MAX_COUNTERS_SIZE: usize = 4096;

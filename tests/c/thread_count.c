@@ -53,7 +53,7 @@ int main(void) {
     fprintf(stderr, "setup failed\n");
     return 1;
   }
-  enos_client_counters counters;
+  enos_client_counters counters = {.struct_size = sizeof counters};
   if (!get(client)) return 1;
   enos_client_get_counters(client, &counters);
   long threads_after_first = atomic_load(&threads_created);
