@@ -363,13 +363,13 @@ enum enos_status enos_client_builder_new(const char *gateway_url,
  *
  * On failure the builder is unchanged.
  *
- * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` (`b` NULL),
+ * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` (`builder` NULL),
  * `ENOS_ERR_INVALID_ARGUMENT` (a zero timeout) or `ENOS_ERR_INTERNAL`.
  *
  * # Safety
- * `b` is NULL or a live builder not used by another thread.
+ * `builder` is NULL or a live builder not used by another thread.
  */
-enum enos_status enos_client_builder_set_timeout_ms(struct enos_client_builder *b,
+enum enos_status enos_client_builder_set_timeout_ms(struct enos_client_builder *builder,
                                                     uint64_t connect_ms,
                                                     uint64_t total_ms);
 
@@ -385,10 +385,10 @@ enum enos_status enos_client_builder_set_timeout_ms(struct enos_client_builder *
  * or `ENOS_ERR_INTERNAL`.
  *
  * # Safety
- * `b` is NULL or a live builder not used by another thread; `pem_path` is
+ * `builder` is NULL or a live builder not used by another thread; `pem_path` is
  * NULL or NUL-terminated.
  */
-enum enos_status enos_client_builder_set_ca_file(struct enos_client_builder *b,
+enum enos_status enos_client_builder_set_ca_file(struct enos_client_builder *builder,
                                                  const char *pem_path);
 
 /**
@@ -413,50 +413,50 @@ enum enos_status enos_client_builder_set_ca_file(struct enos_client_builder *b,
  * or `ENOS_ERR_INTERNAL`.
  *
  * # Safety
- * `b` is NULL or a live builder not used by another thread; `proxy_url` is
+ * `builder` is NULL or a live builder not used by another thread; `proxy_url` is
  * NULL or NUL-terminated.
  */
-enum enos_status enos_client_builder_set_proxy(struct enos_client_builder *b,
+enum enos_status enos_client_builder_set_proxy(struct enos_client_builder *builder,
                                                const char *proxy_url);
 
 /**
- * Builds a client from the options in `b`.
+ * Builds a client from the options in `builder`.
  *
- * **Consumes `b`, even on failure**: do not use or free `b` afterwards. The
+ * **Consumes `builder`, even on failure**: do not use or free `builder` afterwards. The
  * proxy environment is read now, unless a proxy was set. No connection is
  * opened yet.
  *
  * - `out`: receives the new client on success, NULL on failure; free it
- *   with `enos_client_free()`. Not NULL (if it is, `b` is still consumed).
+ *   with `enos_client_free()`. Not NULL (if it is, `builder` is still consumed).
  *
  * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
  * (for example a proxy environment variable that is not a valid URL) or
  * `ENOS_ERR_INTERNAL`.
  *
  * # Safety
- * `b` is NULL or a live builder from `enos_client_builder_new()`, not used
+ * `builder` is NULL or a live builder from `enos_client_builder_new()`, not used
  * by another thread; `out` is NULL or writable.
  */
-enum enos_status enos_client_build(struct enos_client_builder *b, struct enos_client **out);
+enum enos_status enos_client_build(struct enos_client_builder *builder, struct enos_client **out);
 
 /**
  * Releases a builder that was not passed to `enos_client_build()`.
  * NULL is accepted and does nothing. Does not touch the last error.
  *
  * # Safety
- * `b` is NULL or a live builder, not used afterwards.
+ * `builder` is NULL or a live builder, not used afterwards.
  */
-void enos_client_builder_free(struct enos_client_builder *b);
+void enos_client_builder_free(struct enos_client_builder *builder);
 
 /**
  * Releases a client and closes its connections. NULL is accepted and does
- * nothing. No call on `c` may be running, or start, on any thread. Does not
+ * nothing. No call on `client` may be running, or start, on any thread. Does not
  * touch the last error.
  *
  * # Safety
- * `c` is NULL or a live client, not used afterwards.
+ * `client` is NULL or a live client, not used afterwards.
  */
-void enos_client_free(struct enos_client *c);
+void enos_client_free(struct enos_client *client);
 
 /**
  * Gets an access token (Get Access Token) with the client's connections,
@@ -464,7 +464,7 @@ void enos_client_free(struct enos_client *c);
  * `enos_client_access_token()` for a cached, self-refreshing token. On
  * success the token also becomes the client's managed token.
  *
- * - `c`: the client. Not NULL.
+ * - `client`: the client. Not NULL.
  * - `token_out`: receives the token on success, owned by the caller and
  *   freed with `enos_string_free()`; NULL on any failure. Not NULL.
  * - `expire_out`: receives the lifetime in seconds on success, 0 on
@@ -478,10 +478,10 @@ void enos_client_free(struct enos_client *c);
  * `ENOS_ERR_BAD_RESPONSE`, `ENOS_ERR_SERVICE`, `ENOS_ERR_INTERNAL`.
  *
  * # Safety
- * `c` is NULL or a live client; `token_out` and `expire_out` are NULL or
+ * `client` is NULL or a live client; `token_out` and `expire_out` are NULL or
  * writable.
  */
-enum enos_status enos_client_get_token(const struct enos_client *c,
+enum enos_status enos_client_get_token(const struct enos_client *client,
                                        char **token_out,
                                        int64_t *expire_out);
 
@@ -489,7 +489,7 @@ enum enos_status enos_client_get_token(const struct enos_client *c,
  * Refreshes `access_token` (Refresh Access Token) with the client's
  * connections, options and credentials.
  *
- * - `c`: the client. Not NULL.
+ * - `client`: the client. Not NULL.
  * - `access_token`: the token to refresh, non-empty UTF-8. Not NULL.
  * - `token_out`: receives the new token on success, owned by the caller and
  *   freed with `enos_string_free()`; NULL on any failure. Not NULL.
@@ -507,10 +507,10 @@ enum enos_status enos_client_get_token(const struct enos_client *c,
  * `ENOS_ERR_INTERNAL`.
  *
  * # Safety
- * `c` is NULL or a live client; `access_token` is NULL or NUL-terminated;
+ * `client` is NULL or a live client; `access_token` is NULL or NUL-terminated;
  * `token_out` and `expire_out` are NULL or writable.
  */
-enum enos_status enos_client_refresh_token(const struct enos_client *c,
+enum enos_status enos_client_refresh_token(const struct enos_client *client,
                                            const char *access_token,
                                            char **token_out,
                                            int64_t *expire_out);
@@ -525,9 +525,9 @@ enum enos_status enos_client_refresh_token(const struct enos_client *c,
  * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
  *
  * # Safety
- * `b` is NULL or a live builder not used by another thread.
+ * `builder` is NULL or a live builder not used by another thread.
  */
-enum enos_status enos_client_builder_set_refresh_margin_s(struct enos_client_builder *b,
+enum enos_status enos_client_builder_set_refresh_margin_s(struct enos_client_builder *builder,
                                                           uint32_t seconds);
 
 /**
@@ -544,9 +544,9 @@ enum enos_status enos_client_builder_set_refresh_margin_s(struct enos_client_bui
  * or `ENOS_ERR_INTERNAL`.
  *
  * # Safety
- * `b` is NULL or a live builder not used by another thread.
+ * `builder` is NULL or a live builder not used by another thread.
  */
-enum enos_status enos_client_builder_set_retries(struct enos_client_builder *b,
+enum enos_status enos_client_builder_set_retries(struct enos_client_builder *builder,
                                                  uint32_t max_retries,
                                                  uint64_t base_backoff_ms);
 
@@ -632,11 +632,11 @@ enum enos_status enos_client_builder_set_shared_cache(struct enos_client_builder
  * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
  *
  * # Safety
- * `b` is NULL or a live builder not used by another thread; `callback` is
+ * `builder` is NULL or a live builder not used by another thread; `callback` is
  * NULL or a function with the `enos_log_callback` signature that is safe
  * to call from any thread with `user_data`.
  */
-enum enos_status enos_client_builder_set_log_callback(struct enos_client_builder *b,
+enum enos_status enos_client_builder_set_log_callback(struct enos_client_builder *builder,
                                                       enos_log_callback callback,
                                                       void *user_data);
 
@@ -664,7 +664,7 @@ enum enos_status enos_client_builder_set_log_callback(struct enos_client_builder
  *   the gateway gives less than a second to live (`expire` 0 in a token's
  *   last second) is served for one second after its request was sent.
  *
- * - `c`: the client. Not NULL.
+ * - `client`: the client. Not NULL.
  * - `token_out`: receives the token on success, owned by the caller and
  *   freed with `enos_string_free()`; NULL on any failure. Not NULL.
  *
@@ -676,9 +676,9 @@ enum enos_status enos_client_builder_set_log_callback(struct enos_client_builder
  * `ENOS_ERR_BAD_RESPONSE`, `ENOS_ERR_SERVICE`, `ENOS_ERR_INTERNAL`.
  *
  * # Safety
- * `c` is NULL or a live client; `token_out` is NULL or writable.
+ * `client` is NULL or a live client; `token_out` is NULL or writable.
  */
-enum enos_status enos_client_access_token(const struct enos_client *c, char **token_out);
+enum enos_status enos_client_access_token(const struct enos_client *client, char **token_out);
 
 /**
  * Tells the client that an API call rejected `rejected_token`: the cached
@@ -689,13 +689,14 @@ enum enos_status enos_client_access_token(const struct enos_client *c, char **to
  * Thread-safe.
  *
  * Returns `ENOS_OK` (whether or not a token was forgotten),
- * `ENOS_ERR_NULL_ARGUMENT` (`c` NULL), `ENOS_ERR_INVALID_ARGUMENT` (not
+ * `ENOS_ERR_NULL_ARGUMENT` (`client` NULL), `ENOS_ERR_INVALID_ARGUMENT` (not
  * UTF-8) or `ENOS_ERR_INTERNAL`.
  *
  * # Safety
- * `c` is NULL or a live client; `rejected_token` is NULL or NUL-terminated.
+ * `client` is NULL or a live client; `rejected_token` is NULL or NUL-terminated.
  */
-enum enos_status enos_client_invalidate(const struct enos_client *c, const char *rejected_token);
+enum enos_status enos_client_invalidate(const struct enos_client *client,
+                                        const char *rejected_token);
 
 /**
  * Copies the client's counters into `*counters_out`, whose `struct_size`
@@ -708,10 +709,10 @@ enum enos_status enos_client_invalidate(const struct enos_client *c, const char 
  * 64-bit systems, or over 4096: not set) or `ENOS_ERR_INTERNAL`.
  *
  * # Safety
- * `c` is NULL or a live client; `counters_out` is NULL or points to
+ * `client` is NULL or a live client; `counters_out` is NULL or points to
  * `counters_out->struct_size` writable bytes.
  */
-enum enos_status enos_client_get_counters(const struct enos_client *c,
+enum enos_status enos_client_get_counters(const struct enos_client *client,
                                           struct enos_client_counters *counters_out);
 
 /**
@@ -758,7 +759,7 @@ enum enos_status enos_sign_request(const char *access_token,
  * timestamp, as one string:
  * `"apim-accesstoken: <token>\r\napim-signature: <signature>\r\napim-timestamp: <ms>\r\n"`.
  *
- * - `c`: the client. Not NULL.
+ * - `client`: the client. Not NULL.
  * - `query`, `body`, `body_len`: as for `enos_sign_request()`; the request
  *   must then be sent with exactly this query and body.
  * - `headers_out`: receives the headers on success, owned by the caller and
@@ -771,11 +772,11 @@ enum enos_status enos_sign_request(const char *access_token,
  * `ENOS_ERR_INVALID_ARGUMENT` for a query that is not UTF-8.
  *
  * # Safety
- * `c` is NULL or a live client; `query` is NULL or NUL-terminated; `body`
+ * `client` is NULL or a live client; `query` is NULL or NUL-terminated; `body`
  * is NULL or points to `body_len` readable bytes; `headers_out` is NULL or
  * writable.
  */
-enum enos_status enos_client_auth_headers(const struct enos_client *c,
+enum enos_status enos_client_auth_headers(const struct enos_client *client,
                                           const char *query,
                                           const uint8_t *body,
                                           size_t body_len,

@@ -401,7 +401,7 @@ fn builder_checks_every_argument() {
         ENOS_ERR_NULL_ARGUMENT
     );
     assert!(client.is_null());
-    assert_eq!(last_message().as_deref(), Some("b is NULL"));
+    assert_eq!(last_message().as_deref(), Some("builder is NULL"));
     unsafe {
         enos_client_builder_free(ptr::null_mut());
         enos_client_free(ptr::null_mut());

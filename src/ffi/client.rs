@@ -15,7 +15,7 @@ use crate::client::{Client, ClientBuilder};
 /// or released by `enos_client_builder_free()`. Not thread-safe: set options
 /// from one thread at a time.
 pub struct enos_client_builder {
-    pub(crate) builder: ClientBuilder,
+    pub(crate) options: ClientBuilder,
 }
 
 /// A reusable client for one gateway and one application: it keeps
@@ -26,7 +26,7 @@ pub struct enos_client_builder {
 /// `const enos_client *` on the same client at once. Free it only when no
 /// call on it is running.
 pub struct enos_client {
-    pub(crate) client: Client,
+    pub(crate) inner: Client,
 }
 
 const _: () = {
@@ -68,7 +68,7 @@ pub unsafe extern "C" fn enos_client_builder_new(
         let app_key = unsafe { required_str(app_key, "app_key") }?;
         let app_secret = unsafe { required_str(app_secret, "app_secret") }?;
         let builder = ClientBuilder::new(gateway_url, app_key, app_secret)?;
-        *out = Box::into_raw(Box::new(enos_client_builder { builder }));
+        *out = Box::into_raw(Box::new(enos_client_builder { options: builder }));
         Ok(())
     })
 }
@@ -80,21 +80,21 @@ pub unsafe extern "C" fn enos_client_builder_new(
 ///
 /// On failure the builder is unchanged.
 ///
-/// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` (`b` NULL),
+/// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` (`builder` NULL),
 /// `ENOS_ERR_INVALID_ARGUMENT` (a zero timeout) or `ENOS_ERR_INTERNAL`.
 ///
 /// # Safety
-/// `b` is NULL or a live builder not used by another thread.
+/// `builder` is NULL or a live builder not used by another thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_builder_set_timeout_ms(
-    b: *mut enos_client_builder,
+    builder: *mut enos_client_builder,
     connect_ms: u64,
     total_ms: u64,
 ) -> enos_status {
     fallible(|| {
         // SAFETY: the caller's contract, documented above.
-        let b = unsafe { required_mut(b, "b") }?;
-        b.builder.timeouts(
+        let builder = unsafe { required_mut(builder, "builder") }?;
+        builder.options.timeouts(
             Duration::from_millis(connect_ms),
             Duration::from_millis(total_ms),
         )?;
@@ -113,18 +113,18 @@ pub unsafe extern "C" fn enos_client_builder_set_timeout_ms(
 /// or `ENOS_ERR_INTERNAL`.
 ///
 /// # Safety
-/// `b` is NULL or a live builder not used by another thread; `pem_path` is
+/// `builder` is NULL or a live builder not used by another thread; `pem_path` is
 /// NULL or NUL-terminated.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_builder_set_ca_file(
-    b: *mut enos_client_builder,
+    builder: *mut enos_client_builder,
     pem_path: *const c_char,
 ) -> enos_status {
     fallible(|| {
         // SAFETY: the caller's contract, documented above.
-        let b = unsafe { required_mut(b, "b") }?;
+        let builder = unsafe { required_mut(builder, "builder") }?;
         let pem_path = unsafe { required_str(pem_path, "pem_path") }?;
-        b.builder.ca_file(pem_path)?;
+        builder.options.ca_file(pem_path)?;
         Ok(())
     })
 }
@@ -150,58 +150,58 @@ pub unsafe extern "C" fn enos_client_builder_set_ca_file(
 /// or `ENOS_ERR_INTERNAL`.
 ///
 /// # Safety
-/// `b` is NULL or a live builder not used by another thread; `proxy_url` is
+/// `builder` is NULL or a live builder not used by another thread; `proxy_url` is
 /// NULL or NUL-terminated.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_builder_set_proxy(
-    b: *mut enos_client_builder,
+    builder: *mut enos_client_builder,
     proxy_url: *const c_char,
 ) -> enos_status {
     fallible(|| {
         // SAFETY: the caller's contract, documented above.
-        let b = unsafe { required_mut(b, "b") }?;
+        let builder = unsafe { required_mut(builder, "builder") }?;
         let proxy_url = unsafe { required_str(proxy_url, "proxy_url") }?;
-        b.builder.proxy(proxy_url)?;
+        builder.options.proxy(proxy_url)?;
         Ok(())
     })
 }
 
-/// Builds a client from the options in `b`.
+/// Builds a client from the options in `builder`.
 ///
-/// **Consumes `b`, even on failure**: do not use or free `b` afterwards. The
+/// **Consumes `builder`, even on failure**: do not use or free `builder` afterwards. The
 /// proxy environment is read now, unless a proxy was set. No connection is
 /// opened yet.
 ///
 /// - `out`: receives the new client on success, NULL on failure; free it
-///   with `enos_client_free()`. Not NULL (if it is, `b` is still consumed).
+///   with `enos_client_free()`. Not NULL (if it is, `builder` is still consumed).
 ///
 /// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
 /// (for example a proxy environment variable that is not a valid URL) or
 /// `ENOS_ERR_INTERNAL`.
 ///
 /// # Safety
-/// `b` is NULL or a live builder from `enos_client_builder_new()`, not used
+/// `builder` is NULL or a live builder from `enos_client_builder_new()`, not used
 /// by another thread; `out` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_build(
-    b: *mut enos_client_builder,
+    builder: *mut enos_client_builder,
     out: *mut *mut enos_client,
 ) -> enos_status {
     fallible(|| {
-        // Take ownership first, so that `b` is consumed whatever happens next.
-        // SAFETY: per the contract `b` came from `Box::into_raw` and is live.
-        let builder = (!b.is_null()).then(|| unsafe { Box::from_raw(b) });
+        // Take ownership first, so that `builder` is consumed whatever happens next.
+        // SAFETY: per the contract `builder` came from `Box::into_raw` and is live.
+        let builder = (!builder.is_null()).then(|| unsafe { Box::from_raw(builder) });
         // SAFETY: the caller's contract, documented above.
         let out = unsafe { required_mut(out, "out") }?;
         *out = ptr::null_mut();
         let Some(builder) = builder else {
             return Err(crate::Error::new(
                 crate::ErrorKind::NullArgument,
-                "b is NULL",
+                "builder is NULL",
             ));
         };
-        let client = builder.builder.build()?;
-        *out = Box::into_raw(Box::new(enos_client { client }));
+        let client = builder.options.build()?;
+        *out = Box::into_raw(Box::new(enos_client { inner: client }));
         Ok(())
     })
 }
@@ -210,29 +210,29 @@ pub unsafe extern "C" fn enos_client_build(
 /// NULL is accepted and does nothing. Does not touch the last error.
 ///
 /// # Safety
-/// `b` is NULL or a live builder, not used afterwards.
+/// `builder` is NULL or a live builder, not used afterwards.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn enos_client_builder_free(b: *mut enos_client_builder) {
+pub unsafe extern "C" fn enos_client_builder_free(builder: *mut enos_client_builder) {
     infallible((), || {
-        if !b.is_null() {
-            // SAFETY: per the contract `b` came from `Box::into_raw`.
-            drop(unsafe { Box::from_raw(b) });
+        if !builder.is_null() {
+            // SAFETY: per the contract `builder` came from `Box::into_raw`.
+            drop(unsafe { Box::from_raw(builder) });
         }
     })
 }
 
 /// Releases a client and closes its connections. NULL is accepted and does
-/// nothing. No call on `c` may be running, or start, on any thread. Does not
+/// nothing. No call on `client` may be running, or start, on any thread. Does not
 /// touch the last error.
 ///
 /// # Safety
-/// `c` is NULL or a live client, not used afterwards.
+/// `client` is NULL or a live client, not used afterwards.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn enos_client_free(c: *mut enos_client) {
+pub unsafe extern "C" fn enos_client_free(client: *mut enos_client) {
     infallible((), || {
-        if !c.is_null() {
-            // SAFETY: per the contract `c` came from `Box::into_raw`.
-            drop(unsafe { Box::from_raw(c) });
+        if !client.is_null() {
+            // SAFETY: per the contract `client` came from `Box::into_raw`.
+            drop(unsafe { Box::from_raw(client) });
         }
     })
 }
@@ -242,7 +242,7 @@ pub unsafe extern "C" fn enos_client_free(c: *mut enos_client) {
 /// `enos_client_access_token()` for a cached, self-refreshing token. On
 /// success the token also becomes the client's managed token.
 ///
-/// - `c`: the client. Not NULL.
+/// - `client`: the client. Not NULL.
 /// - `token_out`: receives the token on success, owned by the caller and
 ///   freed with `enos_string_free()`; NULL on any failure. Not NULL.
 /// - `expire_out`: receives the lifetime in seconds on success, 0 on
@@ -256,26 +256,26 @@ pub unsafe extern "C" fn enos_client_free(c: *mut enos_client) {
 /// `ENOS_ERR_BAD_RESPONSE`, `ENOS_ERR_SERVICE`, `ENOS_ERR_INTERNAL`.
 ///
 /// # Safety
-/// `c` is NULL or a live client; `token_out` and `expire_out` are NULL or
+/// `client` is NULL or a live client; `token_out` and `expire_out` are NULL or
 /// writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_get_token(
-    c: *const enos_client,
+    client: *const enos_client,
     token_out: *mut *mut c_char,
     expire_out: *mut i64,
 ) -> enos_status {
     fallible(|| {
         // SAFETY: the caller's contract, documented above.
         let (token_out, expire_out) = unsafe { reset_token_outputs(token_out, expire_out) }?;
-        let c = unsafe { required_ref(c, "c") }?;
-        write_token(c.client.get_token()?, token_out, expire_out)
+        let client = unsafe { required_ref(client, "client") }?;
+        write_token(client.inner.get_token()?, token_out, expire_out)
     })
 }
 
 /// Refreshes `access_token` (Refresh Access Token) with the client's
 /// connections, options and credentials.
 ///
-/// - `c`: the client. Not NULL.
+/// - `client`: the client. Not NULL.
 /// - `access_token`: the token to refresh, non-empty UTF-8. Not NULL.
 /// - `token_out`: receives the new token on success, owned by the caller and
 ///   freed with `enos_string_free()`; NULL on any failure. Not NULL.
@@ -293,11 +293,11 @@ pub unsafe extern "C" fn enos_client_get_token(
 /// `ENOS_ERR_INTERNAL`.
 ///
 /// # Safety
-/// `c` is NULL or a live client; `access_token` is NULL or NUL-terminated;
+/// `client` is NULL or a live client; `access_token` is NULL or NUL-terminated;
 /// `token_out` and `expire_out` are NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_refresh_token(
-    c: *const enos_client,
+    client: *const enos_client,
     access_token: *const c_char,
     token_out: *mut *mut c_char,
     expire_out: *mut i64,
@@ -305,8 +305,12 @@ pub unsafe extern "C" fn enos_client_refresh_token(
     fallible(|| {
         // SAFETY: the caller's contract, documented above.
         let (token_out, expire_out) = unsafe { reset_token_outputs(token_out, expire_out) }?;
-        let c = unsafe { required_ref(c, "c") }?;
+        let client = unsafe { required_ref(client, "client") }?;
         let access_token = unsafe { required_str(access_token, "access_token") }?;
-        write_token(c.client.refresh_token(access_token)?, token_out, expire_out)
+        write_token(
+            client.inner.refresh_token(access_token)?,
+            token_out,
+            expire_out,
+        )
     })
 }

@@ -103,16 +103,17 @@ impl CallbackTarget {
 /// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
 ///
 /// # Safety
-/// `b` is NULL or a live builder not used by another thread.
+/// `builder` is NULL or a live builder not used by another thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_builder_set_refresh_margin_s(
-    b: *mut enos_client_builder,
+    builder: *mut enos_client_builder,
     seconds: u32,
 ) -> enos_status {
     fallible(|| {
         // SAFETY: the caller's contract, documented above.
-        let b = unsafe { required_mut(b, "b") }?;
-        b.builder
+        let builder = unsafe { required_mut(builder, "builder") }?;
+        builder
+            .options
             .refresh_margin(Duration::from_secs(u64::from(seconds)));
         Ok(())
     })
@@ -131,17 +132,18 @@ pub unsafe extern "C" fn enos_client_builder_set_refresh_margin_s(
 /// or `ENOS_ERR_INTERNAL`.
 ///
 /// # Safety
-/// `b` is NULL or a live builder not used by another thread.
+/// `builder` is NULL or a live builder not used by another thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_builder_set_retries(
-    b: *mut enos_client_builder,
+    builder: *mut enos_client_builder,
     max_retries: u32,
     base_backoff_ms: u64,
 ) -> enos_status {
     fallible(|| {
         // SAFETY: the caller's contract, documented above.
-        let b = unsafe { required_mut(b, "b") }?;
-        b.builder
+        let builder = unsafe { required_mut(builder, "builder") }?;
+        builder
+            .options
             .retries(max_retries, Duration::from_millis(base_backoff_ms))?;
         Ok(())
     })
@@ -181,7 +183,7 @@ pub unsafe extern "C" fn enos_client_builder_set_background_refresh(
     fallible(|| {
         // SAFETY: the caller's contract, documented above.
         let builder = unsafe { required_mut(builder, "builder") }?;
-        builder.builder.background_refresh(enabled);
+        builder.options.background_refresh(enabled);
         Ok(())
     })
 }
@@ -232,7 +234,7 @@ pub unsafe extern "C" fn enos_client_builder_set_shared_cache(
         // SAFETY: the caller's contract, documented above.
         let builder = unsafe { required_mut(builder, "builder") }?;
         let path = unsafe { required_str(path, "path") }?;
-        builder.builder.shared_cache(path)?;
+        builder.options.shared_cache(path)?;
         Ok(())
     })
 }
@@ -245,18 +247,18 @@ pub unsafe extern "C" fn enos_client_builder_set_shared_cache(
 /// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
 ///
 /// # Safety
-/// `b` is NULL or a live builder not used by another thread; `callback` is
+/// `builder` is NULL or a live builder not used by another thread; `callback` is
 /// NULL or a function with the `enos_log_callback` signature that is safe
 /// to call from any thread with `user_data`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_builder_set_log_callback(
-    b: *mut enos_client_builder,
+    builder: *mut enos_client_builder,
     callback: enos_log_callback,
     user_data: *mut c_void,
 ) -> enos_status {
     fallible(|| {
         // SAFETY: the caller's contract, documented above.
-        let b = unsafe { required_mut(b, "b") }?;
+        let builder = unsafe { required_mut(builder, "builder") }?;
         let logger = callback.map(|callback| {
             let target = CallbackTarget {
                 callback,
@@ -264,7 +266,7 @@ pub unsafe extern "C" fn enos_client_builder_set_log_callback(
             };
             Logger::new(move |level, message| target.call(level, message))
         });
-        b.builder.logger(logger);
+        builder.options.logger(logger);
         Ok(())
     })
 }
@@ -292,7 +294,7 @@ pub unsafe extern "C" fn enos_client_builder_set_log_callback(
 ///   the gateway gives less than a second to live (`expire` 0 in a token's
 ///   last second) is served for one second after its request was sent.
 ///
-/// - `c`: the client. Not NULL.
+/// - `client`: the client. Not NULL.
 /// - `token_out`: receives the token on success, owned by the caller and
 ///   freed with `enos_string_free()`; NULL on any failure. Not NULL.
 ///
@@ -304,18 +306,18 @@ pub unsafe extern "C" fn enos_client_builder_set_log_callback(
 /// `ENOS_ERR_BAD_RESPONSE`, `ENOS_ERR_SERVICE`, `ENOS_ERR_INTERNAL`.
 ///
 /// # Safety
-/// `c` is NULL or a live client; `token_out` is NULL or writable.
+/// `client` is NULL or a live client; `token_out` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_access_token(
-    c: *const enos_client,
+    client: *const enos_client,
     token_out: *mut *mut c_char,
 ) -> enos_status {
     fallible(|| {
         // SAFETY: the caller's contract, documented above.
         let token_out = unsafe { required_mut(token_out, "token_out") }?;
         *token_out = ptr::null_mut();
-        let c = unsafe { required_ref(c, "c") }?;
-        *token_out = c.client.access_token_with(owned_c_str)??;
+        let client = unsafe { required_ref(client, "client") }?;
+        *token_out = client.inner.access_token_with(owned_c_str)??;
         Ok(())
     })
 }
@@ -328,21 +330,21 @@ pub unsafe extern "C" fn enos_client_access_token(
 /// Thread-safe.
 ///
 /// Returns `ENOS_OK` (whether or not a token was forgotten),
-/// `ENOS_ERR_NULL_ARGUMENT` (`c` NULL), `ENOS_ERR_INVALID_ARGUMENT` (not
+/// `ENOS_ERR_NULL_ARGUMENT` (`client` NULL), `ENOS_ERR_INVALID_ARGUMENT` (not
 /// UTF-8) or `ENOS_ERR_INTERNAL`.
 ///
 /// # Safety
-/// `c` is NULL or a live client; `rejected_token` is NULL or NUL-terminated.
+/// `client` is NULL or a live client; `rejected_token` is NULL or NUL-terminated.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_invalidate(
-    c: *const enos_client,
+    client: *const enos_client,
     rejected_token: *const c_char,
 ) -> enos_status {
     fallible(|| {
         // SAFETY: the caller's contract, documented above.
-        let c = unsafe { required_ref(c, "c") }?;
+        let client = unsafe { required_ref(client, "client") }?;
         let rejected_token = unsafe { optional_str(rejected_token, "rejected_token") }?;
-        c.client.invalidate(rejected_token);
+        client.inner.invalidate(rejected_token);
         Ok(())
     })
 }
@@ -357,11 +359,11 @@ pub unsafe extern "C" fn enos_client_invalidate(
 /// 64-bit systems, or over 4096: not set) or `ENOS_ERR_INTERNAL`.
 ///
 /// # Safety
-/// `c` is NULL or a live client; `counters_out` is NULL or points to
+/// `client` is NULL or a live client; `counters_out` is NULL or points to
 /// `counters_out->struct_size` writable bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_get_counters(
-    c: *const enos_client,
+    client: *const enos_client,
     counters_out: *mut enos_client_counters,
 ) -> enos_status {
     fallible(|| {
@@ -381,8 +383,8 @@ pub unsafe extern "C" fn enos_client_get_counters(
             )));
         }
         // SAFETY: the caller's contract, documented above.
-        let c = unsafe { required_ref(c, "c") }?;
-        let v = c.client.counters();
+        let client = unsafe { required_ref(client, "client") }?;
+        let v = client.inner.counters();
         let values = [
             v.get_requests,
             v.refresh_requests,

@@ -74,7 +74,7 @@ pub unsafe extern "C" fn enos_sign_request(
 /// timestamp, as one string:
 /// `"apim-accesstoken: <token>\r\napim-signature: <signature>\r\napim-timestamp: <ms>\r\n"`.
 ///
-/// - `c`: the client. Not NULL.
+/// - `client`: the client. Not NULL.
 /// - `query`, `body`, `body_len`: as for `enos_sign_request()`; the request
 ///   must then be sent with exactly this query and body.
 /// - `headers_out`: receives the headers on success, owned by the caller and
@@ -87,12 +87,12 @@ pub unsafe extern "C" fn enos_sign_request(
 /// `ENOS_ERR_INVALID_ARGUMENT` for a query that is not UTF-8.
 ///
 /// # Safety
-/// `c` is NULL or a live client; `query` is NULL or NUL-terminated; `body`
+/// `client` is NULL or a live client; `query` is NULL or NUL-terminated; `body`
 /// is NULL or points to `body_len` readable bytes; `headers_out` is NULL or
 /// writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_auth_headers(
-    c: *const enos_client,
+    client: *const enos_client,
     query: *const c_char,
     body: *const u8,
     body_len: usize,
@@ -102,10 +102,10 @@ pub unsafe extern "C" fn enos_client_auth_headers(
         // SAFETY: the caller's contract, documented above.
         let headers_out = unsafe { required_mut(headers_out, "headers_out") }?;
         *headers_out = ptr::null_mut();
-        let c = unsafe { required_ref(c, "c") }?;
+        let client = unsafe { required_ref(client, "client") }?;
         let query = unsafe { optional_str(query, "query") }?.unwrap_or("");
         let body = unsafe { byte_slice(body, body_len, "body") }?;
-        *headers_out = owned_c_str(&c.client.auth_headers(query, body)?)?;
+        *headers_out = owned_c_str(&client.inner.auth_headers(query, body)?)?;
         Ok(())
     })
 }
