@@ -11,8 +11,8 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use enos_token::fake::{FakeGateway, Fault};
-use enos_token::log::{LogLevel, Logger};
 use enos_token::{Client, ErrorKind};
+use enos_token::{LogLevel, Logger};
 use support::*;
 
 fn fake_lifetime(seconds: u64) -> FakeGateway {

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use enos_token::ErrorKind;
+use enos_token::Logger;
 use enos_token::fake::Fault;
-use enos_token::log::Logger;
 use support::*;
 
 fn raw(status: u16, body: String) -> Fault {

@@ -186,7 +186,7 @@ fn the_environment_decides_like_libcurl() {
     let fake_port: u16 = fake.url.rsplit(':').next().unwrap().parse().unwrap();
     let run_with = |env: &[(&str, &str)]| {
         let mut command = Command::new(&program);
-        for name in enos_token::transport::PROXY_ENVIRONMENT_VARIABLES {
+        for name in enos_token::PROXY_ENVIRONMENT_VARIABLES {
             command.env_remove(name);
         }
         let output = command

@@ -7,8 +7,8 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use enos_token::AppSecret;
 use enos_token::fake::Fault;
-use enos_token::secret::AppSecret;
 use enos_token::{ErrorKind, get_access_token, refresh_access_token};
 use serde_json::Value;
 use sha2::{Digest, Sha256};

@@ -274,11 +274,6 @@ impl Transport {
         }
     }
 
-    /// The gateway this transport talks to.
-    pub fn gateway(&self) -> &GatewayUrl {
-        &self.gateway
-    }
-
     /// How many real DNS lookups this transport has made (IP literals need none).
     pub fn dns_lookups(&self) -> u64 {
         self.dns.lookups()

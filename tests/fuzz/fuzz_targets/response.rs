@@ -4,9 +4,7 @@
 //! status, so non-2xx paths are fuzzed too.
 #![no_main]
 
-use enos_token::response::{MAX_TOKEN_BYTES, parse_token_answer};
-use enos_token::signing::sorted_query_parameters;
-use enos_token::transport::HttpAnswer;
+use enos_token::fuzzing::{HttpAnswer, MAX_TOKEN_BYTES, parse_token_answer, sorted_query_parameters};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
