@@ -183,7 +183,8 @@ impl ClientBuilder {
     /// Shares the managed token with every client, in any process of this
     /// host, given the same directory (created 0700 if missing; refused if
     /// it is a symbolic link, not ours, or writable by others). `""` turns
-    /// sharing off (the default). See [`crate::shared_cache`].
+    /// sharing off (the default). The C header's
+    /// `enos_client_builder_set_shared_cache()` says what it guarantees.
     pub fn shared_cache(&mut self, directory: &str) -> Result<&mut Self, Error> {
         self.shared_cache = match directory {
             "" => None,
@@ -299,7 +300,8 @@ impl Client {
 
     /// A token valid now, from the cache when it has more than the margin
     /// left, else fetched (one fetch per client at a time, shared by all
-    /// callers that need it). See [`crate::managed`].
+    /// callers that need it); the header's `enos_client_access_token()` has
+    /// the whole state table.
     pub fn access_token(&self) -> Result<String, Error> {
         self.access_token_with(str::to_string)
     }

@@ -1,8 +1,8 @@
 //! The one road every export takes across the C boundary.
 //!
-//! [`fallible`] runs the body, catches any panic, and turns the outcome into
+//! `fallible` runs the body, catches any panic, and turns the outcome into
 //! an `enos_status`, replacing the thread's last error with the details of a
-//! failure (or clearing it after a success). [`infallible`] catches panics for exports that return no
+//! failure (or clearing it after a success). `infallible` catches panics for exports that return no
 //! status. The argument helpers turn raw pointers into references and
 //! strings, or into `ENOS_ERR_NULL_ARGUMENT` / `ENOS_ERR_INVALID_ARGUMENT`.
 
