@@ -3,6 +3,32 @@
  * with a C FFI. See README.md for the conventions; every function below
  * documents its ownership, NULL rules, thread safety and statuses.
  *
+ * Conventions, for every function below:
+ *
+ * Pointers: every pointer argument is checked. Where a parameter is marked
+ * "Not NULL", NULL gives ENOS_ERR_NULL_ARGUMENT; a non-NULL pointer must
+ * point to what its type says for the whole call: a live handle from this
+ * library, a NUL-terminated string, or writable memory for an output.
+ * Strings passed in are UTF-8 (anything else is ENOS_ERR_INVALID_ARGUMENT).
+ *
+ * Ownership: a `char *` handed out through a `char **` output belongs to the
+ * caller, who frees it once with enos_string_free() (which accepts NULL and
+ * zeroes the string first); a `const char *` returned by a function belongs
+ * to the library and is never freed. On any failure every `char **` output
+ * is set to NULL and every number output to 0. A builder is consumed by
+ * enos_client_build(), even when that fails; otherwise free it with
+ * enos_client_builder_free(). A client is freed with enos_client_free()
+ * when no call on it is running.
+ *
+ * Threads: a builder is for one thread at a time; a client may be used by
+ * any number of threads at once (its functions take `const enos_client *`).
+ *
+ * Errors: every fallible function returns an enos_status and sets the
+ * calling thread's last error when it ends: the message, the gateway's
+ * status and the HTTP status of the failure (enos_last_error_message() and
+ * friends), or nothing after a success. Any of them may return
+ * ENOS_ERR_INTERNAL: a bug in this library, caught at the boundary.
+ *
  * fork(): a process may fork at any moment, with any number of threads
  * inside the library, and the child may go on using every client and
  * one-shot function it inherited. The child never sends on a connection it
@@ -217,10 +243,6 @@ const char *enos_version(void);
  * not the `const char *` returned by `enos_last_error_message()`,
  * `enos_status_name()` or `enos_version()`, which the library owns. Safe to
  * call from any thread. Does not touch the last error.
- *
- * # Safety
- * `s` is NULL or a string returned through an output of this library and
- * not yet freed.
  */
 void enos_string_free(char *s);
 
@@ -285,10 +307,6 @@ int32_t enos_last_http_status(void);
  * `ENOS_ERR_CONNECT`, `ENOS_ERR_TIMEOUT`, `ENOS_ERR_TLS`,
  * `ENOS_ERR_HTTP_STATUS`, `ENOS_ERR_BAD_RESPONSE`, `ENOS_ERR_SERVICE`,
  * `ENOS_ERR_INTERNAL`; details in `enos_last_error_message()`.
- *
- * # Safety
- * String arguments are NULL or NUL-terminated; `token_out` and `expire_out`
- * are NULL or valid for writes.
  */
 enum enos_status enos_get_access_token(const char *gateway_url,
                                        const char *app_key,
@@ -318,9 +336,6 @@ enum enos_status enos_get_access_token(const char *gateway_url,
  * `ENOS_ERR_CONNECT`, `ENOS_ERR_TIMEOUT`, `ENOS_ERR_TLS`,
  * `ENOS_ERR_HTTP_STATUS`, `ENOS_ERR_BAD_RESPONSE`, `ENOS_ERR_SERVICE`,
  * `ENOS_ERR_INTERNAL`; details in `enos_last_error_message()`.
- *
- * # Safety
- * As for `enos_get_access_token()`.
  */
 enum enos_status enos_refresh_access_token(const char *gateway_url,
                                            const char *app_key,
@@ -346,9 +361,6 @@ enum enos_status enos_refresh_access_token(const char *gateway_url,
  *
  * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
  * or `ENOS_ERR_INTERNAL`.
- *
- * # Safety
- * String arguments are NULL or NUL-terminated; `out` is NULL or writable.
  */
 enum enos_status enos_client_builder_new(const char *gateway_url,
                                          const char *app_key,
@@ -365,9 +377,6 @@ enum enos_status enos_client_builder_new(const char *gateway_url,
  *
  * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` (`builder` NULL),
  * `ENOS_ERR_INVALID_ARGUMENT` (a zero timeout) or `ENOS_ERR_INTERNAL`.
- *
- * # Safety
- * `builder` is NULL or a live builder not used by another thread.
  */
 enum enos_status enos_client_builder_set_timeout_ms(struct enos_client_builder *builder,
                                                     uint64_t connect_ms,
@@ -383,10 +392,6 @@ enum enos_status enos_client_builder_set_timeout_ms(struct enos_client_builder *
  *
  * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
  * or `ENOS_ERR_INTERNAL`.
- *
- * # Safety
- * `builder` is NULL or a live builder not used by another thread; `pem_path` is
- * NULL or NUL-terminated.
  */
 enum enos_status enos_client_builder_set_ca_file(struct enos_client_builder *builder,
                                                  const char *pem_path);
@@ -411,10 +416,6 @@ enum enos_status enos_client_builder_set_ca_file(struct enos_client_builder *bui
  *
  * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
  * or `ENOS_ERR_INTERNAL`.
- *
- * # Safety
- * `builder` is NULL or a live builder not used by another thread; `proxy_url` is
- * NULL or NUL-terminated.
  */
 enum enos_status enos_client_builder_set_proxy(struct enos_client_builder *builder,
                                                const char *proxy_url);
@@ -432,19 +433,12 @@ enum enos_status enos_client_builder_set_proxy(struct enos_client_builder *build
  * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
  * (for example a proxy environment variable that is not a valid URL) or
  * `ENOS_ERR_INTERNAL`.
- *
- * # Safety
- * `builder` is NULL or a live builder from `enos_client_builder_new()`, not used
- * by another thread; `out` is NULL or writable.
  */
 enum enos_status enos_client_build(struct enos_client_builder *builder, struct enos_client **out);
 
 /**
  * Releases a builder that was not passed to `enos_client_build()`.
  * NULL is accepted and does nothing. Does not touch the last error.
- *
- * # Safety
- * `builder` is NULL or a live builder, not used afterwards.
  */
 void enos_client_builder_free(struct enos_client_builder *builder);
 
@@ -452,9 +446,6 @@ void enos_client_builder_free(struct enos_client_builder *builder);
  * Releases a client and closes its connections. NULL is accepted and does
  * nothing. No call on `client` may be running, or start, on any thread. Does not
  * touch the last error.
- *
- * # Safety
- * `client` is NULL or a live client, not used afterwards.
  */
 void enos_client_free(struct enos_client *client);
 
@@ -476,10 +467,6 @@ void enos_client_free(struct enos_client *client);
  * Returns `ENOS_OK`, or `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_CONNECT`,
  * `ENOS_ERR_TIMEOUT`, `ENOS_ERR_TLS`, `ENOS_ERR_HTTP_STATUS`,
  * `ENOS_ERR_BAD_RESPONSE`, `ENOS_ERR_SERVICE`, `ENOS_ERR_INTERNAL`.
- *
- * # Safety
- * `client` is NULL or a live client; `token_out` and `expire_out` are NULL or
- * writable.
  */
 enum enos_status enos_client_get_token(const struct enos_client *client,
                                        char **token_out,
@@ -505,10 +492,6 @@ enum enos_status enos_client_get_token(const struct enos_client *client,
  * `ENOS_ERR_CONNECT`, `ENOS_ERR_TIMEOUT`, `ENOS_ERR_TLS`,
  * `ENOS_ERR_HTTP_STATUS`, `ENOS_ERR_BAD_RESPONSE`, `ENOS_ERR_SERVICE`,
  * `ENOS_ERR_INTERNAL`.
- *
- * # Safety
- * `client` is NULL or a live client; `access_token` is NULL or NUL-terminated;
- * `token_out` and `expire_out` are NULL or writable.
  */
 enum enos_status enos_client_refresh_token(const struct enos_client *client,
                                            const char *access_token,
@@ -523,9 +506,6 @@ enum enos_status enos_client_refresh_token(const struct enos_client *client,
  * a refresh at half the lifetime. 0 refreshes only at expiry.
  *
  * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
- *
- * # Safety
- * `builder` is NULL or a live builder not used by another thread.
  */
 enum enos_status enos_client_builder_set_refresh_margin_s(struct enos_client_builder *builder,
                                                           uint32_t seconds);
@@ -542,9 +522,6 @@ enum enos_status enos_client_builder_set_refresh_margin_s(struct enos_client_bui
  *
  * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
  * or `ENOS_ERR_INTERNAL`.
- *
- * # Safety
- * `builder` is NULL or a live builder not used by another thread.
  */
 enum enos_status enos_client_builder_set_retries(struct enos_client_builder *builder,
                                                  uint32_t max_retries,
@@ -574,9 +551,6 @@ enum enos_status enos_client_builder_set_retries(struct enos_client_builder *bui
  * before unloading the library with `dlclose()`.
  *
  * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
- *
- * # Safety
- * `builder` is NULL or a live builder not used by another thread.
  */
 enum enos_status enos_client_builder_set_background_refresh(struct enos_client_builder *builder,
                                                             bool enabled);
@@ -615,10 +589,6 @@ enum enos_status enos_client_builder_set_background_refresh(struct enos_client_b
  *
  * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
  * or `ENOS_ERR_INTERNAL`. On failure the builder is unchanged.
- *
- * # Safety
- * `builder` is NULL or a live builder not used by another thread; `path`
- * is NULL or NUL-terminated.
  */
 enum enos_status enos_client_builder_set_shared_cache(struct enos_client_builder *builder,
                                                       const char *path);
@@ -626,15 +596,11 @@ enum enos_status enos_client_builder_set_shared_cache(struct enos_client_builder
 /**
  * Sends the client's log messages to `callback` with `user_data` (see
  * `enos_log_callback` for when and from which threads it is called).
- * `callback` NULL turns logging off (the default). `user_data` may be NULL;
- * it must stay valid as long as the client lives.
+ * `callback` NULL turns logging off (the default). It must be safe to call
+ * from any thread with `user_data`. `user_data` may be NULL; it must stay
+ * valid as long as the client lives.
  *
  * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
- *
- * # Safety
- * `builder` is NULL or a live builder not used by another thread; `callback` is
- * NULL or a function with the `enos_log_callback` signature that is safe
- * to call from any thread with `user_data`.
  */
 enum enos_status enos_client_builder_set_log_callback(struct enos_client_builder *builder,
                                                       enos_log_callback callback,
@@ -674,9 +640,6 @@ enum enos_status enos_client_builder_set_log_callback(struct enos_client_builder
  * Returns `ENOS_OK`, or `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_CONNECT`,
  * `ENOS_ERR_TIMEOUT`, `ENOS_ERR_TLS`, `ENOS_ERR_HTTP_STATUS`,
  * `ENOS_ERR_BAD_RESPONSE`, `ENOS_ERR_SERVICE`, `ENOS_ERR_INTERNAL`.
- *
- * # Safety
- * `client` is NULL or a live client; `token_out` is NULL or writable.
  */
 enum enos_status enos_client_access_token(const struct enos_client *client, char **token_out);
 
@@ -691,9 +654,6 @@ enum enos_status enos_client_access_token(const struct enos_client *client, char
  * Returns `ENOS_OK` (whether or not a token was forgotten),
  * `ENOS_ERR_NULL_ARGUMENT` (`client` NULL), `ENOS_ERR_INVALID_ARGUMENT` (not
  * UTF-8) or `ENOS_ERR_INTERNAL`.
- *
- * # Safety
- * `client` is NULL or a live client; `rejected_token` is NULL or NUL-terminated.
  */
 enum enos_status enos_client_invalidate(const struct enos_client *client,
                                         const char *rejected_token);
@@ -707,10 +667,6 @@ enum enos_status enos_client_invalidate(const struct enos_client *client,
  * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
  * (`struct_size` smaller than the first version of the struct, 64 bytes on
  * 64-bit systems, or over 4096: not set) or `ENOS_ERR_INTERNAL`.
- *
- * # Safety
- * `client` is NULL or a live client; `counters_out` is NULL or points to
- * `counters_out->struct_size` writable bytes.
  */
 enum enos_status enos_client_get_counters(const struct enos_client *client,
                                           struct enos_client_counters *counters_out);
@@ -740,10 +696,6 @@ enum enos_status enos_client_get_counters(const struct enos_client *client,
  *
  * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
  * or `ENOS_ERR_INTERNAL`.
- *
- * # Safety
- * String arguments are NULL or NUL-terminated; `body` is NULL or points to
- * `body_len` readable bytes; `signature_out` is NULL or writable.
  */
 enum enos_status enos_sign_request(const char *access_token,
                                    const char *query,
@@ -770,11 +722,6 @@ enum enos_status enos_sign_request(const char *access_token,
  *
  * Returns `ENOS_OK`, or the statuses of `enos_client_access_token()`, and
  * `ENOS_ERR_INVALID_ARGUMENT` for a query that is not UTF-8.
- *
- * # Safety
- * `client` is NULL or a live client; `query` is NULL or NUL-terminated; `body`
- * is NULL or points to `body_len` readable bytes; `headers_out` is NULL or
- * writable.
  */
 enum enos_status enos_client_auth_headers(const struct enos_client *client,
                                           const char *query,

@@ -50,9 +50,6 @@ const _: () = {
 ///
 /// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
 /// or `ENOS_ERR_INTERNAL`.
-///
-/// # Safety
-/// String arguments are NULL or NUL-terminated; `out` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_builder_new(
     gateway_url: *const c_char,
@@ -82,9 +79,6 @@ pub unsafe extern "C" fn enos_client_builder_new(
 ///
 /// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` (`builder` NULL),
 /// `ENOS_ERR_INVALID_ARGUMENT` (a zero timeout) or `ENOS_ERR_INTERNAL`.
-///
-/// # Safety
-/// `builder` is NULL or a live builder not used by another thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_builder_set_timeout_ms(
     builder: *mut enos_client_builder,
@@ -111,10 +105,6 @@ pub unsafe extern "C" fn enos_client_builder_set_timeout_ms(
 ///
 /// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
 /// or `ENOS_ERR_INTERNAL`.
-///
-/// # Safety
-/// `builder` is NULL or a live builder not used by another thread; `pem_path` is
-/// NULL or NUL-terminated.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_builder_set_ca_file(
     builder: *mut enos_client_builder,
@@ -148,10 +138,6 @@ pub unsafe extern "C" fn enos_client_builder_set_ca_file(
 ///
 /// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
 /// or `ENOS_ERR_INTERNAL`.
-///
-/// # Safety
-/// `builder` is NULL or a live builder not used by another thread; `proxy_url` is
-/// NULL or NUL-terminated.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_builder_set_proxy(
     builder: *mut enos_client_builder,
@@ -178,10 +164,6 @@ pub unsafe extern "C" fn enos_client_builder_set_proxy(
 /// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
 /// (for example a proxy environment variable that is not a valid URL) or
 /// `ENOS_ERR_INTERNAL`.
-///
-/// # Safety
-/// `builder` is NULL or a live builder from `enos_client_builder_new()`, not used
-/// by another thread; `out` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_build(
     builder: *mut enos_client_builder,
@@ -208,9 +190,6 @@ pub unsafe extern "C" fn enos_client_build(
 
 /// Releases a builder that was not passed to `enos_client_build()`.
 /// NULL is accepted and does nothing. Does not touch the last error.
-///
-/// # Safety
-/// `builder` is NULL or a live builder, not used afterwards.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_builder_free(builder: *mut enos_client_builder) {
     infallible((), || {
@@ -224,9 +203,6 @@ pub unsafe extern "C" fn enos_client_builder_free(builder: *mut enos_client_buil
 /// Releases a client and closes its connections. NULL is accepted and does
 /// nothing. No call on `client` may be running, or start, on any thread. Does not
 /// touch the last error.
-///
-/// # Safety
-/// `client` is NULL or a live client, not used afterwards.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_free(client: *mut enos_client) {
     infallible((), || {
@@ -254,10 +230,6 @@ pub unsafe extern "C" fn enos_client_free(client: *mut enos_client) {
 /// Returns `ENOS_OK`, or `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_CONNECT`,
 /// `ENOS_ERR_TIMEOUT`, `ENOS_ERR_TLS`, `ENOS_ERR_HTTP_STATUS`,
 /// `ENOS_ERR_BAD_RESPONSE`, `ENOS_ERR_SERVICE`, `ENOS_ERR_INTERNAL`.
-///
-/// # Safety
-/// `client` is NULL or a live client; `token_out` and `expire_out` are NULL or
-/// writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_get_token(
     client: *const enos_client,
@@ -291,10 +263,6 @@ pub unsafe extern "C" fn enos_client_get_token(
 /// `ENOS_ERR_CONNECT`, `ENOS_ERR_TIMEOUT`, `ENOS_ERR_TLS`,
 /// `ENOS_ERR_HTTP_STATUS`, `ENOS_ERR_BAD_RESPONSE`, `ENOS_ERR_SERVICE`,
 /// `ENOS_ERR_INTERNAL`.
-///
-/// # Safety
-/// `client` is NULL or a live client; `access_token` is NULL or NUL-terminated;
-/// `token_out` and `expire_out` are NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_refresh_token(
     client: *const enos_client,

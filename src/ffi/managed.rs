@@ -101,9 +101,6 @@ impl CallbackTarget {
 /// a refresh at half the lifetime. 0 refreshes only at expiry.
 ///
 /// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
-///
-/// # Safety
-/// `builder` is NULL or a live builder not used by another thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_builder_set_refresh_margin_s(
     builder: *mut enos_client_builder,
@@ -130,9 +127,6 @@ pub unsafe extern "C" fn enos_client_builder_set_refresh_margin_s(
 ///
 /// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
 /// or `ENOS_ERR_INTERNAL`.
-///
-/// # Safety
-/// `builder` is NULL or a live builder not used by another thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_builder_set_retries(
     builder: *mut enos_client_builder,
@@ -172,9 +166,6 @@ pub unsafe extern "C" fn enos_client_builder_set_retries(
 /// before unloading the library with `dlclose()`.
 ///
 /// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
-///
-/// # Safety
-/// `builder` is NULL or a live builder not used by another thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_builder_set_background_refresh(
     builder: *mut enos_client_builder,
@@ -221,10 +212,6 @@ pub unsafe extern "C" fn enos_client_builder_set_background_refresh(
 ///
 /// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
 /// or `ENOS_ERR_INTERNAL`. On failure the builder is unchanged.
-///
-/// # Safety
-/// `builder` is NULL or a live builder not used by another thread; `path`
-/// is NULL or NUL-terminated.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_builder_set_shared_cache(
     builder: *mut enos_client_builder,
@@ -241,15 +228,11 @@ pub unsafe extern "C" fn enos_client_builder_set_shared_cache(
 
 /// Sends the client's log messages to `callback` with `user_data` (see
 /// `enos_log_callback` for when and from which threads it is called).
-/// `callback` NULL turns logging off (the default). `user_data` may be NULL;
-/// it must stay valid as long as the client lives.
+/// `callback` NULL turns logging off (the default). It must be safe to call
+/// from any thread with `user_data`. `user_data` may be NULL; it must stay
+/// valid as long as the client lives.
 ///
 /// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
-///
-/// # Safety
-/// `builder` is NULL or a live builder not used by another thread; `callback` is
-/// NULL or a function with the `enos_log_callback` signature that is safe
-/// to call from any thread with `user_data`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_builder_set_log_callback(
     builder: *mut enos_client_builder,
@@ -304,9 +287,6 @@ pub unsafe extern "C" fn enos_client_builder_set_log_callback(
 /// Returns `ENOS_OK`, or `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_CONNECT`,
 /// `ENOS_ERR_TIMEOUT`, `ENOS_ERR_TLS`, `ENOS_ERR_HTTP_STATUS`,
 /// `ENOS_ERR_BAD_RESPONSE`, `ENOS_ERR_SERVICE`, `ENOS_ERR_INTERNAL`.
-///
-/// # Safety
-/// `client` is NULL or a live client; `token_out` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_access_token(
     client: *const enos_client,
@@ -332,9 +312,6 @@ pub unsafe extern "C" fn enos_client_access_token(
 /// Returns `ENOS_OK` (whether or not a token was forgotten),
 /// `ENOS_ERR_NULL_ARGUMENT` (`client` NULL), `ENOS_ERR_INVALID_ARGUMENT` (not
 /// UTF-8) or `ENOS_ERR_INTERNAL`.
-///
-/// # Safety
-/// `client` is NULL or a live client; `rejected_token` is NULL or NUL-terminated.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_invalidate(
     client: *const enos_client,
@@ -357,10 +334,6 @@ pub unsafe extern "C" fn enos_client_invalidate(
 /// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
 /// (`struct_size` smaller than the first version of the struct, 64 bytes on
 /// 64-bit systems, or over 4096: not set) or `ENOS_ERR_INTERNAL`.
-///
-/// # Safety
-/// `client` is NULL or a live client; `counters_out` is NULL or points to
-/// `counters_out->struct_size` writable bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_get_counters(
     client: *const enos_client,

@@ -68,10 +68,6 @@ pub(crate) fn write_token(
 /// `ENOS_ERR_CONNECT`, `ENOS_ERR_TIMEOUT`, `ENOS_ERR_TLS`,
 /// `ENOS_ERR_HTTP_STATUS`, `ENOS_ERR_BAD_RESPONSE`, `ENOS_ERR_SERVICE`,
 /// `ENOS_ERR_INTERNAL`; details in `enos_last_error_message()`.
-///
-/// # Safety
-/// String arguments are NULL or NUL-terminated; `token_out` and `expire_out`
-/// are NULL or valid for writes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_get_access_token(
     gateway_url: *const c_char,
@@ -112,9 +108,6 @@ pub unsafe extern "C" fn enos_get_access_token(
 /// `ENOS_ERR_CONNECT`, `ENOS_ERR_TIMEOUT`, `ENOS_ERR_TLS`,
 /// `ENOS_ERR_HTTP_STATUS`, `ENOS_ERR_BAD_RESPONSE`, `ENOS_ERR_SERVICE`,
 /// `ENOS_ERR_INTERNAL`; details in `enos_last_error_message()`.
-///
-/// # Safety
-/// As for `enos_get_access_token()`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_refresh_access_token(
     gateway_url: *const c_char,

@@ -36,10 +36,6 @@ use crate::secret::AppSecret;
 ///
 /// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
 /// or `ENOS_ERR_INTERNAL`.
-///
-/// # Safety
-/// String arguments are NULL or NUL-terminated; `body` is NULL or points to
-/// `body_len` readable bytes; `signature_out` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_sign_request(
     access_token: *const c_char,
@@ -85,11 +81,6 @@ pub unsafe extern "C" fn enos_sign_request(
 ///
 /// Returns `ENOS_OK`, or the statuses of `enos_client_access_token()`, and
 /// `ENOS_ERR_INVALID_ARGUMENT` for a query that is not UTF-8.
-///
-/// # Safety
-/// `client` is NULL or a live client; `query` is NULL or NUL-terminated; `body`
-/// is NULL or points to `body_len` readable bytes; `headers_out` is NULL or
-/// writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_auth_headers(
     client: *const enos_client,

@@ -40,10 +40,6 @@ pub(crate) fn owned_c_str(text: &str) -> Result<*mut c_char, Error> {
 /// not the `const char *` returned by `enos_last_error_message()`,
 /// `enos_status_name()` or `enos_version()`, which the library owns. Safe to
 /// call from any thread. Does not touch the last error.
-///
-/// # Safety
-/// `s` is NULL or a string returned through an output of this library and
-/// not yet freed.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_string_free(s: *mut c_char) {
     boundary::infallible((), || {
