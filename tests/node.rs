@@ -39,7 +39,7 @@ fn node_example_tests() {
         "{report}\n{}",
         text(&output.stderr)
     );
-    assert!(report.contains("\n# pass 6\n"), "{report}");
+    assert!(report.contains("\n# pass 7\n"), "{report}");
     assert!(report.contains("\n# fail 0\n"), "{report}");
 }
 

@@ -36,9 +36,20 @@ function load(library) {
   // A unique type name per loaded library: koffi type names are global.
   const OwnedStr = koffi.disposable(`EnosOwnedStr${libraries.size}`, 'str', free);
   const owned = koffi.out(koffi.pointer(OwnedStr));
+  const Counters = koffi.struct(`EnosCounters${libraries.size}`, {
+    struct_size: 'size_t',
+    get_requests: 'uint64_t',
+    refresh_requests: 'uint64_t',
+    retries: 'uint64_t',
+    failures: 'uint64_t',
+    waits: 'uint64_t',
+    cache_hits: 'uint64_t',
+    dns_lookups: 'uint64_t',
+  });
   const f = (ret, name, args) => lib.func(name, ret, args);
   const api = {
     lastErrorMessage: f('str', 'enos_last_error_message', []),
+    statusName: f('str', 'enos_status_name', ['int32_t']),
     lastServiceStatus: f('int32_t', 'enos_last_service_status', []),
     lastHttpStatus: f('int32_t', 'enos_last_http_status', []),
     version: f('str', 'enos_version', []),
@@ -47,6 +58,9 @@ function load(library) {
     builderNew: f('int', 'enos_client_builder_new', ['str', 'str', 'str', koffi.out('void **')]),
     setTimeout: f('int', 'enos_client_builder_set_timeout_ms', ['void *', 'uint64_t', 'uint64_t']),
     setProxy: f('int', 'enos_client_builder_set_proxy', ['void *', 'str']),
+    setCaFile: f('int', 'enos_client_builder_set_ca_file', ['void *', 'str']),
+    setRefreshMargin: f('int', 'enos_client_builder_set_refresh_margin_s', ['void *', 'uint32_t']),
+    setRetries: f('int', 'enos_client_builder_set_retries', ['void *', 'uint32_t', 'uint64_t']),
     setBackgroundRefresh: f('int', 'enos_client_builder_set_background_refresh', ['void *', 'bool']),
     setSharedCache: f('int', 'enos_client_builder_set_shared_cache', ['void *', 'str']),
     build: f('int', 'enos_client_build', ['void *', koffi.out('void **')]),
@@ -55,6 +69,12 @@ function load(library) {
     clientGet: f('int', 'enos_client_get_token', ['void *', owned, koffi.out('int64_t *')]),
     clientRefresh: f('int', 'enos_client_refresh_token', ['void *', 'str', owned, koffi.out('int64_t *')]),
     accessToken: f('int', 'enos_client_access_token', ['void *', owned]),
+    invalidate: f('int', 'enos_client_invalidate', ['void *', 'str']),
+    authHeaders: f('int', 'enos_client_auth_headers', ['void *', 'str', 'void *', 'size_t', owned]),
+    getCounters: f('int', 'enos_client_get_counters', ['void *', koffi.inout(koffi.pointer(Counters))]),
+    signRequest: f('int', 'enos_sign_request',
+      ['str', 'str', 'void *', 'size_t', 'int64_t', 'str', owned]),
+    countersSize: koffi.sizeof(Counters),
   };
   libraries.set(path, api);
   return api;
@@ -62,7 +82,7 @@ function load(library) {
 
 function check(api, status) {
   if (status === 0) return;
-  const message = api.lastErrorMessage() || STATUS_NAMES[status] || 'ENOS_UNKNOWN';
+  const message = api.lastErrorMessage() || api.statusName(status);
   throw new EnosError(message, status, api.lastServiceStatus(), api.lastHttpStatus());
 }
 
@@ -96,6 +116,14 @@ class Client {
           options.totalTimeoutMs ?? 30000));
       }
       if (options.proxy !== undefined) check(this.api, this.api.setProxy(builder[0], options.proxy));
+      if (options.caFile !== undefined) check(this.api, this.api.setCaFile(builder[0], options.caFile));
+      if (options.refreshMarginS !== undefined) {
+        check(this.api, this.api.setRefreshMargin(builder[0], options.refreshMarginS));
+      }
+      if (options.retries !== undefined) {
+        check(this.api, this.api.setRetries(builder[0], options.retries.maxRetries,
+          options.retries.baseBackoffMs));
+      }
       if (options.backgroundRefresh) check(this.api, this.api.setBackgroundRefresh(builder[0], true));
       if (options.sharedCache !== undefined) {
         check(this.api, this.api.setSharedCache(builder[0], options.sharedCache));
@@ -130,6 +158,32 @@ class Client {
     return token[0];
   }
 
+  /** An API call rejected `token` (or, with none, whatever is cached): forget it. */
+  invalidate(token = null) {
+    check(this.api, this.api.invalidate(this.live(), token));
+  }
+
+  /**
+   * The apim-* headers for an API call with the managed token, as an object;
+   * `query` is the URL's query string, `body` the JSON body (string or Buffer).
+   */
+  authHeaders(query = '', body = '') {
+    const bytes = Buffer.from(body);
+    const headers = [null];
+    check(this.api, this.api.authHeaders(this.live(), query, bytes.length ? bytes : null,
+      bytes.length, headers));
+    return Object.fromEntries(headers[0].split('\r\n').filter((line) => line)
+      .map((line) => line.split(': ')));
+  }
+
+  /** What the client has done: requests, retries, failures, waits, cache hits, DNS lookups. */
+  counters() {
+    const counters = { struct_size: this.api.countersSize };
+    check(this.api, this.api.getCounters(this.live(), counters));
+    const { struct_size: _, ...values } = counters;
+    return Object.fromEntries(Object.entries(values).map(([name, value]) => [name, Number(value)]));
+  }
+
   live() {
     if (!this.handle) throw new EnosError('client is closed', 1, 0, 0);
     return this.handle;
@@ -141,6 +195,17 @@ class Client {
   }
 }
 
+/** The apim-signature of an API call (see enos_sign_request in enos_token.h). */
+function signRequest(accessToken, query, body, timestampMs, appSecret, library) {
+  const api = load(library);
+  const bytes = Buffer.from(body || '');
+  const signature = [null];
+  check(api, api.signRequest(accessToken, query, bytes.length ? bytes : null, bytes.length,
+    timestampMs, appSecret, signature));
+  return signature[0];
+}
+
 module.exports = {
-  Client, EnosError, getAccessToken, refreshAccessToken, version: (library) => load(library).version(),
+  Client, EnosError, getAccessToken, refreshAccessToken, signRequest,
+  version: (library) => load(library).version(),
 };

@@ -68,6 +68,32 @@ test('shared cache and background refresh', () => {
   fs.rmSync(directory, { recursive: true });
 });
 
+test('auth headers, invalidate, counters, options and signing', () => {
+  const client = new enos.Client(url, APP_KEY, APP_SECRET,
+    { proxy: '', refreshMarginS: 60, retries: { maxRetries: 1, baseBackoffMs: 5 } });
+  try {
+    const token = client.accessToken();
+    const headers = client.authHeaders('b=2&a=1', '{"k":"v"}');
+    assert.equal(headers['apim-accesstoken'], token);
+    assert.match(headers['apim-signature'], /^[0-9a-f]{64}$/);
+    assert.equal(headers['apim-signature'], enos.signRequest(token, 'b=2&a=1', '{"k":"v"}',
+      Number(headers['apim-timestamp']), APP_SECRET));
+    client.invalidate(token);
+    client.accessToken();
+    const counters = client.counters();
+    assert.equal(counters.get_requests, 2);
+    assert.ok(counters.cache_hits >= 1);
+  } finally {
+    client.close();
+  }
+  assert.throws(() => new enos.Client(url, APP_KEY, APP_SECRET, { caFile: '/nonexistent.pem' }),
+    (e) => e.statusName === 'ENOS_ERR_INVALID_ARGUMENT');
+  // An independent vector: sha256("tok" + "a1b2" + "17" + "s3cr3t").
+  const crypto = require('node:crypto');
+  const expected = crypto.createHash('sha256').update('toka1b217s3cr3t').digest('hex');
+  assert.equal(enos.signRequest('tok', 'b=2&a=1', '', 17, 's3cr3t'), expected);
+});
+
 test('wrong secret: a gateway error with its codes, without the secret', () => {
   assert.throws(() => enos.getAccessToken(url, APP_KEY, 'wrong-secret-9'), (error) => {
     assert.ok(error instanceof enos.EnosError);
