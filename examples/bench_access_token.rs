@@ -16,11 +16,11 @@ use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
 use enos_token::fake::FakeGateway;
-use enos_token::ffi::client::{enos_client_build, enos_client_builder_new, enos_client_free};
+use enos_token::ffi::builder::enos_client_builder_set_shared_cache;
+use enos_token::ffi::builder::{enos_client_build, enos_client_builder_new};
+use enos_token::ffi::client::enos_client_free;
 use enos_token::ffi::enos_status::ENOS_OK;
-use enos_token::ffi::managed::{
-    enos_client_access_token, enos_client_builder_set_shared_cache, enos_client_get_counters,
-};
+use enos_token::ffi::managed::{enos_client_access_token, enos_client_get_counters};
 use enos_token::ffi::strings::enos_string_free;
 use enos_token::ffi::{enos_client, enos_client_counters};
 

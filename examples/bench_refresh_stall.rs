@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use enos_token::fake::{FakeGateway, FakeGatewayConfig, Fault};
+use enos_token::ffi::builder::*;
 use enos_token::ffi::client::*;
 use enos_token::ffi::enos_client;
 use enos_token::ffi::enos_status::ENOS_OK;

@@ -25,6 +25,7 @@ use std::ptr;
 use std::time::{Duration, Instant};
 
 use enos_token::fake::{FakeGateway, FakeGatewayConfig, TlsIdentity};
+use enos_token::ffi::builder::*;
 use enos_token::ffi::client::*;
 use enos_token::ffi::enos_client;
 use enos_token::ffi::enos_status::ENOS_OK;

@@ -421,84 +421,6 @@ enum enos_status enos_client_builder_set_proxy(struct enos_client_builder *build
                                                const char *proxy_url);
 
 /**
- * Builds a client from the options in `builder`.
- *
- * **Consumes `builder`, even on failure**: do not use or free `builder` afterwards. The
- * proxy environment is read now, unless a proxy was set. No connection is
- * opened yet.
- *
- * - `out`: receives the new client on success, NULL on failure; free it
- *   with `enos_client_free()`. Not NULL (if it is, `builder` is still consumed).
- *
- * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
- * (for example a proxy environment variable that is not a valid URL) or
- * `ENOS_ERR_INTERNAL`.
- */
-enum enos_status enos_client_build(struct enos_client_builder *builder, struct enos_client **out);
-
-/**
- * Releases a builder that was not passed to `enos_client_build()`.
- * NULL is accepted and does nothing. Does not touch the last error.
- */
-void enos_client_builder_free(struct enos_client_builder *builder);
-
-/**
- * Releases a client and closes its connections. NULL is accepted and does
- * nothing. No call on `client` may be running, or start, on any thread. Does not
- * touch the last error.
- */
-void enos_client_free(struct enos_client *client);
-
-/**
- * Gets an access token (Get Access Token) with the client's connections,
- * options and credentials. Always a network call; see
- * `enos_client_access_token()` for a cached, self-refreshing token. On
- * success the token also becomes the client's managed token.
- *
- * - `client`: the client. Not NULL.
- * - `token_out`: receives the token on success, owned by the caller and
- *   freed with `enos_string_free()`; NULL on any failure. Not NULL.
- * - `expire_out`: receives the lifetime in seconds on success, 0 on
- *   failure. May be NULL.
- *
- * Thread-safe: many threads may call this on one client at once; each
- * request carries its own timestamp.
- *
- * Returns `ENOS_OK`, or `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_CONNECT`,
- * `ENOS_ERR_TIMEOUT`, `ENOS_ERR_TLS`, `ENOS_ERR_HTTP_STATUS`,
- * `ENOS_ERR_BAD_RESPONSE`, `ENOS_ERR_SERVICE`, `ENOS_ERR_INTERNAL`.
- */
-enum enos_status enos_client_get_token(const struct enos_client *client,
-                                       char **token_out,
-                                       int64_t *expire_out);
-
-/**
- * Refreshes `access_token` (Refresh Access Token) with the client's
- * connections, options and credentials.
- *
- * - `client`: the client. Not NULL.
- * - `access_token`: the token to refresh, non-empty UTF-8. Not NULL.
- * - `token_out`: receives the new token on success, owned by the caller and
- *   freed with `enos_string_free()`; NULL on any failure. Not NULL.
- * - `expire_out`: receives its lifetime in seconds on success, 0 on
- *   failure. May be NULL.
- *
- * An expired token cannot be refreshed: the gateway answers 1203
- * (`ENOS_ERR_SERVICE`); get a new one with `enos_client_get_token()`.
- * On success the new token also becomes the client's managed token.
- * Thread-safe.
- *
- * Returns `ENOS_OK`, or `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`,
- * `ENOS_ERR_CONNECT`, `ENOS_ERR_TIMEOUT`, `ENOS_ERR_TLS`,
- * `ENOS_ERR_HTTP_STATUS`, `ENOS_ERR_BAD_RESPONSE`, `ENOS_ERR_SERVICE`,
- * `ENOS_ERR_INTERNAL`.
- */
-enum enos_status enos_client_refresh_token(const struct enos_client *client,
-                                           const char *access_token,
-                                           char **token_out,
-                                           int64_t *expire_out);
-
-/**
  * Sets when the managed token is refreshed: once less than `seconds` is left
  * of its lifetime (default 600). Each token lengthens its margin by a random
  * 0-10% (at most 60 s), so that processes sharing an app key do not all
@@ -605,6 +527,84 @@ enum enos_status enos_client_builder_set_shared_cache(struct enos_client_builder
 enum enos_status enos_client_builder_set_log_callback(struct enos_client_builder *builder,
                                                       enos_log_callback callback,
                                                       void *user_data);
+
+/**
+ * Builds a client from the options in `builder`.
+ *
+ * **Consumes `builder`, even on failure**: do not use or free `builder` afterwards. The
+ * proxy environment is read now, unless a proxy was set. No connection is
+ * opened yet.
+ *
+ * - `out`: receives the new client on success, NULL on failure; free it
+ *   with `enos_client_free()`. Not NULL (if it is, `builder` is still consumed).
+ *
+ * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
+ * (for example a proxy environment variable that is not a valid URL) or
+ * `ENOS_ERR_INTERNAL`.
+ */
+enum enos_status enos_client_build(struct enos_client_builder *builder, struct enos_client **out);
+
+/**
+ * Releases a builder that was not passed to `enos_client_build()`.
+ * NULL is accepted and does nothing. Does not touch the last error.
+ */
+void enos_client_builder_free(struct enos_client_builder *builder);
+
+/**
+ * Releases a client and closes its connections. NULL is accepted and does
+ * nothing. No call on `client` may be running, or start, on any thread. Does not
+ * touch the last error.
+ */
+void enos_client_free(struct enos_client *client);
+
+/**
+ * Gets an access token (Get Access Token) with the client's connections,
+ * options and credentials. Always a network call; see
+ * `enos_client_access_token()` for a cached, self-refreshing token. On
+ * success the token also becomes the client's managed token.
+ *
+ * - `client`: the client. Not NULL.
+ * - `token_out`: receives the token on success, owned by the caller and
+ *   freed with `enos_string_free()`; NULL on any failure. Not NULL.
+ * - `expire_out`: receives the lifetime in seconds on success, 0 on
+ *   failure. May be NULL.
+ *
+ * Thread-safe: many threads may call this on one client at once; each
+ * request carries its own timestamp.
+ *
+ * Returns `ENOS_OK`, or `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_CONNECT`,
+ * `ENOS_ERR_TIMEOUT`, `ENOS_ERR_TLS`, `ENOS_ERR_HTTP_STATUS`,
+ * `ENOS_ERR_BAD_RESPONSE`, `ENOS_ERR_SERVICE`, `ENOS_ERR_INTERNAL`.
+ */
+enum enos_status enos_client_get_token(const struct enos_client *client,
+                                       char **token_out,
+                                       int64_t *expire_out);
+
+/**
+ * Refreshes `access_token` (Refresh Access Token) with the client's
+ * connections, options and credentials.
+ *
+ * - `client`: the client. Not NULL.
+ * - `access_token`: the token to refresh, non-empty UTF-8. Not NULL.
+ * - `token_out`: receives the new token on success, owned by the caller and
+ *   freed with `enos_string_free()`; NULL on any failure. Not NULL.
+ * - `expire_out`: receives its lifetime in seconds on success, 0 on
+ *   failure. May be NULL.
+ *
+ * An expired token cannot be refreshed: the gateway answers 1203
+ * (`ENOS_ERR_SERVICE`); get a new one with `enos_client_get_token()`.
+ * On success the new token also becomes the client's managed token.
+ * Thread-safe.
+ *
+ * Returns `ENOS_OK`, or `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`,
+ * `ENOS_ERR_CONNECT`, `ENOS_ERR_TIMEOUT`, `ENOS_ERR_TLS`,
+ * `ENOS_ERR_HTTP_STATUS`, `ENOS_ERR_BAD_RESPONSE`, `ENOS_ERR_SERVICE`,
+ * `ENOS_ERR_INTERNAL`.
+ */
+enum enos_status enos_client_refresh_token(const struct enos_client *client,
+                                           const char *access_token,
+                                           char **token_out,
+                                           int64_t *expire_out);
 
 /**
  * A token valid now, for an API call: the managed token.

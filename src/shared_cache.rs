@@ -70,8 +70,12 @@ impl SharedCacheDirectory {
         }
         let directory = PathBuf::from(path);
         if std::fs::symlink_metadata(&directory).is_err() {
-            if let Err(e) = std::fs::DirBuilder::new().mode(0o700).create(&directory) {
-                return refuse(format!("cannot be created: {e}"));
+            match std::fs::DirBuilder::new().mode(0o700).create(&directory) {
+                // A sibling process created it first: checked below all the same.
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                    return refuse(format!("cannot be created: {e}"));
+                }
+                _ => {}
             }
         }
         let metadata = match std::fs::symlink_metadata(&directory) {

@@ -8,6 +8,7 @@ use std::ffi::{CStr, CString, c_char};
 use std::ptr;
 
 use enos_status::*;
+use enos_token::ffi::builder::*;
 use enos_token::ffi::client::*;
 use enos_token::ffi::last_error::*;
 use enos_token::ffi::oneshot::*;

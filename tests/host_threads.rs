@@ -233,8 +233,7 @@ unsafe extern "C" fn calls_back_in(
 
 /// A client built through the C ABI with `calls_back_in` as its log callback.
 fn c_client(fake: &FakeGateway, target: &CallbackTarget) -> *mut enos_token::ffi::enos_client {
-    use enos_token::ffi::client::*;
-    use enos_token::ffi::managed::enos_client_builder_set_log_callback;
+    use enos_token::ffi::builder::*;
     let (url, key, secret) = (
         CString::new(fake.url()).unwrap(),
         CString::new(APP_KEY).unwrap(),

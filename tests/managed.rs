@@ -348,6 +348,7 @@ unsafe extern "C" fn collect(
 
 #[test]
 fn managed_token_through_the_c_abi() {
+    use enos_token::ffi::builder::*;
     use enos_token::ffi::client::*;
     use enos_token::ffi::enos_status::*;
     use enos_token::ffi::managed::*;
@@ -495,6 +496,7 @@ fn managed_token_through_the_c_abi() {
 
 #[test]
 fn counters_fill_only_what_the_callers_struct_holds() {
+    use enos_token::ffi::builder::*;
     use enos_token::ffi::client::*;
     use enos_token::ffi::enos_client_counters;
     use enos_token::ffi::enos_status::*;

@@ -190,9 +190,9 @@ fn a_corrupt_file_is_ignored_and_rewritten() {
 
 #[test]
 fn unsafe_directories_are_refused_through_the_c_abi() {
-    use enos_token::ffi::client::{enos_client_builder_free, enos_client_builder_new};
+    use enos_token::ffi::builder::enos_client_builder_set_shared_cache;
+    use enos_token::ffi::builder::{enos_client_builder_free, enos_client_builder_new};
     use enos_token::ffi::enos_status::*;
-    use enos_token::ffi::managed::enos_client_builder_set_shared_cache;
     use std::os::unix::fs::PermissionsExt;
 
     let directory = CacheDirectory::new("abi");

@@ -8,10 +8,13 @@
 
 use std::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr;
 
 use super::last_error;
 use super::status::enos_status;
+use super::strings::owned_c_str;
 use crate::error::{Error, ErrorKind};
+use crate::response::Token;
 
 /// Runs the body of a fallible export.
 ///
@@ -125,6 +128,75 @@ pub(crate) unsafe fn byte_slice<'a>(
     }
     // SAFETY: non-NULL, `length` readable bytes per this function's contract.
     Ok(unsafe { std::slice::from_raw_parts(pointer, length) })
+}
+
+/// Resets the token outputs, as every failure must leave them: `*token_out`
+/// NULL and `*expire_out` 0. Returns them for writing on success.
+///
+/// # Safety
+/// Each pointer is NULL or valid for writes.
+unsafe fn reset_token_outputs<'a>(
+    token_out: *mut *mut c_char,
+    expire_out: *mut i64,
+) -> Result<(&'a mut *mut c_char, Option<&'a mut i64>), Error> {
+    // SAFETY: forwarded contract.
+    let mut expire = unsafe { optional_mut(expire_out) };
+    if let Some(expire) = expire.as_deref_mut() {
+        *expire = 0;
+    }
+    // SAFETY: forwarded contract.
+    let token = unsafe { required_mut(token_out, "token_out") }?;
+    *token = ptr::null_mut();
+    Ok((token, expire))
+}
+
+/// Writes a token and its lifetime to the outputs.
+fn write_token(
+    token: Token,
+    token_out: &mut *mut c_char,
+    expire_out: Option<&mut i64>,
+) -> Result<(), Error> {
+    *token_out = owned_c_str(&token.access_token)?;
+    if let Some(expire) = expire_out {
+        *expire = token.expire_s;
+    }
+    Ok(())
+}
+
+/// Runs `call` for an export that hands out a token: the outputs are reset
+/// first (so that any failure leaves `*token_out` NULL and `*expire_out` 0)
+/// and written on success.
+///
+/// # Safety
+/// Each output pointer is NULL or valid for writes.
+pub(crate) unsafe fn with_token_outputs(
+    token_out: *mut *mut c_char,
+    expire_out: *mut i64,
+    call: impl FnOnce() -> Result<Token, Error>,
+) -> Result<(), Error> {
+    // SAFETY: forwarded contract.
+    let (token_out, expire_out) = unsafe { reset_token_outputs(token_out, expire_out) }?;
+    write_token(call()?, token_out, expire_out)
+}
+
+/// The gateway URL, app key and app secret arguments every handle-less call
+/// and the builder take.
+///
+/// # Safety
+/// As [`required_str`], for each.
+pub(crate) unsafe fn credentials<'a>(
+    gateway_url: *const c_char,
+    app_key: *const c_char,
+    app_secret: *const c_char,
+) -> Result<(&'a str, &'a str, &'a str), Error> {
+    // SAFETY: forwarded contract.
+    unsafe {
+        Ok((
+            required_str(gateway_url, "gateway_url")?,
+            required_str(app_key, "app_key")?,
+            required_str(app_secret, "app_secret")?,
+        ))
+    }
 }
 
 #[cfg(test)]

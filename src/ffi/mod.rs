@@ -18,7 +18,7 @@
 
 // The modules are declared in the order their functions appear in the
 // generated header, which reads like a manual: statuses, strings, errors,
-// one-shot calls, then the client.
+// one-shot calls, the builder, then the client.
 pub mod status;
 
 pub mod strings;
@@ -26,6 +26,8 @@ pub mod strings;
 pub mod last_error;
 
 pub mod oneshot;
+
+pub mod builder;
 
 pub mod client;
 
@@ -35,6 +37,7 @@ pub mod signing;
 
 pub mod boundary;
 
-pub use client::{enos_client, enos_client_builder};
-pub use managed::{enos_client_counters, enos_log_callback, enos_log_level};
+pub use builder::{enos_client_builder, enos_log_callback, enos_log_level};
+pub use client::enos_client;
+pub use managed::enos_client_counters;
 pub use status::enos_status;

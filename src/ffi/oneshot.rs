@@ -1,46 +1,9 @@
 //! One-shot Get and Refresh: no handle, for scripts and simple programs.
 
 use std::ffi::c_char;
-use std::ptr;
 
-use super::boundary::{fallible, optional_mut, required_mut, required_str};
+use super::boundary::{credentials, fallible, required_str, with_token_outputs};
 use super::status::enos_status;
-use super::strings::owned_c_str;
-use crate::error::Error;
-use crate::response::Token;
-
-/// Resets the token outputs, as every failure must leave them: `*token_out`
-/// NULL and `*expire_out` 0. Returns them for writing on success.
-///
-/// # Safety
-/// Each pointer is NULL or valid for writes.
-pub(crate) unsafe fn reset_token_outputs<'a>(
-    token_out: *mut *mut c_char,
-    expire_out: *mut i64,
-) -> Result<(&'a mut *mut c_char, Option<&'a mut i64>), Error> {
-    // SAFETY: forwarded contract.
-    let mut expire = unsafe { optional_mut(expire_out) };
-    if let Some(expire) = expire.as_deref_mut() {
-        *expire = 0;
-    }
-    // SAFETY: forwarded contract.
-    let token = unsafe { required_mut(token_out, "token_out") }?;
-    *token = ptr::null_mut();
-    Ok((token, expire))
-}
-
-/// Writes a token and its lifetime to the outputs.
-pub(crate) fn write_token(
-    token: Token,
-    token_out: &mut *mut c_char,
-    expire_out: Option<&mut i64>,
-) -> Result<(), Error> {
-    *token_out = owned_c_str(&token.access_token)?;
-    if let Some(expire) = expire_out {
-        *expire = token.expire_s;
-    }
-    Ok(())
-}
 
 /// Gets an access token from the gateway at `gateway_url`, without a handle.
 ///
@@ -76,14 +39,12 @@ pub unsafe extern "C" fn enos_get_access_token(
     token_out: *mut *mut c_char,
     expire_out: *mut i64,
 ) -> enos_status {
-    fallible(|| {
-        // SAFETY: the caller's contract, documented above.
-        let (token_out, expire_out) = unsafe { reset_token_outputs(token_out, expire_out) }?;
-        let gateway_url = unsafe { required_str(gateway_url, "gateway_url") }?;
-        let app_key = unsafe { required_str(app_key, "app_key") }?;
-        let app_secret = unsafe { required_str(app_secret, "app_secret") }?;
-        let token = crate::client::get_access_token(gateway_url, app_key, app_secret)?;
-        write_token(token, token_out, expire_out)
+    // SAFETY (all blocks): the caller's contract, the header's conventions.
+    fallible(|| unsafe {
+        with_token_outputs(token_out, expire_out, || {
+            let (gateway_url, app_key, app_secret) = credentials(gateway_url, app_key, app_secret)?;
+            crate::client::get_access_token(gateway_url, app_key, app_secret)
+        })
     })
 }
 
@@ -117,15 +78,12 @@ pub unsafe extern "C" fn enos_refresh_access_token(
     token_out: *mut *mut c_char,
     expire_out: *mut i64,
 ) -> enos_status {
-    fallible(|| {
-        // SAFETY: the caller's contract, documented above.
-        let (token_out, expire_out) = unsafe { reset_token_outputs(token_out, expire_out) }?;
-        let gateway_url = unsafe { required_str(gateway_url, "gateway_url") }?;
-        let app_key = unsafe { required_str(app_key, "app_key") }?;
-        let app_secret = unsafe { required_str(app_secret, "app_secret") }?;
-        let access_token = unsafe { required_str(access_token, "access_token") }?;
-        let token =
-            crate::client::refresh_access_token(gateway_url, app_key, app_secret, access_token)?;
-        write_token(token, token_out, expire_out)
+    // SAFETY (all blocks): the caller's contract, the header's conventions.
+    fallible(|| unsafe {
+        with_token_outputs(token_out, expire_out, || {
+            let (gateway_url, app_key, app_secret) = credentials(gateway_url, app_key, app_secret)?;
+            let access_token = required_str(access_token, "access_token")?;
+            crate::client::refresh_access_token(gateway_url, app_key, app_secret, access_token)
+        })
     })
 }

@@ -209,3 +209,19 @@ fn the_lock_excludes_other_processes_and_dies_with_its_holder() {
     }
     assert!(slot.lock(Instant::now() + Duration::from_secs(5)).is_ok());
 }
+
+#[test]
+fn processes_creating_the_directory_at_once_all_succeed() {
+    let parent = Directory::new("race");
+    let path = parent.0.join("cache");
+    let path = path.to_str().unwrap().to_string();
+    let threads: Vec<_> = (0..16)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || SharedCacheDirectory::open(&path).map(|_| ()))
+        })
+        .collect();
+    for thread in threads {
+        assert!(thread.join().unwrap().is_ok());
+    }
+}

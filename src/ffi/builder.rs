@@ -1,0 +1,397 @@
+//! The builder: every option of a client, set before `enos_client_build()`.
+
+use std::ffi::{CString, c_char, c_void};
+use std::ptr;
+use std::time::Duration;
+
+use super::boundary::{credentials, fallible, infallible, required_mut, required_str};
+use super::client::enos_client;
+use super::status::enos_status;
+use crate::client::ClientBuilder;
+use crate::log::{LogLevel, Logger};
+
+/// Options for a client, filled in before `enos_client_build()`.
+///
+/// Created by `enos_client_builder_new()`; consumed by `enos_client_build()`
+/// or released by `enos_client_builder_free()`. Not thread-safe: set options
+/// from one thread at a time.
+pub struct enos_client_builder {
+    pub(crate) options: ClientBuilder,
+}
+
+/// How important a log message is.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum enos_log_level {
+    /// A call failed and its caller gets an error.
+    ENOS_LOG_ERROR = 1,
+    /// A failure was handled: a retry, or a cached token served after a
+    /// failed refresh.
+    ENOS_LOG_WARN = 2,
+    /// A token was fetched or invalidated.
+    ENOS_LOG_INFO = 3,
+}
+
+/// A log callback: `level`, a NUL-terminated UTF-8 `message` valid only
+/// during the call, and the `user_data` given with the callback.
+///
+/// Called on the thread whose call produced the message (or on the
+/// client's background thread), possibly from many threads at once. It is
+/// never called while the library holds a lock or while a fetch that other
+/// callers wait for is still open: the callback may call any library
+/// function, on any client, its own included (but must not free the client
+/// it is called for), and the time it takes delays only the thread it runs
+/// on. Messages never hold a token (at most its first 4 characters and its
+/// length), the secret or a signature.
+pub type enos_log_callback = Option<
+    unsafe extern "C" fn(level: enos_log_level, message: *const c_char, user_data: *mut c_void),
+>;
+
+/// `user_data` travels with the callback to whatever thread logs.
+struct CallbackTarget {
+    callback: unsafe extern "C" fn(enos_log_level, *const c_char, *mut c_void),
+    user_data: *mut c_void,
+}
+
+// SAFETY: the header tells the caller that the callback and its user_data
+// are used from any thread that calls into the client.
+unsafe impl Send for CallbackTarget {}
+unsafe impl Sync for CallbackTarget {}
+
+impl CallbackTarget {
+    fn call(&self, level: LogLevel, message: &str) {
+        let level = match level {
+            LogLevel::Error => enos_log_level::ENOS_LOG_ERROR,
+            LogLevel::Warn => enos_log_level::ENOS_LOG_WARN,
+            LogLevel::Info => enos_log_level::ENOS_LOG_INFO,
+        };
+        let message = CString::new(message.replace('\0', " ")).unwrap_or_default();
+        // SAFETY: the caller promised a callback safe to call from any thread.
+        unsafe { (self.callback)(level, message.as_ptr(), self.user_data) };
+    }
+}
+
+/// Starts the options for a client of `gateway_url` and the application
+/// `app_key`/`app_secret`.
+///
+/// - `gateway_url`: `http://` or `https://` address of the API gateway, with
+///   an optional path prefix and trailing slash. Not NULL.
+/// - `app_key`, `app_secret`: non-empty UTF-8. Not NULL. The secret is kept
+///   only inside the library and never appears in a message.
+/// - `out`: receives the new builder on success, NULL on failure. Not NULL.
+///   Pass it to `enos_client_build()` (which consumes it) or
+///   `enos_client_builder_free()`.
+///
+/// Defaults: connect timeout 10 s, overall 30 s, the Mozilla roots, proxy
+/// from the environment.
+///
+/// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
+/// or `ENOS_ERR_INTERNAL`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_client_builder_new(
+    gateway_url: *const c_char,
+    app_key: *const c_char,
+    app_secret: *const c_char,
+    out: *mut *mut enos_client_builder,
+) -> enos_status {
+    fallible(|| {
+        // SAFETY: the caller's contract, documented above.
+        let out = unsafe { required_mut(out, "out") }?;
+        *out = ptr::null_mut();
+        let (gateway_url, app_key, app_secret) =
+            unsafe { credentials(gateway_url, app_key, app_secret) }?;
+        let builder = ClientBuilder::new(gateway_url, app_key, app_secret)?;
+        *out = Box::into_raw(Box::new(enos_client_builder { options: builder }));
+        Ok(())
+    })
+}
+
+/// Sets the time allowed to open a connection (TCP, proxy and TLS
+/// handshakes), `connect_ms`, and for a whole call, `total_ms`, from its
+/// start to the last byte of the answer. Both must be at least 1; a connect
+/// timeout longer than the total is cut to the total. Defaults: 10000 and 30000.
+///
+/// On failure the builder is unchanged.
+///
+/// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` (`builder` NULL),
+/// `ENOS_ERR_INVALID_ARGUMENT` (a zero timeout) or `ENOS_ERR_INTERNAL`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_client_builder_set_timeout_ms(
+    builder: *mut enos_client_builder,
+    connect_ms: u64,
+    total_ms: u64,
+) -> enos_status {
+    fallible(|| {
+        // SAFETY: the caller's contract, documented above.
+        let builder = unsafe { required_mut(builder, "builder") }?;
+        builder.options.timeouts(
+            Duration::from_millis(connect_ms),
+            Duration::from_millis(total_ms),
+        )?;
+        Ok(())
+    })
+}
+
+/// Trusts the certificates in the PEM file `pem_path` (one or more) instead
+/// of the built-in Mozilla roots, for gateways behind a private CA. The file
+/// is read now; later changes to it have no effect.
+///
+/// On failure (unreadable file, no certificate, bad PEM) the builder is
+/// unchanged.
+///
+/// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
+/// or `ENOS_ERR_INTERNAL`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_client_builder_set_ca_file(
+    builder: *mut enos_client_builder,
+    pem_path: *const c_char,
+) -> enos_status {
+    fallible(|| {
+        // SAFETY: the caller's contract, documented above.
+        let builder = unsafe { required_mut(builder, "builder") }?;
+        let pem_path = unsafe { required_str(pem_path, "pem_path") }?;
+        builder.options.ca_file(pem_path)?;
+        Ok(())
+    })
+}
+
+/// Sets the proxy, overriding the environment: `http://host:port` (an
+/// `http://` gateway's requests are forwarded to it, as libcurl does, with
+/// `Proxy-Authorization` when the URL has credentials; an `https://`
+/// gateway is reached through a CONNECT tunnel), `socks5://host:port` (also
+/// `https://` for CONNECT over TLS, `socks4://`, `socks4a://`, `socks5h://`;
+/// user and password may be given as `scheme://user:password@host:port`,
+/// percent-encoded). A port must be 1-65535. The empty string `""` turns proxies
+/// off, whatever the environment says.
+///
+/// Without this call the client reads, when built and as libcurl does,
+/// `https_proxy`/`HTTPS_PROXY` for an `https://` gateway or
+/// `http_proxy`/`HTTP_PROXY` for an `http://` one, then `all_proxy`/`ALL_PROXY`,
+/// and skips the proxy when the gateway's host matches `no_proxy`/`NO_PROXY`.
+///
+/// On failure the builder is unchanged. Messages never repeat the proxy URL,
+/// which may hold a password.
+///
+/// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
+/// or `ENOS_ERR_INTERNAL`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_client_builder_set_proxy(
+    builder: *mut enos_client_builder,
+    proxy_url: *const c_char,
+) -> enos_status {
+    fallible(|| {
+        // SAFETY: the caller's contract, documented above.
+        let builder = unsafe { required_mut(builder, "builder") }?;
+        let proxy_url = unsafe { required_str(proxy_url, "proxy_url") }?;
+        builder.options.proxy(proxy_url)?;
+        Ok(())
+    })
+}
+
+/// Sets when the managed token is refreshed: once less than `seconds` is left
+/// of its lifetime (default 600). Each token lengthens its margin by a random
+/// 0-10% (at most 60 s), so that processes sharing an app key do not all
+/// refresh in the same second. A margin not shorter than the lifetime means
+/// a refresh at half the lifetime. 0 refreshes only at expiry.
+///
+/// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_client_builder_set_refresh_margin_s(
+    builder: *mut enos_client_builder,
+    seconds: u32,
+) -> enos_status {
+    fallible(|| {
+        // SAFETY: the caller's contract, documented above.
+        let builder = unsafe { required_mut(builder, "builder") }?;
+        builder
+            .options
+            .refresh_margin(Duration::from_secs(u64::from(seconds)));
+        Ok(())
+    })
+}
+
+/// Sets how the managed token retries a transient failure (connect, timeout,
+/// HTTP 5xx, gateway 1005): at most `max_retries` more attempts (default 2,
+/// at most 100), waiting about `base_backoff_ms` (default 200, at most
+/// 3600000) before the first and doubling, with jitter. All attempts fit in
+/// the overall timeout. A 1001 (replay) is retried once at once; 1002, 1003,
+/// 1004 and 1202 never are.
+///
+/// On failure the builder is unchanged.
+///
+/// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
+/// or `ENOS_ERR_INTERNAL`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_client_builder_set_retries(
+    builder: *mut enos_client_builder,
+    max_retries: u32,
+    base_backoff_ms: u64,
+) -> enos_status {
+    fallible(|| {
+        // SAFETY: the caller's contract, documented above.
+        let builder = unsafe { required_mut(builder, "builder") }?;
+        builder
+            .options
+            .retries(max_retries, Duration::from_millis(base_backoff_ms))?;
+        Ok(())
+    })
+}
+
+/// Turns background refresh on (`enabled` true) or off (the default).
+///
+/// On: the client runs one thread of its own (named `enos-token-refresh`)
+/// that refreshes the managed token when it is due, with the same margin,
+/// jitter, retries, 30 s pause after a failure and fallback to the cached
+/// token as a caller would. Once the client has a token, callers of
+/// `enos_client_access_token()` never wait for the network: they wait only
+/// while no valid token exists (before the first one, after an
+/// invalidation, or after expiry through an outage). The first token is
+/// still fetched by the first caller. Log messages about background fetches
+/// come from that thread.
+///
+/// Off: the caller that finds the token due refreshes it, while every other
+/// caller is served the still-valid token at once.
+///
+/// `enos_client_free()` stops the thread: a fetch in flight is interrupted
+/// (its connections are shut down, so this takes milliseconds, not the
+/// timeout), and the thread has ended when `enos_client_free()` returns.
+/// After `fork()` the thread exists only in the parent: in the child the
+/// client refreshes lazily, as with this option off. Free every client
+/// before unloading the library with `dlclose()`.
+///
+/// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_client_builder_set_background_refresh(
+    builder: *mut enos_client_builder,
+    enabled: bool,
+) -> enos_status {
+    fallible(|| {
+        // SAFETY: the caller's contract, documented above.
+        let builder = unsafe { required_mut(builder, "builder") }?;
+        builder.options.background_refresh(enabled);
+        Ok(())
+    })
+}
+
+/// Shares the managed token with every client, in this process or any other
+/// on this host, that is given the same directory `path`, for the same
+/// gateway URL and app key: one token and one Get/Refresh for the fleet.
+///
+/// - `path`: a directory (created with mode 0700 if it does not exist).
+///   Refused with `ENOS_ERR_INVALID_ARGUMENT` when it is a symbolic link,
+///   belongs to another user, or is writable by group or others. `""`
+///   turns sharing off (the default). A good place is
+///   `$XDG_RUNTIME_DIR/enos-token` (private to the user, gone at logout).
+///
+/// Each (gateway URL, app key) gets a file of its own there, mode 0600,
+/// holding the current token and when it was fetched, never the secret.
+/// `enos_client_build()` refuses (`ENOS_ERR_INVALID_ARGUMENT`) a file that
+/// is a symbolic link, not a regular file, not ours, has other links, or is
+/// open to others; content that does not check out is ignored and
+/// rewritten.
+///
+/// What holds across the fleet: a client about to Get or Refresh takes the
+/// file's lock (a POSIX record lock the kernel drops when its holder dies),
+/// re-reads it and fetches only if no sibling did meanwhile; a new token is
+/// written to the file and every sibling serves it from its next call on
+/// (the cached path checks one shared counter: no system call); a token
+/// invalidated by one (`enos_client_invalidate()`) is dropped by all, and
+/// the fleet gets one new token; after a failed refresh the whole fleet
+/// waits 30 s before the next attempt. Processes on other hosts cannot
+/// share a file: each host's fleet fetches its own token, and the gateway's
+/// one-token-per-app-key rule then retires the others' tokens on Refresh,
+/// so give each host its own app key, or expect their API calls to be
+/// rejected (and then call `enos_client_invalidate()`) after a sibling
+/// host's refresh.
+///
+/// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
+/// or `ENOS_ERR_INTERNAL`. On failure the builder is unchanged.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_client_builder_set_shared_cache(
+    builder: *mut enos_client_builder,
+    path: *const c_char,
+) -> enos_status {
+    fallible(|| {
+        // SAFETY: the caller's contract, documented above.
+        let builder = unsafe { required_mut(builder, "builder") }?;
+        let path = unsafe { required_str(path, "path") }?;
+        builder.options.shared_cache(path)?;
+        Ok(())
+    })
+}
+
+/// Sends the client's log messages to `callback` with `user_data` (see
+/// `enos_log_callback` for when and from which threads it is called).
+/// `callback` NULL turns logging off (the default). It must be safe to call
+/// from any thread with `user_data`. `user_data` may be NULL; it must stay
+/// valid as long as the client lives.
+///
+/// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_client_builder_set_log_callback(
+    builder: *mut enos_client_builder,
+    callback: enos_log_callback,
+    user_data: *mut c_void,
+) -> enos_status {
+    fallible(|| {
+        // SAFETY: the caller's contract, documented above.
+        let builder = unsafe { required_mut(builder, "builder") }?;
+        let logger = callback.map(|callback| {
+            let target = CallbackTarget {
+                callback,
+                user_data,
+            };
+            Logger::new(move |level, message| target.call(level, message))
+        });
+        builder.options.logger(logger);
+        Ok(())
+    })
+}
+
+/// Builds a client from the options in `builder`.
+///
+/// **Consumes `builder`, even on failure**: do not use or free `builder` afterwards. The
+/// proxy environment is read now, unless a proxy was set. No connection is
+/// opened yet.
+///
+/// - `out`: receives the new client on success, NULL on failure; free it
+///   with `enos_client_free()`. Not NULL (if it is, `builder` is still consumed).
+///
+/// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
+/// (for example a proxy environment variable that is not a valid URL) or
+/// `ENOS_ERR_INTERNAL`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_client_build(
+    builder: *mut enos_client_builder,
+    out: *mut *mut enos_client,
+) -> enos_status {
+    fallible(|| {
+        // Take ownership first, so that `builder` is consumed whatever happens next.
+        // SAFETY: per the contract `builder` came from `Box::into_raw` and is live.
+        let builder = (!builder.is_null()).then(|| unsafe { Box::from_raw(builder) });
+        // SAFETY: the caller's contract, documented above.
+        let out = unsafe { required_mut(out, "out") }?;
+        *out = ptr::null_mut();
+        let Some(builder) = builder else {
+            return Err(crate::Error::new(
+                crate::ErrorKind::NullArgument,
+                "builder is NULL",
+            ));
+        };
+        let client = builder.options.build()?;
+        *out = Box::into_raw(Box::new(enos_client { inner: client }));
+        Ok(())
+    })
+}
+
+/// Releases a builder that was not passed to `enos_client_build()`.
+/// NULL is accepted and does nothing. Does not touch the last error.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_client_builder_free(builder: *mut enos_client_builder) {
+    infallible((), || {
+        if !builder.is_null() {
+            // SAFETY: per the contract `builder` came from `Box::into_raw`.
+            drop(unsafe { Box::from_raw(builder) });
+        }
+    })
+}
