@@ -327,69 +327,92 @@ fn builder_checks_every_argument() {
     assert_eq!(got, ENOS_ERR_NULL_ARGUMENT);
 
     let builder = new_builder("http://127.0.0.1:1");
-    assert_eq!(
-        unsafe { enos_client_builder_set_timeout_ms(ptr::null_mut(), 1, 1) },
-        ENOS_ERR_NULL_ARGUMENT
-    );
-    assert_eq!(
-        unsafe { enos_client_builder_set_timeout_ms(builder, 0, 1000) },
-        ENOS_ERR_INVALID_ARGUMENT
-    );
-    assert_eq!(
-        unsafe { enos_client_builder_set_timeout_ms(builder, 1000, 0) },
-        ENOS_ERR_INVALID_ARGUMENT
-    );
-    assert_eq!(
-        unsafe { enos_client_builder_set_timeout_ms(builder, 100, 1000) },
-        ENOS_OK
-    );
-
-    assert_eq!(
-        unsafe { enos_client_builder_set_ca_file(ptr::null_mut(), c("x").as_ptr()) },
-        ENOS_ERR_NULL_ARGUMENT
-    );
-    assert_eq!(
-        unsafe { enos_client_builder_set_ca_file(builder, ptr::null()) },
-        ENOS_ERR_NULL_ARGUMENT
-    );
-    assert_eq!(
-        unsafe { enos_client_builder_set_ca_file(builder, not_utf8()) },
-        ENOS_ERR_INVALID_ARGUMENT
-    );
-    assert_eq!(
-        unsafe { enos_client_builder_set_ca_file(builder, c("/nonexistent.pem").as_ptr()) },
-        ENOS_ERR_INVALID_ARGUMENT
-    );
-    assert!(
-        last_message()
-            .unwrap()
-            .starts_with("cannot read CA file /nonexistent.pem")
-    );
-    assert_eq!(
-        unsafe { enos_client_builder_set_ca_file(builder, c(&tls_file("ca.crt")).as_ptr()) },
-        ENOS_OK
-    );
-
-    assert_eq!(
-        unsafe { enos_client_builder_set_proxy(ptr::null_mut(), c("").as_ptr()) },
-        ENOS_ERR_NULL_ARGUMENT
-    );
-    assert_eq!(
-        unsafe { enos_client_builder_set_proxy(builder, ptr::null()) },
-        ENOS_ERR_NULL_ARGUMENT
-    );
-    assert_eq!(
-        unsafe { enos_client_builder_set_proxy(builder, not_utf8()) },
-        ENOS_ERR_INVALID_ARGUMENT
-    );
-    assert_eq!(
-        unsafe { enos_client_builder_set_proxy(builder, c("gopher://p:1").as_ptr()) },
-        ENOS_ERR_INVALID_ARGUMENT
-    );
-    assert_eq!(
-        unsafe { enos_client_builder_set_proxy(builder, c("").as_ptr()) },
-        ENOS_OK
-    );
+    let null = ptr::null_mut();
+    let (pem, missing, ca) = (c("x"), c("/nonexistent.pem"), c(&tls_file("ca.crt")));
+    let (off, gopher) = (c(""), c("gopher://p:1"));
+    // Each setter: a NULL builder, each bad argument, then a good call.
+    let cases: Vec<(&str, enos_status, Box<dyn Fn() -> enos_status>)> = vec![
+        (
+            "timeout, NULL builder",
+            ENOS_ERR_NULL_ARGUMENT,
+            Box::new(|| unsafe { enos_client_builder_set_timeout_ms(null, 1, 1) }),
+        ),
+        (
+            "timeout, connect 0",
+            ENOS_ERR_INVALID_ARGUMENT,
+            Box::new(|| unsafe { enos_client_builder_set_timeout_ms(builder, 0, 1000) }),
+        ),
+        (
+            "timeout, total 0",
+            ENOS_ERR_INVALID_ARGUMENT,
+            Box::new(|| unsafe { enos_client_builder_set_timeout_ms(builder, 1000, 0) }),
+        ),
+        (
+            "timeout",
+            ENOS_OK,
+            Box::new(|| unsafe { enos_client_builder_set_timeout_ms(builder, 100, 1000) }),
+        ),
+        (
+            "CA file, NULL builder",
+            ENOS_ERR_NULL_ARGUMENT,
+            Box::new(|| unsafe { enos_client_builder_set_ca_file(null, pem.as_ptr()) }),
+        ),
+        (
+            "CA file, NULL path",
+            ENOS_ERR_NULL_ARGUMENT,
+            Box::new(|| unsafe { enos_client_builder_set_ca_file(builder, ptr::null()) }),
+        ),
+        (
+            "CA file, not UTF-8",
+            ENOS_ERR_INVALID_ARGUMENT,
+            Box::new(|| unsafe { enos_client_builder_set_ca_file(builder, not_utf8()) }),
+        ),
+        (
+            "CA file, missing",
+            ENOS_ERR_INVALID_ARGUMENT,
+            Box::new(|| unsafe { enos_client_builder_set_ca_file(builder, missing.as_ptr()) }),
+        ),
+        (
+            "CA file",
+            ENOS_OK,
+            Box::new(|| unsafe { enos_client_builder_set_ca_file(builder, ca.as_ptr()) }),
+        ),
+        (
+            "proxy, NULL builder",
+            ENOS_ERR_NULL_ARGUMENT,
+            Box::new(|| unsafe { enos_client_builder_set_proxy(null, off.as_ptr()) }),
+        ),
+        (
+            "proxy, NULL URL",
+            ENOS_ERR_NULL_ARGUMENT,
+            Box::new(|| unsafe { enos_client_builder_set_proxy(builder, ptr::null()) }),
+        ),
+        (
+            "proxy, not UTF-8",
+            ENOS_ERR_INVALID_ARGUMENT,
+            Box::new(|| unsafe { enos_client_builder_set_proxy(builder, not_utf8()) }),
+        ),
+        (
+            "proxy, bad scheme",
+            ENOS_ERR_INVALID_ARGUMENT,
+            Box::new(|| unsafe { enos_client_builder_set_proxy(builder, gopher.as_ptr()) }),
+        ),
+        (
+            "proxy off",
+            ENOS_OK,
+            Box::new(|| unsafe { enos_client_builder_set_proxy(builder, off.as_ptr()) }),
+        ),
+    ];
+    for (what, expected, call) in &cases {
+        assert_eq!(call(), *expected, "{what}");
+        if what.ends_with("missing") {
+            assert!(
+                last_message()
+                    .unwrap()
+                    .starts_with("cannot read CA file /nonexistent.pem")
+            );
+        }
+    }
 
     // build with out == NULL still consumes the builder (valgrind would see a leak otherwise).
     assert_eq!(
