@@ -309,6 +309,9 @@ fn new_builder(url: &str) -> *mut enos_client_builder {
     builder
 }
 
+/// What a call does, what it must return, and the call.
+type Case<'a> = (&'a str, enos_status, Box<dyn Fn() -> enos_status + 'a>);
+
 #[test]
 fn builder_checks_every_argument() {
     let (url, key, secret) = (c("http://127.0.0.1:1"), c(APP_KEY), c(APP_SECRET));
@@ -331,7 +334,7 @@ fn builder_checks_every_argument() {
     let (pem, missing, ca) = (c("x"), c("/nonexistent.pem"), c(&tls_file("ca.crt")));
     let (off, gopher) = (c(""), c("gopher://p:1"));
     // Each setter: a NULL builder, each bad argument, then a good call.
-    let cases: Vec<(&str, enos_status, Box<dyn Fn() -> enos_status>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "timeout, NULL builder",
             ENOS_ERR_NULL_ARGUMENT,
