@@ -266,16 +266,16 @@ impl Client {
     /// Get Access Token: the application's current token and its lifetime.
     /// Always a request; the answer also becomes the managed token.
     pub fn get_token(&self) -> Result<Token, Error> {
-        self.raw(Fetch::Get)
+        self.request_and_install(Fetch::Get)
     }
 
     /// Refresh Access Token: a successor of `access_token` with a fresh
     /// lifetime. Always a request; the answer also becomes the managed token.
     pub fn refresh_token(&self, access_token: &str) -> Result<Token, Error> {
-        self.raw(Fetch::Refresh(access_token.into()))
+        self.request_and_install(Fetch::Refresh(access_token.into()))
     }
 
-    fn raw(&self, fetch: Fetch) -> Result<Token, Error> {
+    fn request_and_install(&self, fetch: Fetch) -> Result<Token, Error> {
         let sent = self.shared.managed.now();
         let result = self.shared.fetch(&fetch, None);
         match &result {

@@ -35,7 +35,7 @@ use serde_json::{Value, json};
 
 pub use http::Request;
 use http::{Answer, ReadError};
-use service::{Operation, TokenService};
+use service::{Fetch, TokenService};
 
 /// The largest body the `oversized` fault sends: far above the client's
 /// 1 MiB limit, small enough never to exhaust the fake's memory.
@@ -364,10 +364,10 @@ fn respond<W: Write>(
             state.recent.pop_front();
         }
         state.recent.push_back(request.clone());
-        let operation = token_operation(&request.path);
-        match operation {
-            Some(Operation::Get) => state.stats.get_requests += 1,
-            Some(Operation::Refresh) => state.stats.refresh_requests += 1,
+        let fetch = token_fetch(&request.path);
+        match fetch {
+            Some(Fetch::Get) => state.stats.get_requests += 1,
+            Some(Fetch::Refresh) => state.stats.refresh_requests += 1,
             None => {}
         }
         let fault = state.faults.pop_front();
@@ -430,7 +430,7 @@ fn respond<W: Write>(
                 Fault::Delay(_) | Fault::DropConnection | Fault::Truncated => unreachable!(),
             };
             if let Some(status) = gateway_status_of(&answer) {
-                if token_operation(&request.path).is_some() {
+                if token_fetch(&request.path).is_some() {
                     *shared.lock().stats.statuses.entry(status).or_default() += 1;
                 }
             }
@@ -446,23 +446,23 @@ fn gateway_status_of(answer: &Answer) -> Option<i32> {
     i32::try_from(value.get("status")?.as_i64()?).ok()
 }
 
-fn token_operation(path: &str) -> Option<Operation> {
+fn token_fetch(path: &str) -> Option<Fetch> {
     if path.ends_with(crate::client::GET_TOKEN_PATH) {
-        Some(Operation::Get)
+        Some(Fetch::Get)
     } else if path.ends_with(crate::client::REFRESH_TOKEN_PATH) {
-        Some(Operation::Refresh)
+        Some(Fetch::Refresh)
     } else {
         None
     }
 }
 
 fn route(request: &Request, shared: &Shared) -> Answer {
-    if let Some(operation) = token_operation(&request.path) {
+    if let Some(fetch) = token_fetch(&request.path) {
         if request.method != "POST" {
             return Answer::text(405, "text/plain", "use POST");
         }
         let mut state = shared.lock();
-        let (status, envelope) = state.service.handle(operation, &request.body);
+        let (status, envelope) = state.service.handle(fetch, &request.body);
         *state.stats.statuses.entry(status).or_default() += 1;
         return Answer::json(200, &envelope);
     }

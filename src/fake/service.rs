@@ -31,9 +31,9 @@ pub struct TokenService {
     issued: u64,
 }
 
-/// Which operation a request is.
+/// Which token request a request is (the core's `Fetch`, as the fake sees it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Operation {
+pub enum Fetch {
     Get,
     Refresh,
 }
@@ -74,8 +74,8 @@ impl TokenService {
     }
 
     /// Answers one Get or Refresh body: the gateway status and the envelope.
-    pub fn handle(&mut self, operation: Operation, body: &[u8]) -> (i32, Value) {
-        match self.answer(operation, body) {
+    pub fn handle(&mut self, fetch: Fetch, body: &[u8]) -> (i32, Value) {
+        match self.answer(fetch, body) {
             Ok((token, expire)) => (
                 SUCCESS,
                 json!({
@@ -97,11 +97,7 @@ impl TokenService {
         }
     }
 
-    fn answer(
-        &mut self,
-        operation: Operation,
-        body: &[u8],
-    ) -> Result<(String, u64), (i32, String)> {
+    fn answer(&mut self, fetch: Fetch, body: &[u8]) -> Result<(String, u64), (i32, String)> {
         let fail = |status: i32, message: &str| Err((status, message.to_string()));
         let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
             return fail(INVALID_PARAMETER, "request body is not a JSON object");
@@ -126,9 +122,9 @@ impl TokenService {
             },
             Some(_) => return fail(INVALID_PARAMETER, "timestamp must be a number"),
         };
-        let access_token = match operation {
-            Operation::Refresh => Some(text("accessToken")?),
-            Operation::Get => None,
+        let access_token = match fetch {
+            Fetch::Refresh => Some(text("accessToken")?),
+            Fetch::Get => None,
         };
         let Some(secret) = self.apps.get(&app_key) else {
             return fail(UNKNOWN_APP_KEY, "appKey does not exist");
@@ -228,65 +224,53 @@ mod tests {
     #[test]
     fn get_refresh_and_every_error_code() {
         let mut s = service();
-        let (status, first) = s.handle(Operation::Get, &body("key", 1, "secret", None));
+        let (status, first) = s.handle(Fetch::Get, &body("key", 1, "secret", None));
         assert_eq!(status, 0);
         let token = first["data"]["accessToken"].as_str().unwrap().to_string();
         assert_eq!(first["data"]["expire"], 7200);
-        let (_, again) = s.handle(Operation::Get, &body("key", 2, "secret", None));
+        let (_, again) = s.handle(Fetch::Get, &body("key", 2, "secret", None));
         assert_eq!(
             again["data"]["accessToken"],
             token.as_str(),
             "one token per app"
         );
         assert_eq!(
-            s.handle(Operation::Get, &body("key", 2, "secret", None)).0,
+            s.handle(Fetch::Get, &body("key", 2, "secret", None)).0,
             1001
         );
         assert_eq!(
-            s.handle(Operation::Get, &body("nokey", 3, "secret", None))
-                .0,
+            s.handle(Fetch::Get, &body("nokey", 3, "secret", None)).0,
             1002
         );
-        assert_eq!(
-            s.handle(Operation::Get, &body("key", 4, "wrong", None)).0,
-            1003
-        );
-        assert_eq!(s.handle(Operation::Get, b"{\"appKey\":1}").0, 1004);
-        assert_eq!(s.handle(Operation::Get, b"[]").0, 1004);
+        assert_eq!(s.handle(Fetch::Get, &body("key", 4, "wrong", None)).0, 1003);
+        assert_eq!(s.handle(Fetch::Get, b"{\"appKey\":1}").0, 1004);
+        assert_eq!(s.handle(Fetch::Get, b"[]").0, 1004);
         assert_eq!(
             s.handle(
-                Operation::Get,
+                Fetch::Get,
                 b"{\"appKey\":\"key\",\"encryption\":\"x\",\"timestamp\":\"5\"}"
             )
             .0,
             1004
         );
-        assert_eq!(s.handle(Operation::Get, b"{\"appKey\":\"\"}").0, 1202);
+        assert_eq!(s.handle(Fetch::Get, b"{\"appKey\":\"\"}").0, 1202);
         assert_eq!(
-            s.handle(Operation::Refresh, &body("key", 5, "secret", None))
-                .0,
+            s.handle(Fetch::Refresh, &body("key", 5, "secret", None)).0,
             1202
         );
         assert_eq!(
-            s.handle(
-                Operation::Refresh,
-                &body("key", 6, "secret", Some("unknown"))
-            )
-            .0,
+            s.handle(Fetch::Refresh, &body("key", 6, "secret", Some("unknown")))
+                .0,
             1204
         );
-        let (status, refreshed) =
-            s.handle(Operation::Refresh, &body("key", 7, "secret", Some(&token)));
+        let (status, refreshed) = s.handle(Fetch::Refresh, &body("key", 7, "secret", Some(&token)));
         assert_eq!(status, 0);
         let new_token = refreshed["data"]["accessToken"].as_str().unwrap();
         assert_ne!(new_token, token);
         s.expire_all();
         assert_eq!(
-            s.handle(
-                Operation::Refresh,
-                &body("key", 8, "secret", Some(new_token))
-            )
-            .0,
+            s.handle(Fetch::Refresh, &body("key", 8, "secret", Some(new_token)))
+                .0,
             1203
         );
     }

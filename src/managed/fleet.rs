@@ -41,7 +41,7 @@ impl ManagedToken {
             .current
             .as_ref()
             .is_none_or(|c| shared.sent_wall_ms >= c.sent_wall_ms());
-        let token = self.entry(shared_token(&shared), sent_moment(now, shared.sent_wall_ms));
+        let token = self.to_cached(shared_token(&shared), sent_moment(now, shared.sent_wall_ms));
         if newer && token.is_valid(now) {
             state.current = Some(state.issue(token));
             state.ever_had_token = true;

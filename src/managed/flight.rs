@@ -100,7 +100,7 @@ pub(crate) fn fetch_with_retries(
     context: &FetchContext<'_>,
     log: &mut HeldLog,
 ) -> Result<(Token, Moment), Error> {
-    match attempts(source, &fetch, deadline, context, log) {
+    match one_operation_with_retries(source, &fetch, deadline, context, log) {
         Err(e)
             if matches!(fetch, Fetch::Refresh(_))
                 && e.kind() == ErrorKind::Service
@@ -113,13 +113,13 @@ pub(crate) fn fetch_with_retries(
                 LogLevel::Info,
                 format!("refresh refused ({e}); getting a new token"),
             );
-            attempts(source, &Fetch::Get, deadline, context, log)
+            one_operation_with_retries(source, &Fetch::Get, deadline, context, log)
         }
         outcome => outcome,
     }
 }
 
-fn attempts(
+fn one_operation_with_retries(
     source: &dyn TokenSource,
     fetch: &Fetch,
     deadline: Moment,

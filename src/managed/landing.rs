@@ -34,7 +34,7 @@ impl Landing<'_> {
         let mut state = cache.lock();
         let published = match outcome {
             Ok((token, sent)) => {
-                let token = state.issue(cache.entry(token, sent));
+                let token = state.issue(cache.to_cached(token, sent));
                 state.current = Some(token.clone());
                 state.last_failure = None;
                 state.ever_had_token = true;

@@ -357,14 +357,14 @@ impl ManagedToken {
 
     /// The cache entry for `token`, answered to a request sent at `sent`,
     /// with this cache's margin and a fresh random lengthening of it.
-    fn entry(&self, token: Token, sent: Moment) -> CachedToken {
+    fn to_cached(&self, token: Token, sent: Moment) -> CachedToken {
         CachedToken::new(token, sent, self.options.refresh_margin, self.jitter())
     }
 
     /// Installs `token`, answered to a raw Get or Refresh sent at `sent`, as
     /// the current one.
     pub(crate) fn install(&self, token: Token, sent: Moment) {
-        let entry = self.entry(token, sent);
+        let entry = self.to_cached(token, sent);
         let mut state = self.lock();
         state.current = Some(state.issue(entry));
         state.ever_had_token = true;
