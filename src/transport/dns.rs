@@ -1,5 +1,4 @@
-//! Name resolution only when a connection is opened (and the connector that
-//! wraps each new connection in a [`CoalescingTransport`]).
+//! Name resolution only when a connection is opened.
 //!
 //! ureq asks its resolver for the target's addresses on *every* request,
 //! before it looks in its connection pool, and its default resolver spawns a
@@ -25,19 +24,13 @@ use ureq::Error as UreqError;
 use ureq::config::Config;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{
-    ConnectProxyConnector, ConnectionDetails, Connector, NextTimeout, RustlsConnector,
-    SocksConnector, Transport,
-};
+use ureq::unversioned::transport::NextTimeout;
 
 use super::GatewayUrl;
-use super::coalesce::CoalescingTransport;
-use super::forward::Forwarding;
-use super::tcp::TcpConnector;
 use crate::fork::ForkSafeMutex;
 
 /// A cached answer older than this is looked up again before a new connection.
-const REFRESH_AFTER: Duration = Duration::from_secs(30);
+pub(super) const REFRESH_AFTER: Duration = Duration::from_secs(30);
 
 /// Addresses per `host:port`, shared by the resolver and the connector.
 #[derive(Debug)]
@@ -64,7 +57,11 @@ impl DnsCache {
     }
 
     /// The cached answer for `key`, when it is at most `max_age` old.
-    fn cached(&self, key: &str, max_age: Option<Duration>) -> Option<ResolvedSocketAddrs> {
+    pub(super) fn cached(
+        &self,
+        key: &str,
+        max_age: Option<Duration>,
+    ) -> Option<ResolvedSocketAddrs> {
         let entries = self.entries.lock();
         let (addrs, at) = entries.get(key)?;
         match max_age {
@@ -73,7 +70,7 @@ impl DnsCache {
         }
     }
 
-    fn look_up(
+    pub(super) fn look_up(
         &self,
         key: String,
         uri: &Uri,
@@ -92,7 +89,7 @@ impl DnsCache {
 }
 
 /// `host:port` of a URI, with the scheme's default port; `None` without a host.
-fn host_and_port(uri: &Uri) -> Option<(String, u16)> {
+pub(super) fn host_and_port(uri: &Uri) -> Option<(String, u16)> {
     let authority = uri.authority()?;
     let port = authority.port_u16().or_else(|| match uri.scheme_str() {
         Some("https") => Some(443),
@@ -103,7 +100,7 @@ fn host_and_port(uri: &Uri) -> Option<(String, u16)> {
     Some((authority.host().trim_matches(['[', ']']).to_string(), port))
 }
 
-fn key_of(host: &str, port: u16) -> String {
+pub(super) fn key_of(host: &str, port: u16) -> String {
     if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
@@ -152,128 +149,6 @@ impl Resolver for CachingResolver {
         match self.cache.cached(&key, max_age) {
             Some(addrs) => Ok(addrs),
             None => self.cache.look_up(key, uri, config, timeout),
-        }
-    }
-}
-
-/// The connector chain (ureq's, with our TCP at the system-call floor: SOCKS,
-/// CONNECT, TCP, TLS), preceded by a refresh of stale addresses (or, through
-/// a forwarding proxy, by the proxy's addresses).
-#[derive(Debug)]
-pub struct ResolveOnConnect {
-    cache: Arc<DnsCache>,
-    inner: Box<dyn Connector<(), Out = Box<dyn Transport>>>,
-    forwarding: Option<Arc<Forwarding>>,
-}
-
-impl ResolveOnConnect {
-    pub fn new(cache: Arc<DnsCache>, forwarding: Option<Arc<Forwarding>>) -> Self {
-        let chain =
-            ().chain(SocksConnector::default())
-                .chain(ConnectProxyConnector::default())
-                .chain(TcpConnector)
-                .chain(RustlsConnector::default());
-        ResolveOnConnect {
-            cache,
-            inner: Box::new(BoxedTransport(chain)),
-            forwarding,
-        }
-    }
-}
-
-/// A connector whose transport is boxed, so that the chain has one type.
-#[derive(Debug)]
-struct BoxedTransport<C>(C);
-
-impl<C: Connector<()>> Connector<()> for BoxedTransport<C> {
-    type Out = Box<dyn Transport>;
-
-    fn connect(
-        &self,
-        details: &ConnectionDetails,
-        chained: Option<()>,
-    ) -> Result<Option<Self::Out>, UreqError> {
-        let transport = self.0.connect(details, chained)?;
-        Ok(transport.map(|t| Box::new(t) as Box<dyn Transport>))
-    }
-}
-
-impl Connector<()> for ResolveOnConnect {
-    type Out = Box<dyn Transport>;
-
-    fn connect(
-        &self,
-        details: &ConnectionDetails,
-        chained: Option<()>,
-    ) -> Result<Option<Self::Out>, UreqError> {
-        let connected = self.connect_fresh(details, chained);
-        super::trace::opened_connection(connected.is_err());
-        connected
-    }
-}
-
-impl ResolveOnConnect {
-    /// Refreshes a stale address, then connects.
-    fn connect_fresh(
-        &self,
-        details: &ConnectionDetails,
-        chained: Option<()>,
-    ) -> Result<Option<Box<dyn Transport>>, UreqError> {
-        if let Some(forwarding) = &self.forwarding {
-            let proxy = key_of(&forwarding.proxy_host, forwarding.proxy_port);
-            let proxy_uri: Uri = format!("http://{proxy}/")
-                .parse()
-                .map_err(|_| UreqError::InvalidProxyUrl)?;
-            let resolver = CachingResolver::new(self.cache.clone(), false);
-            let addrs = resolver.resolve(&proxy_uri, details.config, details.timeout)?;
-            return self.connect_coalescing(&details.with_addrs(addrs), chained);
-        }
-        let stale_name = host_and_port(details.uri)
-            .filter(|(host, _)| !details.addrs.is_empty() && host.parse::<IpAddr>().is_err());
-        let Some((host, port)) = stale_name else {
-            return self.connect_coalescing(details, chained);
-        };
-        let key = key_of(&host, port);
-        if self.cache.cached(&key, Some(REFRESH_AFTER)).is_some() {
-            return self.connect_coalescing(details, chained);
-        }
-        let addrs = self
-            .cache
-            .look_up(key, details.uri, details.config, details.timeout)?;
-        self.connect_coalescing(&details.with_addrs(addrs), chained)
-    }
-
-    /// The default chain's transport, sending each request in one write.
-    fn connect_coalescing(
-        &self,
-        details: &ConnectionDetails,
-        chained: Option<()>,
-    ) -> Result<Option<Box<dyn Transport>>, UreqError> {
-        let transport = self.inner.connect(details, chained)?;
-        Ok(transport.map(|inner| {
-            Box::new(CoalescingTransport::new(inner, self.forwarding.clone())) as Box<dyn Transport>
-        }))
-    }
-}
-
-/// The same connection details with other addresses.
-trait WithAddrs<'a> {
-    fn with_addrs(&self, addrs: ResolvedSocketAddrs) -> ConnectionDetails<'a>;
-}
-
-impl<'a> WithAddrs<'a> for ConnectionDetails<'a> {
-    fn with_addrs(&self, addrs: ResolvedSocketAddrs) -> ConnectionDetails<'a> {
-        ConnectionDetails {
-            uri: self.uri,
-            addrs,
-            config: self.config,
-            request_level: self.request_level,
-            resolver: self.resolver,
-            now: self.now,
-            timeout: self.timeout,
-            current_time: self.current_time.clone(),
-            run_connector: self.run_connector.clone(),
-            register_shutdown: self.register_shutdown.clone(),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 mod classify;
 mod coalesce;
+mod connector;
 mod dns;
 mod forward;
 mod proxy;
@@ -154,7 +155,7 @@ fn new_agent(options: &TransportOptions, route: &Route, dns: &Arc<dns::DnsCache>
         .build();
     Agent::with_parts(
         config,
-        dns::ResolveOnConnect::new(dns.clone(), route.forwarding.clone()),
+        connector::ResolveOnConnect::new(dns.clone(), route.forwarding.clone()),
         dns::CachingResolver::new(dns.clone(), route.forwarding.is_some()),
     )
 }
