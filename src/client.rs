@@ -22,7 +22,7 @@ use crate::response::{Token, parse_token_answer};
 use crate::secret::AppSecret;
 use crate::shared_cache::SharedCacheDirectory;
 use crate::signing;
-use crate::timestamp::next_request_timestamp_ms;
+use crate::time::timestamp::next_request_timestamp_ms;
 use crate::transport::{
     GatewayUrl, PROXY_ENVIRONMENT_VARIABLES, ProxySetting, Transport, TransportOptions,
     read_ca_file,
@@ -327,7 +327,7 @@ impl Client {
     /// a fresh timestamp: `"apim-accesstoken: …\r\napim-signature: …\r\napim-timestamp: …\r\n"`.
     pub fn auth_headers(&self, query: &str, body: &[u8]) -> Result<String, Error> {
         self.access_token_with(|token| {
-            let timestamp = crate::timestamp::next_request_timestamp_ms();
+            let timestamp = crate::time::timestamp::next_request_timestamp_ms();
             let signature = signing::api_signature(
                 token,
                 query,

@@ -14,7 +14,8 @@
 //! | C boundary | `ffi/` (`boundary.rs`: the one road every export takes; one module per group of functions) |
 //! | client | `client.rs` (builder, client, one-shot calls, request bodies) |
 //! | managed token | `managed/` (the state table, flights, the background thread, the shared file's use), `shared_cache.rs` (the file itself) |
-//! | wire | `transport/` (agent per process, TCP, proxies, DNS, error classification), `response.rs`, `signing.rs`, `timestamp.rs` |
+//! | wire | `transport/` (agent per process, TCP, proxies, DNS, error classification), `response.rs`, `signing.rs` |
+//! | time | `time/` (both clocks, the test clock, request timestamps) |
 //! | process | `fork.rs` (fork generations, locks never inherited locked) |
 //! | support | `error.rs`, `log.rs`, `secret.rs` (redacted and zeroed text) |
 //! | tests and demos | `fake/` and `bin/enos-fake-gateway.rs` (feature `fake-gateway`) |
@@ -44,7 +45,7 @@ mod response;
 mod secret;
 mod shared_cache;
 pub mod signing;
-mod timestamp;
+mod time;
 mod transport;
 
 #[cfg(feature = "fake-gateway")]

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use super::clock::Moment;
 use crate::response::Token;
 use crate::secret::TokenText;
+use crate::time::Moment;
 
 /// The random lengthening of each token's margin is at most this.
 const MAX_MARGIN_JITTER: Duration = Duration::from_secs(60);

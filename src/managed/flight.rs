@@ -6,12 +6,12 @@
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
-use super::clock::{Clock, Moment};
 use super::counters::Counters;
 use super::{ManagedOptions, TokenSource};
 use crate::error::{Error, ErrorKind, service_status};
 use crate::log::{LogLevel, Logger, token_hint};
 use crate::response::Token;
+use crate::time::{Clock, Moment};
 
 /// What one fetch does.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -185,7 +185,7 @@ fn one_operation_with_retries(
 /// `base * 2^(attempt-1)`, the upper half of it random ("equal jitter").
 fn backoff(base: Duration, attempt: u32) -> Duration {
     let full = base.saturating_mul(1u32 << (attempt - 1).min(16));
-    full / 2 + (full / 2).mul_f64(super::clock::random_fraction())
+    full / 2 + (full / 2).mul_f64(crate::time::random_fraction())
 }
 
 #[cfg(test)]

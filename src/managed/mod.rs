@@ -30,7 +30,6 @@
 
 mod cached;
 mod caller;
-mod clock;
 mod counters;
 mod fleet;
 mod flight;
@@ -47,8 +46,8 @@ use crate::fork::{ForkSafeGuard, ForkSafeMutex};
 use crate::log::{LogLevel, Logger};
 use crate::response::Token;
 use crate::shared_cache::SharedSlot;
+pub(crate) use crate::time::{Clock, Moment};
 use cached::CachedToken;
-pub(crate) use clock::{Clock, Moment};
 pub use counters::CounterValues;
 pub(crate) use counters::Counters;
 pub(crate) use flight::Fetch;
@@ -252,7 +251,7 @@ impl ManagedToken {
 
     /// A fresh random lengthening of the margin: 0-10%.
     fn jitter(&self) -> f64 {
-        clock::random_fraction() * 0.1
+        crate::time::random_fraction() * 0.1
     }
 
     /// A token valid now, handed to `copy_out` (which must be quick: on the

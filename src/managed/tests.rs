@@ -7,9 +7,9 @@ use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::clock::ManualClock;
 use super::*;
 use crate::error::ErrorKind;
+use crate::time::ManualClock;
 
 enum Step {
     Answer(Result<Token, Error>),

@@ -1,11 +1,14 @@
-//! Time for the managed token: moments on two clocks, and a clock that tests
-//! can drive by hand.
+//! Time, in one place: moments on two clocks for the managed token, a clock
+//! that tests can drive by hand, and (in [`timestamp`]) the request
+//! timestamps the gateway sees.
 //!
 //! A token counts as expired (or due) when either clock says so: the
 //! monotonic clock stops during suspend, the wall clock can be stepped.
 //! On Linux both are the kernel's coarse clocks (a few milliseconds of
 //! resolution, about 10 ns to read instead of 35-50 ns): token lifetimes and
 //! margins are counted in seconds, and this read is on every cached call.
+
+pub(crate) mod timestamp;
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -184,7 +187,7 @@ mod system {
     }
 
     pub fn wall_ms() -> i64 {
-        crate::timestamp::wall_clock_ms()
+        timestamp::wall_clock_ms()
     }
 }
 
