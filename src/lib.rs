@@ -12,7 +12,7 @@
 //! | layer | modules |
 //! |---|---|
 //! | C boundary | `ffi/` (`boundary.rs`: the one road every export takes; one module per group of functions) |
-//! | client | `client.rs` (builder, client, one-shot calls, request bodies) |
+//! | client | `client.rs` (builder, client, request bodies), `oneshot.rs` (calls without a client) |
 //! | managed token | `managed/` (the state table, flights, the background thread, the shared file's use), `shared_cache.rs` (the file itself) |
 //! | wire | `transport/` (agent per process, TCP, proxies, DNS, error classification), `response.rs`, `signing.rs` |
 //! | time | `time/` (both clocks, the test clock, request timestamps) |
@@ -41,6 +41,7 @@ pub mod ffi;
 mod fork;
 mod log;
 mod managed;
+mod oneshot;
 mod response;
 mod secret;
 mod shared_cache;
@@ -59,10 +60,11 @@ pub mod fuzzing {
     pub use crate::transport::HttpAnswer;
 }
 
-pub use client::{Client, ClientBuilder, get_access_token, refresh_access_token};
+pub use client::{Client, ClientBuilder};
 pub use error::{Error, ErrorKind, service_status};
 pub use log::{LogLevel, Logger};
 pub use managed::CounterValues;
+pub use oneshot::{get_access_token, refresh_access_token};
 pub use response::Token;
 pub use secret::AppSecret;
 pub use transport::PROXY_ENVIRONMENT_VARIABLES;

@@ -43,7 +43,7 @@ pub unsafe extern "C" fn enos_get_access_token(
     fallible(|| unsafe {
         with_token_outputs(token_out, expire_out, || {
             let (gateway_url, app_key, app_secret) = credentials(gateway_url, app_key, app_secret)?;
-            crate::client::get_access_token(gateway_url, app_key, app_secret)
+            crate::oneshot::get_access_token(gateway_url, app_key, app_secret)
         })
     })
 }
@@ -83,7 +83,7 @@ pub unsafe extern "C" fn enos_refresh_access_token(
         with_token_outputs(token_out, expire_out, || {
             let (gateway_url, app_key, app_secret) = credentials(gateway_url, app_key, app_secret)?;
             let access_token = required_str(access_token, "access_token")?;
-            crate::client::refresh_access_token(gateway_url, app_key, app_secret, access_token)
+            crate::oneshot::refresh_access_token(gateway_url, app_key, app_secret, access_token)
         })
     })
 }
