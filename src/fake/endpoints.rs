@@ -1,0 +1,129 @@
+//! The fake's own endpoints: the signed echo API (`/fake/v1/echo`), which
+//! checks an API call's `apim-*` headers the way the gateway does, and the
+//! control API (`/fake/control/*`) that tests in any language steer it with.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::http::{Answer, Request};
+use super::{Fault, MAX_OVERSIZED_BYTES, Shared};
+
+/// The signed test API: checks the three `apim-*` headers.
+pub(super) fn echo(request: &Request, shared: &Shared) -> Answer {
+    let mut state = shared.lock();
+    let verdict = (|| {
+        let token = request
+            .header("apim-accesstoken")
+            .ok_or("missing apim-accesstoken")?;
+        let signature = request
+            .header("apim-signature")
+            .ok_or("missing apim-signature")?;
+        let timestamp: i64 = request
+            .header("apim-timestamp")
+            .ok_or("missing apim-timestamp")?
+            .parse()
+            .map_err(|_| "apim-timestamp is not a number")?;
+        let (_, secret) = state
+            .service
+            .valid_token_owner(token)
+            .ok_or("access token unknown or expired")?;
+        let secret = crate::secret::AppSecret::new(secret);
+        let expected =
+            crate::signing::api_signature(token, &request.query, &request.body, timestamp, &secret);
+        if expected == signature {
+            Ok(())
+        } else {
+            Err("signature mismatch")
+        }
+    })();
+    match verdict {
+        Ok(()) => {
+            state.stats.echo_accepted += 1;
+            Answer::json(
+                200,
+                &json!({"status": 0, "msg": "signature ok", "data": {
+                    "method": request.method, "query": request.query,
+                    "bodyBytes": request.body.len()}}),
+            )
+        }
+        Err(why) => {
+            state.stats.echo_rejected += 1;
+            Answer::json(401, &json!({"status": 401, "msg": why}))
+        }
+    }
+}
+
+pub(super) fn control(request: &Request, shared: &Shared) -> Answer {
+    let action = request.path.trim_start_matches("/fake/control/");
+    match (request.method.as_str(), action) {
+        ("GET", "stats") => {
+            let stats = shared.lock().stats.clone();
+            let statuses: serde_json::Map<String, Value> = stats
+                .statuses
+                .iter()
+                .map(|(code, count)| (code.to_string(), json!(count)))
+                .collect();
+            Answer::json(
+                200,
+                &json!({
+                    "connections": stats.connections, "requests": stats.requests,
+                    "getRequests": stats.get_requests, "refreshRequests": stats.refresh_requests,
+                    "statuses": statuses, "faults": stats.faults,
+                    "echoAccepted": stats.echo_accepted, "echoRejected": stats.echo_rejected,
+                }),
+            )
+        }
+        ("POST", "expire-tokens") => {
+            shared.lock().service.expire_all();
+            Answer::json(200, &json!({"status": 0}))
+        }
+        ("POST", "fault") => match parse_fault(&request.body) {
+            Ok((None, _)) => {
+                shared.lock().faults.clear();
+                Answer::json(200, &json!({"status": 0}))
+            }
+            Ok((Some(fault), times)) => {
+                let mut state = shared.lock();
+                for _ in 0..times {
+                    state.faults.push_back(fault.clone());
+                }
+                Answer::json(200, &json!({"status": 0}))
+            }
+            Err(why) => Answer::json(400, &json!({"status": 400, "msg": why})),
+        },
+        _ => Answer::text(404, "text/plain", "unknown control action"),
+    }
+}
+
+/// `{"fault": NAME, "times": N, ...}`; `None` for `clear`.
+fn parse_fault(body: &[u8]) -> Result<(Option<Fault>, usize), String> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let times = value
+        .get("times")
+        .and_then(Value::as_u64)
+        .unwrap_or(1)
+        .min(10_000) as usize;
+    let number = |name: &str| {
+        value
+            .get(name)
+            .and_then(Value::as_u64)
+            .ok_or(format!("\"{name}\" (a number) is required"))
+    };
+    let fault = match value.get("fault").and_then(Value::as_str).unwrap_or("") {
+        "http500" => Fault::ServerErrorHtml,
+        "not-json" => Fault::NotJson,
+        "oversized" => match number("bytes")? {
+            bytes if bytes <= MAX_OVERSIZED_BYTES as u64 => Fault::Oversized(bytes as usize),
+            _ => return Err(format!("\"bytes\" is at most {MAX_OVERSIZED_BYTES}")),
+        },
+        "delay" => Fault::Delay(Duration::from_millis(number("ms")?)),
+        "drop" => Fault::DropConnection,
+        "truncated" => Fault::Truncated,
+        "redirect" => Fault::Redirect,
+        "status" => Fault::GatewayStatus(number("status")? as i32),
+        "clear" => return Ok((None, 0)),
+        other => return Err(format!("unknown fault \"{other}\"")),
+    };
+    Ok((Some(fault), times))
+}
