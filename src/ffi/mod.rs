@@ -1,11 +1,11 @@
-//! The C ABI: the only place with raw pointers.
+//! The C ABI: the only place that takes pointers from a caller.
 //!
 //! Every export is a plain `#[unsafe(no_mangle)] pub extern "C" fn` whose
 //! doc comment becomes its comment in `include/enos_token.h`. Each one runs
-//! its body through [`boundary`], which clears the thread's last error, catches
-//! panics (reported as `ENOS_ERR_INTERNAL`), and turns an [`Error`] into an
-//! `enos_status` plus the thread's last-error details. The bodies only check
-//! and convert pointers, then call the safe core.
+//! its body through [`boundary`], which catches panics (reported as
+//! `ENOS_ERR_INTERNAL`), turns an [`Error`] into an `enos_status`, and
+//! replaces the thread's last-error details when the call ends. The bodies
+//! only check and convert pointers, then call the safe core.
 //!
 //! [`Error`]: crate::Error
 
