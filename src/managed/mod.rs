@@ -441,4 +441,6 @@ impl Drop for ManagedToken {
 }
 
 #[cfg(test)]
+mod fleet_tests;
+#[cfg(test)]
 mod tests;

@@ -11,25 +11,25 @@ use super::*;
 use crate::error::ErrorKind;
 use crate::time::ManualClock;
 
-enum Step {
+pub(super) enum Step {
     Answer(Result<Token, Error>),
     /// Tells the test the fetch started, then answers what the test sends.
     Blocked(Sender<()>, Receiver<Result<Token, Error>>),
 }
 
 #[derive(Default)]
-struct Script {
+pub(super) struct Script {
     steps: Mutex<VecDeque<Step>>,
     fetches: Mutex<Vec<Fetch>>,
 }
 
 impl Script {
-    fn answer(&self, result: Result<Token, Error>) {
+    pub(super) fn answer(&self, result: Result<Token, Error>) {
         self.steps.lock().unwrap().push_back(Step::Answer(result));
     }
 
     /// A fetch that starts, then waits: returns (started, release).
-    fn blocked(&self) -> (Receiver<()>, Sender<Result<Token, Error>>) {
+    pub(super) fn blocked(&self) -> (Receiver<()>, Sender<Result<Token, Error>>) {
         let (started_tx, started_rx) = channel();
         let (release_tx, release_rx) = channel();
         let step = Step::Blocked(started_tx, release_rx);
@@ -37,7 +37,7 @@ impl Script {
         (started_rx, release_tx)
     }
 
-    fn fetches(&self) -> Vec<Fetch> {
+    pub(super) fn fetches(&self) -> Vec<Fetch> {
         self.fetches.lock().unwrap().clone()
     }
 }
@@ -56,14 +56,14 @@ impl TokenSource for Script {
     }
 }
 
-fn token(name: &str, expire_s: i64) -> Result<Token, Error> {
+pub(super) fn token(name: &str, expire_s: i64) -> Result<Token, Error> {
     Ok(Token {
         access_token: name.into(),
         expire_s,
     })
 }
 
-fn unavailable() -> Result<Token, Error> {
+pub(super) fn unavailable() -> Result<Token, Error> {
     Err(Error::new(ErrorKind::Connect, "connect to gateway refused"))
 }
 
@@ -359,130 +359,5 @@ fn dropping_the_cache_zeroes_the_tokens_other_threads_still_hold() {
         held.token.bytes().all(|b| b == 0),
         "{:?}",
         held.token.as_bytes()
-    );
-}
-
-/// Two clients sharing one token file (as two processes would), with one
-/// clock and a script each.
-struct Fleet {
-    clock: Arc<ManualClock>,
-    members: Vec<(Arc<ManagedToken>, Arc<Script>)>,
-    directory: std::path::PathBuf,
-}
-
-impl Fleet {
-    fn new(name: &str) -> Fleet {
-        let directory =
-            std::env::temp_dir().join(format!("enos-fleet-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&directory);
-        let shared = crate::shared_cache::SharedCacheDirectory::open(directory.to_str().unwrap())
-            .unwrap()
-            .slot("http://gw:1", "app")
-            .unwrap();
-        let clock = ManualClock::new();
-        let options = ManagedOptions {
-            max_retries: 0,
-            ..ManagedOptions::default()
-        };
-        let members = (0..2)
-            .map(|_| {
-                let cache = ManagedToken::new(
-                    options.clone(),
-                    Duration::from_secs(30),
-                    None,
-                    Clock::Manual(clock.clone()),
-                    Some(shared.clone()),
-                );
-                (Arc::new(cache), Arc::<Script>::default())
-            })
-            .collect();
-        Fleet {
-            clock,
-            members,
-            directory,
-        }
-    }
-
-    fn get(&self, member: usize) -> Result<String, Error> {
-        let (cache, script) = &self.members[member];
-        cache.access_token(&**script, str::to_string)
-    }
-
-    fn script(&self, member: usize) -> &Script {
-        &self.members[member].1
-    }
-}
-
-impl Drop for Fleet {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.directory);
-    }
-}
-
-#[test]
-fn siblings_take_each_others_tokens_without_fetching() {
-    let fleet = Fleet::new("switch");
-    fleet.script(0).answer(token("tok-1", 7200));
-    assert_eq!(fleet.get(0).unwrap(), "tok-1");
-    assert_eq!(fleet.get(1).unwrap(), "tok-1", "from the file");
-    assert!(fleet.script(1).fetches().is_empty());
-
-    // One refresh for the fleet; the other switches on its very next call.
-    fleet.clock.advance(Duration::from_secs(6700));
-    fleet.script(0).answer(token("tok-2", 7200));
-    assert_eq!(fleet.get(0).unwrap(), "tok-2");
-    assert_eq!(fleet.get(1).unwrap(), "tok-2");
-    assert!(fleet.script(1).fetches().is_empty());
-
-    // A token the gateway rejected, invalidated by one: one fetch in all.
-    assert!(fleet.members[0].0.invalidate(Some("tok-2")));
-    fleet.clock.advance(Duration::from_secs(2));
-    fleet.script(1).answer(token("tok-3", 7200));
-    assert_eq!(
-        fleet.get(1).unwrap(),
-        "tok-3",
-        "the rejected token is gone here too"
-    );
-    assert_eq!(fleet.get(0).unwrap(), "tok-3");
-    assert_eq!(fleet.script(0).fetches().len(), 2, "Get, Refresh: no third");
-}
-
-#[test]
-fn a_failed_refresh_pauses_the_whole_fleet() {
-    let fleet = Fleet::new("pause");
-    fleet.script(0).answer(token("tok-1", 7200));
-    fleet.get(0).unwrap();
-    fleet.get(1).unwrap();
-    fleet.clock.advance(Duration::from_secs(6700)); // due for both
-    fleet.script(0).answer(unavailable());
-    assert_eq!(fleet.get(0).unwrap(), "tok-1", "served through the failure");
-    assert_eq!(
-        fleet.get(1).unwrap(),
-        "tok-1",
-        "paused too: no attempt of its own"
-    );
-    assert!(fleet.script(1).fetches().is_empty());
-}
-
-#[test]
-fn a_sibling_waiting_for_the_lock_takes_the_token_fetched_meanwhile() {
-    let fleet = Fleet::new("wait");
-    let (started, release) = fleet.script(0).blocked();
-    let first = {
-        let (cache, script) = fleet.members[0].clone();
-        std::thread::spawn(move || cache.access_token(&*script, str::to_string))
-    };
-    started.recv().unwrap(); // member 0 holds the fleet's lock, fetching
-    let second = {
-        let (cache, script) = fleet.members[1].clone();
-        std::thread::spawn(move || cache.access_token(&*script, str::to_string))
-    };
-    std::thread::sleep(Duration::from_millis(50)); // let it reach the lock
-    release.send(token("tok-1", 7200)).unwrap();
-    assert_eq!(first.join().unwrap().unwrap(), "tok-1");
-    assert_eq!(second.join().unwrap().unwrap(), "tok-1");
-    assert!(
-        fleet.script(1).fetches().is_empty(),
-        "one fetch for the fleet"
     );
 }
