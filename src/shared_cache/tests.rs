@@ -3,7 +3,10 @@
 
 use std::os::unix::fs::PermissionsExt;
 
+use std::time::{Duration, Instant};
+
 use super::*;
+use crate::error::ErrorKind;
 
 /// A fresh directory, mode 0700, removed when dropped.
 struct Directory(PathBuf);
