@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod c_abi;
 pub mod programs;
 
 use std::io::{Read, Write};

@@ -1,0 +1,40 @@
+//! Helpers for tests that call the C functions from Rust.
+
+use std::ffi::{CStr, CString, c_char};
+use std::ptr;
+
+use enos_token::ffi::last_error::enos_last_error_message;
+use enos_token::ffi::strings::enos_string_free;
+
+pub fn c(text: &str) -> CString {
+    CString::new(text).unwrap()
+}
+
+/// Bytes that are not UTF-8, NUL-terminated.
+pub const NOT_UTF8: &[u8] = b"\xff\xfe\0";
+
+pub fn not_utf8() -> *const c_char {
+    NOT_UTF8.as_ptr().cast()
+}
+
+pub fn last_message() -> Option<String> {
+    let message = enos_last_error_message();
+    (!message.is_null()).then(|| {
+        unsafe { CStr::from_ptr(message) }
+            .to_str()
+            .unwrap()
+            .to_string()
+    })
+}
+
+/// A non-NULL pointer the library must overwrite with NULL on failure.
+pub fn sentinel() -> *mut c_char {
+    ptr::NonNull::<c_char>::dangling().as_ptr()
+}
+
+pub fn take_string(s: *mut c_char) -> String {
+    assert!(!s.is_null());
+    let text = unsafe { CStr::from_ptr(s) }.to_str().unwrap().to_string();
+    unsafe { enos_string_free(s) };
+    text
+}
