@@ -22,20 +22,21 @@
 
 mod endpoints;
 mod http;
+mod server;
 pub mod service;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::{self, Write};
+use std::io::{self};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use http::Answer;
 pub use http::Request;
-use http::{Answer, ReadError};
 use service::{Fetch, TokenService};
 
 /// The largest body the `oversized` fault sends: far above the client's
@@ -162,7 +163,7 @@ pub struct FakeGateway {
 impl FakeGateway {
     /// Starts listening and serving on background threads.
     pub fn start(config: FakeGatewayConfig) -> io::Result<FakeGateway> {
-        let tls = config.tls.as_ref().map(server_config).transpose()?;
+        let tls = config.tls.as_ref().map(server::server_config).transpose()?;
         let listener = TcpListener::bind(config.bind)?;
         let address = listener.local_addr()?;
         let shared = Arc::new(Shared {
@@ -181,7 +182,7 @@ impl FakeGateway {
         let acceptor_shared = shared.clone();
         let acceptor = thread::Builder::new()
             .name("fake-gateway-accept".into())
-            .spawn(move || accept_loop(listener, acceptor_shared))?;
+            .spawn(move || server::accept_loop(listener, acceptor_shared))?;
         Ok(FakeGateway {
             address,
             shared,
@@ -262,184 +263,6 @@ impl Drop for FakeGateway {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn server_config(identity: &TlsIdentity) -> io::Result<Arc<rustls::ServerConfig>> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let invalid =
-        |e: &dyn std::fmt::Display| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
-    let chain = CertificateDer::pem_slice_iter(&identity.certificate_chain_pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| invalid(&e))?;
-    let key = PrivateKeyDer::from_pem_slice(&identity.private_key_pem).map_err(|e| invalid(&e))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| invalid(&e))?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| invalid(&e))?;
-    Ok(Arc::new(config))
-}
-
-fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    for stream in listener.incoming() {
-        if shared.stopping.load(Ordering::SeqCst) {
-            break;
-        }
-        let Ok(stream) = stream else { continue };
-        let _ = stream.set_nodelay(true);
-        let _ = stream.set_read_timeout(Some(http::IDLE_TIMEOUT));
-        let Ok(closer) = stream.try_clone() else {
-            continue;
-        };
-        let id = {
-            let mut state = shared.lock();
-            state.stats.connections += 1;
-            state.next_connection_id += 1;
-            let id = state.next_connection_id;
-            if let Ok(clone) = stream.try_clone() {
-                state.connections.insert(id, clone);
-            }
-            id
-        };
-        let shared = shared.clone();
-        let _ = thread::Builder::new()
-            .name("fake-gateway-conn".into())
-            .spawn(move || {
-                match shared.tls.clone() {
-                    None => serve_connection(stream, &shared),
-                    Some(config) => {
-                        if let Ok(connection) = rustls::ServerConnection::new(config) {
-                            serve_connection(rustls::StreamOwned::new(connection, stream), &shared)
-                        }
-                    }
-                }
-                // The registry holds a clone of the socket: close it for real.
-                shared.lock().connections.remove(&id);
-                let _ = closer.shutdown(Shutdown::Both);
-            });
-    }
-}
-
-fn serve_connection<S: io::Read + Write>(stream: S, shared: &Shared) {
-    let mut reader = http::buffered(stream);
-    loop {
-        if shared.stopping.load(Ordering::SeqCst) {
-            return;
-        }
-        let request = match http::read_request(&mut reader) {
-            Ok(request) => request,
-            Err(ReadError::Closed) | Err(ReadError::Broken) => return,
-            Err(ReadError::Reject(status, why)) => {
-                let answer = Answer::text(status, "text/plain", why);
-                let _ = http::write_answer(reader.get_mut(), &answer, false);
-                return;
-            }
-        };
-        let keep_alive = request.keep_alive();
-        let stream = reader.get_mut();
-        let outcome = respond(&request, shared, stream, keep_alive);
-        if outcome.is_err() || !keep_alive || shared.stopping.load(Ordering::SeqCst) {
-            return;
-        }
-    }
-}
-
-/// Answers one request; `Err` closes the connection.
-fn respond<W: Write>(
-    request: &Request,
-    shared: &Shared,
-    stream: &mut W,
-    keep_alive: bool,
-) -> io::Result<()> {
-    if request.path.starts_with("/fake/control/") {
-        let answer = endpoints::control(request, shared);
-        return http::write_answer(stream, &answer, keep_alive);
-    }
-    let fault = {
-        let mut state = shared.lock();
-        state.stats.requests += 1;
-        if state.recent.len() >= 32 {
-            state.recent.pop_front();
-        }
-        state.recent.push_back(request.clone());
-        let fetch = token_fetch(&request.path);
-        match fetch {
-            Some(Fetch::Get) => state.stats.get_requests += 1,
-            Some(Fetch::Refresh) => state.stats.refresh_requests += 1,
-            None => {}
-        }
-        let fault = state.faults.pop_front();
-        if fault.is_some() {
-            state.stats.faults += 1;
-        }
-        fault
-    };
-    match fault {
-        None => {}
-        Some(Fault::Delay(delay)) => {
-            let until = Instant::now() + delay;
-            while Instant::now() < until && !shared.stopping.load(Ordering::SeqCst) {
-                thread::sleep(Duration::from_millis(10).min(until - Instant::now()));
-            }
-        }
-        Some(Fault::DropConnection) => {
-            return Err(io::Error::other("fault: drop"));
-        }
-        Some(Fault::Truncated) => {
-            let body = br#"{"status":0,"msg":"SUCCESS","data":{"accessToken":"tr"#;
-            let answer = Answer::text(200, "application/json", &body[..]);
-            stream.write_all(&http::head_bytes(&answer, body.len() + 100, true))?;
-            stream.write_all(body)?;
-            stream.flush()?;
-            return Err(io::Error::other("fault: truncated"));
-        }
-        Some(other) => {
-            let answer = match other {
-                Fault::ServerErrorHtml => Answer::text(
-                    500,
-                    "text/html",
-                    "<html><body><h1>500 Internal Server Error</h1></body></html>",
-                ),
-                Fault::NotJson => Answer::text(200, "application/json", "this is not JSON"),
-                Fault::Oversized(bytes) => {
-                    let mut body = br#"{"status":0,"padding":""#.to_vec();
-                    let bytes = bytes.min(MAX_OVERSIZED_BYTES);
-                    body.resize(bytes.saturating_sub(2).max(body.len()), b'x');
-                    body.extend_from_slice(b"\"}");
-                    Answer::text(200, "application/json", body)
-                }
-                Fault::GatewayStatus(status) => Answer::json(
-                    200,
-                    &json!({"status": status, "msg": "injected by the fake gateway",
-                            "business": "apim-token-service"}),
-                ),
-                Fault::Redirect => {
-                    let mut answer = Answer::text(302, "text/plain", "moved");
-                    answer
-                        .extra_headers
-                        .push(("Location".into(), "/elsewhere".into()));
-                    answer
-                }
-                Fault::Raw {
-                    status,
-                    content_type,
-                    body,
-                } => Answer::text(status, content_type, body),
-                Fault::Delay(_) | Fault::DropConnection | Fault::Truncated => unreachable!(),
-            };
-            if let Some(status) = gateway_status_of(&answer) {
-                if token_fetch(&request.path).is_some() {
-                    *shared.lock().stats.statuses.entry(status).or_default() += 1;
-                }
-            }
-            return http::write_answer(stream, &answer, keep_alive);
-        }
-    }
-    let answer = route(request, shared);
-    http::write_answer(stream, &answer, keep_alive)
 }
 
 fn gateway_status_of(answer: &Answer) -> Option<i32> {
