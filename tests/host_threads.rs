@@ -12,7 +12,7 @@
 
 mod support;
 
-use std::ffi::{CStr, CString, c_char, c_void};
+use std::ffi::{CStr, c_char, c_void};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
@@ -233,20 +233,11 @@ unsafe extern "C" fn calls_back_in(
 
 /// A client built through the C ABI with `calls_back_in` as its log callback.
 fn c_client(fake: &FakeGateway, target: &CallbackTarget) -> *mut enos_token::ffi::enos_client {
-    use enos_token::ffi::builder::*;
-    let (url, key, secret) = (
-        CString::new(fake.url()).unwrap(),
-        CString::new(APP_KEY).unwrap(),
-        CString::new(APP_SECRET).unwrap(),
-    );
-    let (mut builder, mut client) = (ptr::null_mut(), ptr::null_mut());
-    unsafe {
-        enos_client_builder_new(url.as_ptr(), key.as_ptr(), secret.as_ptr(), &mut builder);
-        enos_client_builder_set_proxy(builder, c"".as_ptr());
+    use enos_token::ffi::builder::enos_client_builder_set_log_callback;
+    let client = support::c_abi::c_client_with(&fake.url(), |builder| unsafe {
         let user_data = target as *const CallbackTarget as *mut c_void;
         enos_client_builder_set_log_callback(builder, Some(calls_back_in), user_data);
-        enos_client_build(builder, &mut client);
-    }
+    });
     target.client.store(client as usize, Ordering::SeqCst);
     client
 }

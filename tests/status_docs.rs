@@ -17,7 +17,6 @@ use enos_token::ffi::builder::*;
 use enos_token::ffi::client::*;
 use enos_token::ffi::enos_client;
 use enos_token::ffi::enos_status;
-use enos_token::ffi::enos_status::*;
 use enos_token::ffi::managed::*;
 use enos_token::ffi::oneshot::*;
 use enos_token::ffi::signing::*;
@@ -86,16 +85,10 @@ fn c(text: &str) -> CString {
 }
 
 fn client_of(url: &str, total_ms: u64) -> *mut enos_client {
-    let (url, key, secret) = (c(url), c(APP_KEY), c(APP_SECRET));
-    let (mut builder, mut client) = (ptr::null_mut(), ptr::null_mut());
-    unsafe {
-        enos_client_builder_new(url.as_ptr(), key.as_ptr(), secret.as_ptr(), &mut builder);
-        enos_client_builder_set_proxy(builder, c"".as_ptr());
+    support::c_abi::c_client_with(url, |builder| unsafe {
         enos_client_builder_set_retries(builder, 0, 0);
         enos_client_builder_set_timeout_ms(builder, total_ms, total_ms);
-        assert_eq!(enos_client_build(builder, &mut client), ENOS_OK);
-    }
-    client
+    })
 }
 
 /// Every token-fetching function against `url`, recorded.
