@@ -32,8 +32,9 @@ fn main() {
 
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
-    let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
+    let mut config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
         .expect("cbindgen.toml is readable and valid");
+    config.after_includes = Some(version_macros());
     let bindings = match cbindgen::generate_with_config(&crate_dir, config) {
         Ok(bindings) => bindings,
         Err(e) => {
@@ -62,6 +63,27 @@ fn main() {
              `ENOS_TOKEN_WRITE_HEADER=1 cargo build` and commit it"
         );
     }
+}
+
+/// The version macros of the header, from Cargo.toml's version, so that C
+/// code can test the version at compile time (as with libcurl's
+/// `LIBCURL_VERSION_NUM`).
+fn version_macros() -> String {
+    let part = |name: &str| std::env::var(name).expect("cargo sets the version parts");
+    let (major, minor, patch) = (
+        part("CARGO_PKG_VERSION_MAJOR"),
+        part("CARGO_PKG_VERSION_MINOR"),
+        part("CARGO_PKG_VERSION_PATCH"),
+    );
+    format!(
+        "\n/** The version of this header: {major}.{minor}.{patch} (see enos_version() for the library's). */\n\
+         #define ENOS_TOKEN_VERSION_MAJOR {major}\n\
+         #define ENOS_TOKEN_VERSION_MINOR {minor}\n\
+         #define ENOS_TOKEN_VERSION_PATCH {patch}\n\
+         #define ENOS_TOKEN_VERSION \"{major}.{minor}.{patch}\"\n\
+         /** 0xXXYYZZ: major, minor, patch, one byte each; compare with >=. */\n\
+         #define ENOS_TOKEN_VERSION_NUM ((ENOS_TOKEN_VERSION_MAJOR << 16) | (ENOS_TOKEN_VERSION_MINOR << 8) | ENOS_TOKEN_VERSION_PATCH)"
+    )
 }
 
 fn same_contents(a: &Path, b: &Path) -> bool {

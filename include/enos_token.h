@@ -58,6 +58,14 @@
 #include <stddef.h>
 #include <stdbool.h>
 
+/** The version of this header: 0.1.0 (see enos_version() for the library's). */
+#define ENOS_TOKEN_VERSION_MAJOR 0
+#define ENOS_TOKEN_VERSION_MINOR 1
+#define ENOS_TOKEN_VERSION_PATCH 0
+#define ENOS_TOKEN_VERSION "0.1.0"
+/** 0xXXYYZZ: major, minor, patch, one byte each; compare with >=. */
+#define ENOS_TOKEN_VERSION_NUM ((ENOS_TOKEN_VERSION_MAJOR << 16) | (ENOS_TOKEN_VERSION_MINOR << 8) | ENOS_TOKEN_VERSION_PATCH)
+
 /**
  * The result of every fallible function. The values are fixed: other
  * languages bind to them, and they are never renumbered.

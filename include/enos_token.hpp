@@ -16,6 +16,10 @@
 #ifndef ENOS_TOKEN_HPP
 #define ENOS_TOKEN_HPP
 
+#if !defined(__cplusplus) || __cplusplus < 201703L
+#error "enos_token.hpp needs C++17 or later (for example -std=c++17); from C or older C++, include enos_token.h"
+#endif
+
 #include <chrono>
 #include <cstdint>
 #include <functional>

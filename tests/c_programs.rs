@@ -256,3 +256,26 @@ fn timestamps_follow_the_wall_clock_back_after_it_was_stepped() {
     );
     assert!(value("ahead: ") <= 1000, "{stdout}");
 }
+
+#[test]
+fn the_header_version_macros_match_the_library_and_cargo_toml() {
+    let program = compile(
+        "cc",
+        &C_FLAGS,
+        &repo().join("tests/c/version.c"),
+        "version",
+        &[],
+    );
+    let stdout = run_ok(&mut Command::new(&program), "http://unused", APP_SECRET);
+    let version = env!("CARGO_PKG_VERSION");
+    let (major, minor, patch) = (
+        env!("CARGO_PKG_VERSION_MAJOR").parse::<u32>().unwrap(),
+        env!("CARGO_PKG_VERSION_MINOR").parse::<u32>().unwrap(),
+        env!("CARGO_PKG_VERSION_PATCH").parse::<u32>().unwrap(),
+    );
+    let number = (major << 16) | (minor << 8) | patch;
+    assert_eq!(
+        stdout,
+        format!("header {version} library {version} num {number:06x}\n")
+    );
+}

@@ -94,3 +94,20 @@ fn cpp_wrapper_leaks_nothing_under_valgrind() {
         check_output(&stdout);
     }
 }
+
+#[test]
+fn cpp_wrapper_below_cpp17_says_what_it_needs() {
+    let Some(compiler) = cxx() else { return };
+    let output = Command::new(&compiler)
+        .args(["-std=c++14", "-fsyntax-only"])
+        .arg(format!("-I{}", repo().join("include").display()))
+        .arg(repo().join("examples/cpp/client.cpp"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("enos_token.hpp needs C++17 or later"),
+        "{stderr}"
+    );
+}
