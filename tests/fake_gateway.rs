@@ -50,3 +50,76 @@ fn an_oversized_fault_beyond_the_cap_is_refused_and_the_fake_lives_on() {
     assert!(answer.contains("at most 67108864"), "{answer}");
     assert!(get(&fake, APP_KEY, APP_SECRET).is_ok(), "still serving");
 }
+
+fn fake_binary() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_enos-fake-gateway"))
+}
+
+#[test]
+fn the_program_explains_itself() {
+    let version = fake_binary().arg("--version").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout),
+        format!("enos-fake-gateway {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let help = fake_binary().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for part in [
+        "demo-app-key:demo-app-secret",
+        "(default 7200)",
+        "/fake/control/fault",
+        "delay (ms)",
+        "ENOS_FAKE_APP_SECRET",
+        "tests/data/tls",
+    ] {
+        assert!(help.contains(part), "--help lacks {part:?}:\n{help}");
+    }
+    let unknown = fake_binary().arg("--bogus").output().unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown option --bogus"));
+
+    let fake = FakeProcess::start(&[]);
+    let listing = fake.request_get("/");
+    assert!(listing.starts_with("HTTP/1.1 200"), "{listing}");
+    assert!(
+        listing.contains("/apim-token-service/v2.0/token/refresh"),
+        "{listing}"
+    );
+}
+
+#[test]
+fn verbose_logs_each_request_without_secrets() {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = fake_binary()
+        .args(["--port", "0", "--max-seconds", "60", "-v", "--app"])
+        .arg(format!("{APP_KEY}:{APP_SECRET}"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .trim_start_matches("enos-fake-gateway listening on ")
+        .to_string();
+    let mut builder = enos_token::ClientBuilder::new(&url, APP_KEY, APP_SECRET).unwrap();
+    builder.proxy("").unwrap();
+    let token = builder.build().unwrap().get_token().unwrap().access_token;
+    child.kill().unwrap();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    child.wait().unwrap();
+    assert!(
+        log.contains("enos-fake-gateway: POST /apim-token-service/v2.0/token/get"),
+        "{log}"
+    );
+    assert!(!log.contains(APP_SECRET) && !log.contains(&token), "{log}");
+}

@@ -20,13 +20,32 @@ use std::time::Duration;
 
 use enos_token::fake::{FakeGateway, FakeGatewayConfig, TlsIdentity};
 
-const USAGE: &str =
-    "usage: enos-fake-gateway [--host ADDR] [--port N] [--app KEY:SECRET | --app KEY]... \
-[--apps-file PATH] [--token-lifetime SECONDS] [--tls-cert PEM --tls-key PEM] [--url-file PATH] \
-[--max-seconds N]
-  --app KEY           the secret comes from the environment variable ENOS_FAKE_APP_SECRET
-                      (so that it does not show in ps)
-  --apps-file PATH    one KEY:SECRET per line";
+const USAGE: &str = "usage: enos-fake-gateway [OPTION]... (--help for all of them)";
+
+const HELP: &str = "enos-fake-gateway: a fake of the EnOS API gateway's token service, for
+trying enos-token and for tests. Prints 'enos-fake-gateway listening on URL'
+first, then serves until killed.
+
+Options:
+  --host ADDR            address to listen on (default 127.0.0.1)
+  --port N               port (default 8080; 0 picks a free one)
+  --app KEY:SECRET       an application it knows (repeatable; default
+                         demo-app-key:demo-app-secret)
+  --app KEY              the same, the secret taken from ENOS_FAKE_APP_SECRET
+                         (so that it does not show in ps)
+  --apps-file PATH       applications from a file, one KEY:SECRET per line
+  --token-lifetime S     lifetime of new tokens in seconds (default 7200)
+  --tls-cert PEM --tls-key PEM
+                         serve HTTPS (the repository's tests/data/tls has a
+                         test CA, ca.crt, and localhost.crt/.key signed by it)
+  --url-file PATH        also write the URL to this file
+  --max-seconds N        exit after N seconds (default: never)
+  -v, --verbose          write each request's method and path to stderr
+  -V, --version          print the version
+  -h, --help             print this
+
+Endpoints (GET / lists them too):
+";
 
 fn main() -> ExitCode {
     match run() {
@@ -45,11 +64,25 @@ fn run() -> Result<(), String> {
     let mut lifetime = Duration::from_secs(7200);
     let (mut cert, mut key, mut url_file, mut max_seconds) = (None, None, None, None);
 
+    let mut verbose = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
-        if flag == "--help" || flag == "-h" {
-            println!("{USAGE}");
-            return Ok(());
+        match flag.as_str() {
+            "--help" | "-h" => {
+                print!("{HELP}{}", enos_token::fake::ENDPOINTS);
+                return Ok(());
+            }
+            "--version" | "-V" => {
+                println!("enos-fake-gateway {}", env!("CARGO_PKG_VERSION"));
+                return Ok(());
+            }
+            "--verbose" | "-v" => {
+                verbose = true;
+                continue;
+            }
+            "--host" | "--port" | "--app" | "--apps-file" | "--token-lifetime" | "--tls-cert"
+            | "--tls-key" | "--url-file" | "--max-seconds" => {}
+            other => return Err(format!("unknown option {other}")),
         }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let number = |v: &str| {
@@ -112,6 +145,7 @@ fn run() -> Result<(), String> {
         apps,
         token_lifetime: lifetime,
         tls,
+        log_requests: verbose,
     };
     let gateway = FakeGateway::start(config).map_err(|e| format!("cannot start: {e}"))?;
     let url = gateway.url();

@@ -89,6 +89,9 @@ pub struct FakeGatewayConfig {
     pub token_lifetime: Duration,
     /// Serve HTTPS with this identity instead of HTTP.
     pub tls: Option<TlsIdentity>,
+    /// Write each request's method and path (never its headers or body) to
+    /// standard error. Default off.
+    pub log_requests: bool,
 }
 
 impl FakeGatewayConfig {
@@ -99,6 +102,7 @@ impl FakeGatewayConfig {
             apps: HashMap::from([(app_key.to_string(), app_secret.to_string())]),
             token_lifetime: Duration::from_secs(7200),
             tls: None,
+            log_requests: false,
         }
     }
 }
@@ -145,6 +149,7 @@ struct Shared {
     stopping: AtomicBool,
     tls: Option<Arc<rustls::ServerConfig>>,
     https: bool,
+    log_requests: bool,
 }
 
 impl Shared {
@@ -178,6 +183,7 @@ impl FakeGateway {
             stopping: AtomicBool::new(false),
             https: tls.is_some(),
             tls,
+            log_requests: config.log_requests,
         });
         let acceptor_shared = shared.clone();
         let acceptor = thread::Builder::new()
@@ -280,6 +286,16 @@ fn token_fetch(path: &str) -> Option<Fetch> {
     }
 }
 
+/// What `GET /` answers.
+pub const ENDPOINTS: &str = "enos-fake-gateway: a fake of the EnOS token service
+POST [prefix]/apim-token-service/v2.0/token/get      Get Access Token
+POST [prefix]/apim-token-service/v2.0/token/refresh  Refresh Access Token
+POST|GET [prefix]/fake/v1/echo                       a signed test API: checks apim-accesstoken, apim-signature, apim-timestamp
+GET  /fake/control/stats                             counters as JSON
+POST /fake/control/fault                             {\"fault\": NAME, \"times\": N, ...}: http500, not-json, oversized (bytes, at most 64 MiB), delay (ms), drop, truncated, redirect, status (status), clear
+POST /fake/control/expire-tokens                     every token expires now
+";
+
 fn route(request: &Request, shared: &Shared) -> Answer {
     if let Some(fetch) = token_fetch(&request.path) {
         if request.method != "POST" {
@@ -293,5 +309,12 @@ fn route(request: &Request, shared: &Shared) -> Answer {
     if request.path.ends_with("/fake/v1/echo") {
         return endpoints::echo(request, shared);
     }
-    Answer::text(404, "text/plain", "no such path on the fake gateway")
+    if request.method == "GET" && (request.path == "/" || request.path.is_empty()) {
+        return Answer::text(200, "text/plain", ENDPOINTS);
+    }
+    Answer::text(
+        404,
+        "text/plain",
+        "no such path on the fake gateway (GET / lists them)",
+    )
 }

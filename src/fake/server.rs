@@ -107,6 +107,9 @@ fn respond<W: Write>(
     stream: &mut W,
     keep_alive: bool,
 ) -> io::Result<()> {
+    if shared.log_requests {
+        eprintln!("enos-fake-gateway: {} {}", request.method, request.path);
+    }
     if request.path.starts_with("/fake/control/") {
         let answer = endpoints::control(request, shared);
         return http::write_answer(stream, &answer, keep_alive);

@@ -148,6 +148,11 @@ impl FakeProcess {
         self.request("POST", path, body)
     }
 
+    /// GETs `path` from the (plain HTTP) fake; the whole answer.
+    pub fn request_get(&self, path: &str) -> String {
+        self.request("GET", path, "")
+    }
+
     /// The fake's counters (`GET /fake/control/stats`) as JSON.
     pub fn stats(&self) -> serde_json::Value {
         let answer = self.request("GET", "/fake/control/stats", "");
