@@ -2,7 +2,8 @@
 # Install test: `cargo cinstall` into temporary prefixes, then build and run
 # examples/c/refresh.c against the installed copy through pkg-config, linked
 # dynamically (checks the soname and NEEDED entry) and statically (checks the
-# binary needs no libenos_token.so), each against the fake gateway.
+# binary needs no libenos_token.so), then with CMake's find_package, each
+# against the fake gateway.
 #
 # Needs cargo-c (`cargo cinstall`) and pkg-config; .ci/run installs both.
 set -euo pipefail
@@ -37,13 +38,18 @@ echo "-- cargo cinstall --library-type staticlib into $work/static"
 install "$work/static" --library-type staticlib
 
 for f in include/enos-token/enos_token.h include/enos-token/enos_token.hpp lib/libenos_token.a \
-         lib/libenos_token.so lib/pkgconfig/enos-token.pc; do
+         lib/libenos_token.so lib/pkgconfig/enos-token.pc \
+         share/enos-token/cmake/enos-tokenConfig.cmake \
+         share/enos-token/cmake/enos-tokenConfigVersion.cmake; do
   [ -e "$work/shared/$f" ] || fail "$f not installed"
 done
 cmp -s include/enos_token.h "$work/shared/include/enos-token/enos_token.h" \
   || fail "the installed header is not the committed one"
 [ "$(ls "$work/shared/include/enos-token")" = "$(printf 'enos_token.h\nenos_token.hpp')" ] \
   || fail "unexpected headers installed: $(ls "$work/shared/include/enos-token")"
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+grep -q "set(PACKAGE_VERSION \"$version\")" "$work/shared/share/enos-token/cmake/enos-tokenConfigVersion.cmake" \
+  || fail "the CMake version file does not say $version"
 soname=$(readelf -d "$work/shared/lib/libenos_token.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [ "$soname" = "libenos_token.so.0.1" ] || fail "soname is '$soname'"
 
@@ -82,4 +88,29 @@ if readelf -d "$work/refresh-static" | grep -q 'libenos_token'; then
   fail "the static binary depends on libenos_token: $(readelf -d "$work/refresh-static" | grep NEEDED)"
 fi
 check_run "$work/refresh-static"
+
+echo "-- fully static: cc -static ... libenos_token.a -lgcc_eh (instead of -lgcc_s)"
+cc -static -std=c11 examples/c/refresh.c -I"$work/static/include/enos-token" \
+  "$work/static/lib/libenos_token.a" -lgcc_eh -lutil -lrt -lpthread -lm -ldl -lc \
+  -o "$work/refresh-fully-static" 2>"$work/static-link.log" \
+  || { cat "$work/static-link.log" >&2; fail "cc -static"; }
+if readelf -d "$work/refresh-fully-static" 2>/dev/null | grep -q NEEDED; then
+  fail "the -static binary needs shared libraries"
+fi
+check_run "$work/refresh-fully-static"
+if command -v cmake >/dev/null; then
+  for kind in shared static; do
+    echo "-- CMake: find_package(enos-token CONFIG REQUIRED), $kind install, C and C++"
+    cmake -S examples/cmake -B "$work/cmake-$kind" -DCMAKE_PREFIX_PATH="$work/$kind" \
+      >"$work/cmake.log" 2>&1 || { cat "$work/cmake.log" >&2; fail "cmake configure ($kind)"; }
+    cmake --build "$work/cmake-$kind" >"$work/cmake.log" 2>&1 \
+      || { cat "$work/cmake.log" >&2; fail "cmake build ($kind)"; }
+    check_run "$work/cmake-$kind/refresh"   # no LD_LIBRARY_PATH: CMake's rpath
+    "$work/cmake-$kind/cpp_client" >/dev/null || fail "the C++ program built with CMake ($kind)"
+  done
+elif [ "${ENOS_REQUIRE_ALL:-}" = 1 ]; then
+  fail "cmake is required (ENOS_REQUIRE_ALL=1)"
+else
+  echo "NOT RUN: the CMake package test (cmake is not installed)"
+fi
 echo "install test passed"
