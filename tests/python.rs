@@ -72,3 +72,66 @@ fn python_readme_example_runs() {
         "{stdout}"
     );
 }
+
+/// The wheel as a user installs it: built by the documented command, for
+/// this platform, carrying the library and the fake; installed into a fresh
+/// venv, the package's test suite passes with no environment variable.
+#[test]
+fn python_wheel_installs_and_runs_without_environment_variables() {
+    let Some(python) = tool("python3", "--version", "the Python wheel test") else {
+        return;
+    };
+    let work = std::env::temp_dir().join(format!("enos-wheel-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(work.join("run")).unwrap();
+    let wheels = work.join("wheels");
+    let built = Command::new("bash")
+        .arg(repo().join("examples/python/build_wheel.sh"))
+        .arg("--debug")
+        .arg(&wheels)
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    let wheel = std::fs::read_dir(&wheels)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|e| e == "whl"))
+        .expect("a wheel");
+    let name = wheel.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.contains("linux") && !name.contains("none-any"), "{name}");
+
+    let venv = work.join("venv");
+    let made = Command::new(python).args(["-m", "venv"]).arg(&venv).output().unwrap();
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let installed = Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--no-index"])
+        .arg(&wheel)
+        .output()
+        .unwrap();
+    assert!(installed.status.success(), "{}", text(&installed.stderr));
+
+    std::fs::copy(
+        repo().join("examples/python/test_enos_token.py"),
+        work.join("run/test_enos_token.py"),
+    )
+    .unwrap();
+    let tests = Command::new(venv.join("bin/python"))
+        .args(["-m", "unittest", "-v"])
+        .current_dir(work.join("run"))
+        .env_remove("ENOS_TOKEN_LIB")
+        .env_remove("ENOS_FAKE_GATEWAY")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    let report = text(&tests.stderr);
+    assert!(tests.status.success() && report.trim_end().ends_with("OK"), "{report}");
+    let loaded = Command::new(venv.join("bin/python"))
+        .args(["-c", "import enos_token; print(enos_token.load_library()._name)"])
+        .current_dir(work.join("run"))
+        .env_remove("ENOS_TOKEN_LIB")
+        .output()
+        .unwrap();
+    let path = text(&loaded.stdout);
+    assert!(path.contains("site-packages/enos_token/libenos_token.so"), "{path}");
+    let _ = std::fs::remove_dir_all(&work);
+}

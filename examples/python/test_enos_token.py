@@ -1,7 +1,8 @@
 """Tests of the ctypes binding against the real library and the fake gateway.
 
-Needs ENOS_TOKEN_LIB (the shared library) and ENOS_FAKE_GATEWAY (the
-enos-fake-gateway binary). Standard library only: python3 -m unittest -v
+Standard library only: python3 -m unittest -v. The library and the
+enos-fake-gateway program are found as the package finds them (the installed
+wheel's copies, ENOS_TOKEN_LIB / ENOS_FAKE_GATEWAY, or a checkout's target/).
 """
 
 import json
@@ -13,6 +14,7 @@ import urllib.error
 import urllib.request
 
 import enos_token
+import enos_token.testing
 
 APP_KEY = "py-app-key"
 APP_SECRET = "py-app-secret-5e2a"
@@ -22,7 +24,7 @@ class FakeGateway:
     """The enos-fake-gateway binary on a free port."""
 
     def __init__(self, *extra: str) -> None:
-        binary = os.environ["ENOS_FAKE_GATEWAY"]
+        binary = enos_token.testing.find_fake_gateway()
         self.process = subprocess.Popen(
             [binary, "--port", "0", "--max-seconds", "300", "--app", f"{APP_KEY}:{APP_SECRET}", *extra],
             stdout=subprocess.PIPE, text=True)
@@ -100,6 +102,18 @@ class OneShotTest(unittest.TestCase):
         signature = enos_token.sign_request("fk000001abcdef", "k3=v3&k1=v1&k2=v2", b"", 1700000000123,
                                             "test-app-secret-8d1f")
         self.assertEqual(signature, "c56f1cc735b1d7557bf7143bda631e880b3f588a382fb2d2aaadfc98b20e1475")
+
+    def test_a_library_that_is_not_there_is_named(self):
+        with self.assertRaises(enos_token.LibraryNotFoundError) as raised:
+            enos_token.load_library("/nonexistent/libenos_token.so")
+        self.assertIn("/nonexistent/libenos_token.so", str(raised.exception))
+        self.assertIn("ENOS_TOKEN_LIB", str(raised.exception))
+
+    def test_the_testing_helper_starts_a_fake(self):
+        with enos_token.testing.FakeGateway("helper-key", "helper-secret") as fake:
+            token = enos_token.get_access_token(fake.url, fake.app_key, fake.app_secret)
+            self.assertEqual(token.expire_s, 7200)
+            self.assertEqual(fake.control("/fake/control/stats")["getRequests"], 1)
 
     def test_version(self):
         self.assertRegex(enos_token.version(), r"^\d+\.\d+\.\d+")

@@ -2,7 +2,8 @@
 
 No dependencies beyond the standard library. The shared library is found,
 in order: the ``library`` argument, the ``ENOS_TOKEN_LIB`` environment
-variable, then the system loader (``libenos_token.so`` on its search path).
+variable, the copy inside this package (the wheel carries one), the
+repository's ``target/`` when run from a checkout, then the system loader.
 
     >>> with Client(url, app_key, app_secret) as client:
     ...     token = client.access_token()          # cached, refreshed early
@@ -39,6 +40,7 @@ __all__ = [
     "sign_request",
     "version",
     "load_library",
+    "LibraryNotFoundError",
     "LOG_ERROR",
     "LOG_WARN",
     "LOG_INFO",
@@ -188,15 +190,47 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     return lib
 
 
+class LibraryNotFoundError(OSError):
+    """``libenos_token`` could not be loaded; the message names every place tried."""
+
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _candidates(library: Optional[str]) -> list:
+    """Where to look, in order, as (description, path)."""
+    if library:
+        return [("the library argument", library)]
+    if os.environ.get("ENOS_TOKEN_LIB"):
+        return [("ENOS_TOKEN_LIB", os.environ["ENOS_TOKEN_LIB"])]
+    checkout = os.path.normpath(os.path.join(_HERE, "..", "..", "..", "target"))
+    places = [("this package", os.path.join(_HERE, "libenos_token.so"))]
+    places += [(f"the checkout's target/{profile}", os.path.join(checkout, profile, "libenos_token.so"))
+               for profile in ("debug", "release")]
+    places.append(("the system loader", ctypes.util.find_library("enos_token") or "libenos_token.so"))
+    return places
+
+
 def load_library(library: Optional[str] = None) -> ctypes.CDLL:
     """The shared library: ``library`` if given, else ``$ENOS_TOKEN_LIB``,
-    else the system loader's ``libenos_token``. Loaded and declared once per path."""
-    path = library or os.environ.get("ENOS_TOKEN_LIB") or ctypes.util.find_library("enos_token") \
-        or "libenos_token.so"
+    else the copy in this package, a checkout's ``target/``, or the system
+    loader's. Loaded and declared once per path; a failure raises
+    :class:`LibraryNotFoundError` naming the places tried."""
+    tried = []
     with _libraries_lock:
-        if path not in _libraries:
-            _libraries[path] = _declare(ctypes.CDLL(path))
-        return _libraries[path]
+        for where, path in _candidates(library):
+            if path in _libraries:
+                return _libraries[path]
+            if os.sep in path and not os.path.exists(path):
+                tried.append(f"{where} ({path}: no such file)")
+                continue
+            try:
+                _libraries[path] = _declare(ctypes.CDLL(path))
+                return _libraries[path]
+            except OSError as error:
+                tried.append(f"{where} ({error})")
+    raise LibraryNotFoundError("cannot load libenos_token; tried " + "; ".join(tried)
+                               + ". Install the enos-token wheel, or set ENOS_TOKEN_LIB to the library's path")
 
 
 def _text(value: str, what: str) -> bytes:
