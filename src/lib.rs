@@ -30,7 +30,7 @@
 //!    into the safe core; put the logic in the core, with its tests.
 //! 3. Regenerate the header (`ENOS_TOKEN_WRITE_HEADER=1 cargo build`) and
 //!    commit it; `tests/header.rs` fails until you do.
-//! 4. Bind it in `include/enos_token.hpp`, `examples/python/enos_token.py`
+//! 4. Bind it in `include/enos_token.hpp`, `examples/python/enos_token/__init__.py`
 //!    and `examples/node/enos_token.js`, test it in Rust (NULL and non-UTF-8
 //!    arguments in `tests/ffi.rs`) and from C where hosts differ, and list it
 //!    in the README's table of the C contract.

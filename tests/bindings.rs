@@ -11,7 +11,10 @@ const HEADER: &str = include_str!("../include/enos_token.h");
 
 const BINDINGS: [(&str, &str); 3] = [
     ("C++", include_str!("../include/enos_token.hpp")),
-    ("Python", include_str!("../examples/python/enos_token.py")),
+    (
+        "Python",
+        include_str!("../examples/python/enos_token/__init__.py"),
+    ),
     ("Node", include_str!("../examples/node/enos_token.js")),
 ];
 

@@ -98,10 +98,17 @@ fn python_wheel_installs_and_runs_without_environment_variables() {
         .find(|path| path.extension().is_some_and(|e| e == "whl"))
         .expect("a wheel");
     let name = wheel.file_name().unwrap().to_string_lossy().into_owned();
-    assert!(name.contains("linux") && !name.contains("none-any"), "{name}");
+    assert!(
+        name.contains("linux") && !name.contains("none-any"),
+        "{name}"
+    );
 
     let venv = work.join("venv");
-    let made = Command::new(python).args(["-m", "venv"]).arg(&venv).output().unwrap();
+    let made = Command::new(python)
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .output()
+        .unwrap();
     assert!(made.status.success(), "{}", text(&made.stderr));
     let installed = Command::new(venv.join("bin/pip"))
         .args(["install", "--quiet", "--no-index"])
@@ -124,14 +131,23 @@ fn python_wheel_installs_and_runs_without_environment_variables() {
         .output()
         .unwrap();
     let report = text(&tests.stderr);
-    assert!(tests.status.success() && report.trim_end().ends_with("OK"), "{report}");
+    assert!(
+        tests.status.success() && report.trim_end().ends_with("OK"),
+        "{report}"
+    );
     let loaded = Command::new(venv.join("bin/python"))
-        .args(["-c", "import enos_token; print(enos_token.load_library()._name)"])
+        .args([
+            "-c",
+            "import enos_token; print(enos_token.load_library()._name)",
+        ])
         .current_dir(work.join("run"))
         .env_remove("ENOS_TOKEN_LIB")
         .output()
         .unwrap();
     let path = text(&loaded.stdout);
-    assert!(path.contains("site-packages/enos_token/libenos_token.so"), "{path}");
+    assert!(
+        path.contains("site-packages/enos_token/libenos_token.so"),
+        "{path}"
+    );
     let _ = std::fs::remove_dir_all(&work);
 }
