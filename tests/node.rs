@@ -70,3 +70,65 @@ fn node_readme_example_runs() {
         "{stdout}"
     );
 }
+
+/// The package as a user installs it: packed by the documented command with
+/// the library inside, installed into an empty folder (koffi from npm), then
+/// used with no environment variable.
+#[test]
+fn node_package_installs_from_the_packed_tarball() {
+    let Some((node, _)) = node_and_folder("the Node.js package test") else {
+        return;
+    };
+    let work = std::env::temp_dir().join(format!("enos-npm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    let app = work.join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    let packed = Command::new("bash")
+        .arg(repo().join("examples/node/pack.sh"))
+        .arg("--debug")
+        .arg(&work)
+        .output()
+        .unwrap();
+    assert!(packed.status.success(), "{}", text(&packed.stderr));
+    let tarball = work.join("enos-token-0.1.0.tgz");
+    assert!(tarball.exists(), "{}", text(&packed.stdout));
+    let installed = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+        .arg(&tarball)
+        .current_dir(&app)
+        .output()
+        .unwrap();
+    assert!(installed.status.success(), "{}", text(&installed.stderr));
+    assert!(
+        app.join("node_modules/enos-token/native/libenos_token.so")
+            .exists()
+    );
+    assert!(app.join("node_modules/enos-token/enos_token.d.ts").exists());
+
+    let fake = FakeProcess::start(&[]);
+    let script = format!(
+        "const enos = require('enos-token');
+         const client = new enos.Client({url:?}, {key:?}, {secret:?}, {{ proxy: '' }});
+         console.log(client.accessToken().length > 0, enos.version());
+         client.close();
+         try {{ enos.version('/nonexistent/libenos_token.so'); }}
+         catch (e) {{ console.log(e instanceof enos.LibraryNotFoundError, e.message.includes('/nonexistent/libenos_token.so')); }}",
+        url = fake.url,
+        key = support::APP_KEY,
+        secret = support::APP_SECRET,
+    );
+    let ran = Command::new(node)
+        .args(["-e", &script])
+        .current_dir(&app)
+        .env_remove("ENOS_TOKEN_LIB")
+        .env("NO_PROXY", "*")
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&ran.stdout),
+        format!("true {}\ntrue true\n", env!("CARGO_PKG_VERSION")),
+        "{}",
+        text(&ran.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&work);
+}

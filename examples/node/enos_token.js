@@ -1,10 +1,11 @@
 'use strict';
 // EnOS API-gateway access tokens from Node.js, through libenos_token (koffi).
 //
-// The library is found through the `library` argument, ENOS_TOKEN_LIB, or the
-// system loader (libenos_token.so). Owned strings come back through a
-// disposable type that koffi frees with enos_string_free (also for NULL
-// outputs, which the library accepts).
+// The library is found through the `library` argument, ENOS_TOKEN_LIB, the
+// copy packed inside this package (native/), a checkout's target/, then the
+// system loader (libenos_token.so); a failure names every place tried. Owned
+// strings come back through a disposable type that koffi frees with
+// enos_string_free (also for NULL outputs, which the library accepts).
 
 const koffi = require('koffi');
 
@@ -28,10 +29,44 @@ class EnosError extends Error {
 
 const libraries = new Map();
 
+const fs = require('node:fs');
+const nodePath = require('node:path');
+
+/** Where to look for the library, in order: [description, path]. */
+function candidates(library) {
+  if (library) return [['the library argument', library]];
+  if (process.env.ENOS_TOKEN_LIB) return [['ENOS_TOKEN_LIB', process.env.ENOS_TOKEN_LIB]];
+  const checkout = nodePath.join(__dirname, '..', '..', 'target');
+  return [
+    ['this package', nodePath.join(__dirname, 'native', 'libenos_token.so')],
+    ['the checkout\'s target/debug', nodePath.join(checkout, 'debug', 'libenos_token.so')],
+    ['the checkout\'s target/release', nodePath.join(checkout, 'release', 'libenos_token.so')],
+    ['the system loader', 'libenos_token.so'],
+  ];
+}
+
+/** libenos_token could not be loaded; the message names every place tried. */
+class LibraryNotFoundError extends Error {}
+
 function load(library) {
-  const path = library || process.env.ENOS_TOKEN_LIB || 'libenos_token.so';
-  if (libraries.has(path)) return libraries.get(path);
-  const lib = koffi.load(path);
+  const tried = [];
+  for (const [where, path] of candidates(library)) {
+    if (libraries.has(path)) return libraries.get(path);
+    if (path.includes('/') && !fs.existsSync(path)) {
+      tried.push(`${where} (${path}: no such file)`);
+      continue;
+    }
+    try {
+      return declare(path, koffi.load(path));
+    } catch (error) {
+      tried.push(`${where} (${error.message})`);
+    }
+  }
+  throw new LibraryNotFoundError(`cannot load libenos_token; tried ${tried.join('; ')}. `
+    + 'Install the enos-token package, or set ENOS_TOKEN_LIB to the library\'s path');
+}
+
+function declare(path, lib) {
   const free = lib.func('void enos_string_free(void *s)');
   // A unique type name per loaded library: koffi type names are global.
   const OwnedStr = koffi.disposable(`EnosOwnedStr${libraries.size}`, 'str', free);
@@ -206,6 +241,6 @@ function signRequest(accessToken, query, body, timestampMs, appSecret, library) 
 }
 
 module.exports = {
-  Client, EnosError, getAccessToken, refreshAccessToken, signRequest,
+  Client, EnosError, LibraryNotFoundError, getAccessToken, refreshAccessToken, signRequest,
   version: (library) => load(library).version(),
 };

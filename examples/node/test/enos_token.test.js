@@ -1,6 +1,7 @@
 'use strict';
 // node --test: a Get, a Refresh and error paths against the fake gateway.
-// Needs ENOS_TOKEN_LIB and ENOS_FAKE_GATEWAY (tests/node.rs sets both).
+// In a checkout where `cargo build` has run, nothing to set: the library and
+// the fake come from target/debug (ENOS_TOKEN_LIB and ENOS_FAKE_GATEWAY override).
 const { test, before, after } = require('node:test');
 const assert = require('node:assert');
 const { spawn } = require('node:child_process');
@@ -16,7 +17,9 @@ let url;
 
 before(async () => {
   process.env.NO_PROXY = '*';
-  fake = spawn(process.env.ENOS_FAKE_GATEWAY,
+  const fakeProgram = process.env.ENOS_FAKE_GATEWAY
+    || require('node:path').join(__dirname, '..', '..', '..', 'target', 'debug', 'enos-fake-gateway');
+  fake = spawn(fakeProgram,
     ['--port', '0', '--max-seconds', '300', '--app', `${APP_KEY}:${APP_SECRET}`],
     { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = readline.createInterface({ input: fake.stdout });

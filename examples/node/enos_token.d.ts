@@ -1,0 +1,68 @@
+// Type declarations of the enos-token package (enos_token.js).
+
+/** A failed call: the status, the gateway's and the HTTP status, the library's message. */
+export class EnosError extends Error {
+  status: number;
+  statusName: string;
+  serviceStatus: number;
+  httpStatus: number;
+}
+
+/** libenos_token could not be loaded; the message names every place tried. */
+export class LibraryNotFoundError extends Error {}
+
+export interface Token {
+  accessToken: string;
+  /** Seconds until it expires, as the gateway said. */
+  expireS: number;
+}
+
+export interface ClientOptions {
+  /** Path of libenos_token.so (default: ENOS_TOKEN_LIB, the package's copy, the system). */
+  library?: string;
+  connectTimeoutMs?: number;
+  totalTimeoutMs?: number;
+  /** PEM file of the CA to trust instead of the built-in roots. */
+  caFile?: string;
+  /** Proxy URL; "" turns proxies off (default: the environment, as libcurl). */
+  proxy?: string;
+  refreshMarginS?: number;
+  retries?: { maxRetries: number; baseBackoffMs: number };
+  /** A thread of the client refreshes due tokens. */
+  backgroundRefresh?: boolean;
+  /** A private directory through which processes share one token. */
+  sharedCache?: string;
+}
+
+export interface Counters {
+  get_requests: number;
+  refresh_requests: number;
+  retries: number;
+  failures: number;
+  waits: number;
+  cache_hits: number;
+  dns_lookups: number;
+}
+
+/** A reusable client (synchronous calls); close() when done. */
+export class Client {
+  constructor(gatewayUrl: string, appKey: string, appSecret: string, options?: ClientOptions);
+  getToken(): Token;
+  refreshToken(accessToken: string): Token;
+  /** A token valid now: cached, refreshed early. */
+  accessToken(): string;
+  /** An API call rejected `token` (or, with none, whatever is cached). */
+  invalidate(token?: string | null): void;
+  /** The apim-* headers for an API call with the managed token. */
+  authHeaders(query?: string, body?: string | Buffer): Record<string, string>;
+  counters(): Counters;
+  close(): void;
+}
+
+export function getAccessToken(gatewayUrl: string, appKey: string, appSecret: string, library?: string): Token;
+export function refreshAccessToken(gatewayUrl: string, appKey: string, appSecret: string, accessToken: string,
+  library?: string): Token;
+/** The apim-signature of an API call. */
+export function signRequest(accessToken: string, query: string, body: string | Buffer | null, timestampMs: number,
+  appSecret: string, library?: string): string;
+export function version(library?: string): string;
