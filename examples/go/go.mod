@@ -1,0 +1,3 @@
+module enos-token.local/enostoken
+
+go 1.19
