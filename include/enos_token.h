@@ -1,7 +1,9 @@
 /*
  * enos-token: EnOS API-gateway access tokens for C, C++ and any language
- * with a C FFI. See README.md for the conventions; every function below
- * documents its ownership, NULL rules, thread safety and statuses.
+ * with a C FFI. This header is the reference manual: the conventions below
+ * hold for every function, and each one documents its parameters, NULL
+ * rules, ownership, thread safety and statuses. Guides: README.md and
+ * examples/<language>/README.md.
  *
  * Conventions, for every function below:
  *

@@ -33,7 +33,7 @@
 //! 4. Bind it in `include/enos_token.hpp`, `examples/python/enos_token/__init__.py`
 //!    and `examples/node/enos_token.js`, test it in Rust (NULL and non-UTF-8
 //!    arguments in `tests/ffi.rs`) and from C where hosts differ, and list it
-//!    in the README's table of the C contract.
+//!    in the table of the C contract in `examples/c/README.md`.
 
 mod client;
 mod error;

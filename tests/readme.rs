@@ -1,7 +1,8 @@
-//! The README's code snippets are the tested examples, word for word: each
+//! The guides' code snippets (README.md and examples/*/README.md) are the
+//! tested examples, word for word: each
 //! block after `<!-- snippet: NAME FILE -->` must equal the lines between
 //! `snippet:begin NAME` and `snippet:end NAME` in FILE (less their common
-//! indentation). Change the example, then paste it into the README.
+//! indentation). Change the example, then paste it into the guide.
 
 use std::path::Path;
 
@@ -34,10 +35,45 @@ fn region(file: &str, name: &str) -> String {
     dedent(&lines[begin + 1..end])
 }
 
+/// The README and the per-language guides.
+const GUIDES: [&str; 6] = [
+    "README.md",
+    "examples/c/README.md",
+    "examples/cpp/README.md",
+    "examples/python/README.md",
+    "examples/node/README.md",
+    "examples/go/README.md",
+];
+
 #[test]
 fn readme_snippets_match_the_tested_examples() {
+    let mut checked = Vec::new();
+    for guide in GUIDES {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(guide);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{guide}: {e}"));
+        checked.extend(check_snippets(guide, &text));
+    }
+    for expected in ["c", "cpp", "python", "node"] {
+        assert!(
+            checked.contains(&expected.to_string()),
+            "no guide has the snippet {expected}: {checked:?}"
+        );
+    }
+}
+
+#[test]
+fn the_readme_stays_short() {
     let readme = include_str!("../README.md");
-    let lines: Vec<&str> = readme.lines().collect();
+    assert!(
+        readme.len() <= 12 * 1024,
+        "README.md is {} bytes",
+        readme.len()
+    );
+}
+
+/// Checks the snippets of one guide; returns their names.
+fn check_snippets(guide: &str, text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
     let mut checked = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let Some(marker) = line
@@ -51,7 +87,7 @@ fn readme_snippets_match_the_tested_examples() {
         let open = i + 1;
         assert!(
             lines[open].starts_with("```"),
-            "README line {}: a code block must follow",
+            "{guide} line {}: a code block must follow",
             open + 1
         );
         let close = lines[open + 1..]
@@ -63,14 +99,9 @@ fn readme_snippets_match_the_tested_examples() {
         let example = region(file, name);
         assert_eq!(
             block, example,
-            "README snippet {name} differs from {file}; paste the example into the README"
+            "{guide}: snippet {name} differs from {file}; paste the example into it"
         );
-        checked.push(name);
+        checked.push(name.to_string());
     }
-    for expected in ["c", "cpp", "python", "node"] {
-        assert!(
-            checked.contains(&expected),
-            "README has no snippet {expected}: {checked:?}"
-        );
-    }
+    checked
 }
