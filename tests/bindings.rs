@@ -19,18 +19,11 @@ const BINDINGS: [(&str, &str); 3] = [
 ];
 
 /// Functions a binding leaves out on purpose, and why.
-const NOT_BOUND: [(&str, &str, &str); 2] = [
-    (
-        "Node",
-        "enos_client_builder_set_log_callback",
-        "the library calls it from its own threads; koffi runs JavaScript only on the main thread",
-    ),
-    (
-        "Go",
-        "enos_client_builder_set_log_callback",
-        "a C function pointer into Go needs an exported cgo trampoline per program; not yet",
-    ),
-];
+const NOT_BOUND: [(&str, &str, &str); 1] = [(
+    "Go",
+    "enos_client_builder_set_log_callback",
+    "a C function pointer into Go needs an exported cgo trampoline per program; not yet",
+)];
 
 /// The functions the header declares.
 fn functions() -> BTreeSet<String> {

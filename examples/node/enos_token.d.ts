@@ -32,6 +32,8 @@ export interface ClientOptions {
   backgroundRefresh?: boolean;
   /** A private directory through which processes share one token. */
   sharedCache?: string;
+  /** Log messages (1 error, 2 warning, 3 info); not with backgroundRefresh. */
+  log?: (level: number, message: string) => void;
 }
 
 export interface Counters {

@@ -29,6 +29,9 @@ class EnosError extends Error {
 
 const libraries = new Map();
 
+/** The log callback's C type (koffi type names are global: declared once). */
+const LogCallback = koffi.proto('void EnosLogCallback(int level, const char *message, void *user_data)');
+
 const fs = require('node:fs');
 const nodePath = require('node:path');
 
@@ -98,6 +101,8 @@ function declare(path, lib) {
     setRetries: f('int', 'enos_client_builder_set_retries', ['void *', 'uint32_t', 'uint64_t']),
     setBackgroundRefresh: f('int', 'enos_client_builder_set_background_refresh', ['void *', 'bool']),
     setSharedCache: f('int', 'enos_client_builder_set_shared_cache', ['void *', 'str']),
+    setLogCallback: f('int', 'enos_client_builder_set_log_callback',
+      ['void *', koffi.pointer(LogCallback), 'void *']),
     build: f('int', 'enos_client_build', ['void *', koffi.out('void **')]),
     builderFree: f('void', 'enos_client_builder_free', ['void *']),
     clientFree: f('void', 'enos_client_free', ['void *']),
@@ -163,8 +168,23 @@ class Client {
       if (options.sharedCache !== undefined) {
         check(this.api, this.api.setSharedCache(builder[0], options.sharedCache));
       }
+      if (options.log) {
+        // With background refresh the library would log from its own thread,
+        // which koffi can only queue to this one: closing the client while a
+        // message waits would deadlock. Without it, every message comes
+        // during a call, on this thread.
+        if (options.backgroundRefresh) {
+          throw new EnosError('log and backgroundRefresh cannot be combined in Node.js', 2, 0, 0);
+        }
+        const log = options.log;
+        this.logCallback = koffi.register((level, message) => {
+          try { log(level, message); } catch (_) { /* never unwind into C */ }
+        }, koffi.pointer(LogCallback));
+        check(this.api, this.api.setLogCallback(builder[0], this.logCallback, null));
+      }
     } catch (error) {
       this.api.builderFree(builder[0]);
+      if (this.logCallback) koffi.unregister(this.logCallback);
       throw error;
     }
     const client = [null];
@@ -227,6 +247,8 @@ class Client {
   close() {
     if (this.handle) this.api.clientFree(this.handle);
     this.handle = null;
+    if (this.logCallback) koffi.unregister(this.logCallback);
+    this.logCallback = null;
   }
 }
 

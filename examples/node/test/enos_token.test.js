@@ -71,9 +71,12 @@ test('shared cache and background refresh', () => {
   fs.rmSync(directory, { recursive: true });
 });
 
-test('auth headers, invalidate, counters, options and signing', () => {
-  const client = new enos.Client(url, APP_KEY, APP_SECRET,
-    { proxy: '', refreshMarginS: 60, retries: { maxRetries: 1, baseBackoffMs: 5 } });
+test('auth headers, invalidate, counters, options, logging and signing', () => {
+  const lines = [];
+  const client = new enos.Client(url, APP_KEY, APP_SECRET, {
+    proxy: '', refreshMarginS: 60, retries: { maxRetries: 1, baseBackoffMs: 5 },
+    log: (level, message) => lines.push([level, message]),
+  });
   try {
     const token = client.accessToken();
     const headers = client.authHeaders('b=2&a=1', '{"k":"v"}');
@@ -86,9 +89,13 @@ test('auth headers, invalidate, counters, options and signing', () => {
     const counters = client.counters();
     assert.equal(counters.get_requests, 2);
     assert.ok(counters.cache_hits >= 1);
+    assert.ok(lines.some(([level, m]) => level === 3 && m.startsWith('Get succeeded')), lines);
+    assert.ok(lines.every(([, m]) => !m.includes(token)), 'no token in the log');
   } finally {
     client.close();
   }
+  assert.throws(() => new enos.Client(url, APP_KEY, APP_SECRET,
+    { log: () => {}, backgroundRefresh: true }), (e) => e.statusName === 'ENOS_ERR_INVALID_ARGUMENT');
   assert.throws(() => new enos.Client(url, APP_KEY, APP_SECRET, { caFile: '/nonexistent.pem' }),
     (e) => e.statusName === 'ENOS_ERR_INVALID_ARGUMENT');
   // An independent vector: sha256("tok" + "a1b2" + "17" + "s3cr3t").
