@@ -151,7 +151,7 @@ impl Drop for SharedSlot {
 }
 
 /// The token in a shared file.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct SharedToken {
     pub(crate) generation: u64,
     pub(crate) token: String,
@@ -159,6 +159,20 @@ pub(crate) struct SharedToken {
     pub(crate) expire_s: i64,
     pub(crate) invalidated: bool,
     pub(crate) pause_until_wall_ms: i64,
+}
+
+impl std::fmt::Debug for SharedToken {
+    // Never the token itself: a hint of it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedToken")
+            .field("generation", &self.generation)
+            .field("token", &crate::log::token_hint(&self.token))
+            .field("sent_wall_ms", &self.sent_wall_ms)
+            .field("expire_s", &self.expire_s)
+            .field("invalidated", &self.invalidated)
+            .field("pause_until_wall_ms", &self.pause_until_wall_ms)
+            .finish()
+    }
 }
 
 impl SharedSlot {

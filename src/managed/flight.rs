@@ -14,10 +14,20 @@ use crate::response::Token;
 use crate::time::{Clock, Moment};
 
 /// What one fetch does.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) enum Fetch {
     Get,
     Refresh(Box<str>),
+}
+
+impl std::fmt::Debug for Fetch {
+    // Never the token itself: a hint of it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fetch::Get => f.write_str("Get"),
+            Fetch::Refresh(token) => write!(f, "Refresh({})", token_hint(token)),
+        }
+    }
 }
 
 impl Fetch {

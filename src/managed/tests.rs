@@ -361,3 +361,19 @@ fn dropping_the_cache_zeroes_the_tokens_other_threads_still_hold() {
         held.token.as_bytes()
     );
 }
+
+#[test]
+fn debug_output_shows_hints_of_tokens_only() {
+    let fetch = Fetch::Refresh("tok-secret-value-123".into());
+    assert_eq!(format!("{fetch:?}"), "Refresh(tok-…(20 bytes))");
+    let cached = CachedToken::new(
+        token("tok-secret-value-123", 60).unwrap(),
+        ManualClock::new().now(),
+        Duration::from_secs(10),
+        0.0,
+    );
+    assert!(
+        !format!("{cached:?}").contains("secret-value"),
+        "{cached:?}"
+    );
+}

@@ -228,3 +228,17 @@ fn processes_creating_the_directory_at_once_all_succeed() {
         assert!(thread.join().unwrap().is_ok());
     }
 }
+
+#[test]
+fn a_shared_token_debug_shows_a_hint_only() {
+    let directory = Directory::new("debug");
+    let slot = directory.slot("app");
+    slot.lock(Instant::now())
+        .unwrap()
+        .publish("tok-secret-value-123", 1, 60, 0);
+    let shown = format!("{:?}", slot.read().unwrap());
+    assert!(
+        !shown.contains("secret-value") && shown.contains("tok-…(20 bytes)"),
+        "{shown}"
+    );
+}
