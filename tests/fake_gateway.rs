@@ -89,34 +89,16 @@ fn the_program_explains_itself() {
 
 #[test]
 fn verbose_logs_each_request_without_secrets() {
-    use std::io::{BufRead, BufReader, Read};
-    let mut child = fake_binary()
-        .args(["--port", "0", "--max-seconds", "60", "-v", "--app"])
-        .arg(format!("{APP_KEY}:{APP_SECRET}"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .trim_start_matches("enos-fake-gateway listening on ")
-        .to_string();
-    let mut builder = enos_token::ClientBuilder::new(&url, APP_KEY, APP_SECRET).unwrap();
+    let fake = FakeProcess::start_with(|command| {
+        command
+            .args(["-v", "--app"])
+            .arg(format!("{APP_KEY}:{APP_SECRET}"))
+            .stderr(std::process::Stdio::piped());
+    });
+    let mut builder = enos_token::ClientBuilder::new(&fake.url, APP_KEY, APP_SECRET).unwrap();
     builder.proxy("").unwrap();
     let token = builder.build().unwrap().get_token().unwrap().access_token;
-    child.kill().unwrap();
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    child.wait().unwrap();
+    let log = fake.stop_and_read_stderr();
     assert!(
         log.contains("enos-fake-gateway: POST /apim-token-service/v2.0/token/get"),
         "{log}"

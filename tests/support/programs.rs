@@ -176,6 +176,23 @@ impl FakeProcess {
     }
 }
 
+impl FakeProcess {
+    /// Stops the fake and returns what it wrote to stderr (which the
+    /// `configure` of [`FakeProcess::start_with`] must have piped).
+    pub fn stop_and_read_stderr(mut self) -> String {
+        use std::io::Read;
+        self.child.kill().unwrap();
+        let mut log = String::new();
+        self.child
+            .stderr
+            .take()
+            .expect("stderr was piped")
+            .read_to_string(&mut log)
+            .unwrap();
+        log
+    }
+}
+
 impl Drop for FakeProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
