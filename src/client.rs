@@ -16,7 +16,7 @@ use crate::managed::{
 };
 use crate::response::{Token, parse_token_answer};
 use crate::secret::AppSecret;
-use crate::shared_cache::SharedCacheDirectory;
+use crate::shared_cache::{SharedCacheDirectory, SharedSlot, Unavailable};
 use crate::signing;
 use crate::time::timestamp::next_request_timestamp_ms;
 use crate::transport::{GatewayUrl, ProxySetting, Transport, TransportOptions, read_ca_file};
@@ -56,18 +56,30 @@ struct TokenRequest<'a> {
     access_token: Option<&'a str>,
 }
 
-/// One Get (`refresh_of` = `None`) or Refresh request, with a fresh timestamp.
+/// A request timestamp: from the fleet's shared sequence when there is a
+/// shared cache (unique across its processes), else from the process's own
+/// (unique across the process and its forks).
+pub(crate) fn next_timestamp_ms(shared: Option<&SharedSlot>) -> i64 {
+    match shared {
+        Some(shared) => shared.next_timestamp_ms(),
+        None => next_request_timestamp_ms(),
+    }
+}
+
+/// One Get (`refresh_of` = `None`) or Refresh request, with a fresh
+/// timestamp (see [`next_timestamp_ms`]).
 pub(crate) fn request_token(
     transport: &Transport,
     credentials: &Credentials,
     refresh_of: Option<&str>,
     deadline: Option<Instant>,
+    shared: Option<&SharedSlot>,
 ) -> Result<Token, Error> {
     if refresh_of.is_some_and(str::is_empty) {
         return Err(Error::invalid_argument("access token to refresh is empty"));
     }
     let make_body = || {
-        let timestamp = next_request_timestamp_ms();
+        let timestamp = next_timestamp_ms(shared);
         let request = TokenRequest {
             app_key: &credentials.app_key,
             encryption: signing::encryption(
@@ -196,9 +208,19 @@ impl ClientBuilder {
     /// was set.
     pub fn build(self) -> Result<Client, Error> {
         let shared = match &self.shared_cache {
-            Some(directory) => {
-                Some(directory.slot(self.gateway.as_str(), &self.credentials.app_key)?)
-            }
+            Some(directory) => match directory.slot(self.gateway.as_str(), &self.credentials.app_key)? {
+                Ok(slot) => Some(slot),
+                Err(Unavailable(why)) => {
+                    // A full or read-only file system: work alone, and say so.
+                    if let Some(logger) = &self.logger {
+                        logger.log(
+                            LogLevel::Warn,
+                            &format!("{why}; this client fetches its own tokens, without sharing"),
+                        );
+                    }
+                    None
+                }
+            },
             None => None,
         };
         let managed = ManagedToken::new(
@@ -320,7 +342,7 @@ impl Client {
     /// a fresh timestamp: `"apim-accesstoken: …\r\napim-signature: …\r\napim-timestamp: …\r\n"`.
     pub fn auth_headers(&self, query: &str, body: &[u8]) -> Result<String, Error> {
         self.access_token_with(|token| {
-            let timestamp = crate::time::timestamp::next_request_timestamp_ms();
+            let timestamp = next_timestamp_ms(self.shared.managed.shared_slot());
             let signature = signing::api_signature(
                 token,
                 query,
@@ -363,7 +385,13 @@ impl TokenSource for ClientShared {
                 Some(&**token)
             }
         };
-        request_token(&self.transport, &self.credentials, refresh_of, deadline)
+        request_token(
+            &self.transport,
+            &self.credentials,
+            refresh_of,
+            deadline,
+            self.managed.shared_slot(),
+        )
     }
 }
 

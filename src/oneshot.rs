@@ -18,7 +18,13 @@ pub fn get_access_token(
     app_secret: &str,
 ) -> Result<Token, Error> {
     let credentials = Credentials::new(app_key, app_secret)?;
-    request_token(&*shared_transport(gateway_url)?, &credentials, None, None)
+    request_token(
+        &*shared_transport(gateway_url)?,
+        &credentials,
+        None,
+        None,
+        None,
+    )
 }
 
 /// One-shot Refresh Access Token, with default options and the proxy environment.
@@ -33,6 +39,7 @@ pub fn refresh_access_token(
         &*shared_transport(gateway_url)?,
         &credentials,
         Some(access_token),
+        None,
         None,
     )
 }

@@ -8,10 +8,10 @@ use std::time::Duration;
 use super::cached::CachedToken;
 use super::flight::{Fetch, FetchContext, HeldLog, fetch_with_retries};
 use super::{ManagedToken, Moment, State, TokenSource};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::log::{LogLevel, token_hint};
 use crate::response::Token;
-use crate::shared_cache::{FleetLock, SharedSlot, SharedToken};
+use crate::shared_cache::{FleetLock, LockRefused, SharedSlot, SharedToken};
 
 impl ManagedToken {
     /// What a sibling process wrote to the shared file: its new token, the
@@ -54,6 +54,11 @@ impl ManagedToken {
     /// (fresh) or refreshed (due); otherwise the flight's own fetch runs.
     /// A new token is written to the file before the lock is let go; the lock
     /// is returned so that landing can record a failure's pause for all.
+    ///
+    /// When the lock's holder keeps it past its lease or half of this
+    /// flight's time (it is stopped or hung), a Get runs alone and is
+    /// written only if no sibling wrote meanwhile; a Refresh is not sent
+    /// (the token is still valid, and the holder may be refreshing it).
     #[allow(clippy::too_many_arguments)] // the flight's parts, passed on
     pub(super) fn fetch_for_the_fleet<'a>(
         &self,
@@ -67,11 +72,11 @@ impl ManagedToken {
     ) -> (Result<(Token, Moment), Error>, Option<FleetLock<'a>>) {
         let lock = match shared.lock(self.clock.instant_of(deadline)) {
             Ok(lock) => lock,
-            Err(error) => return (Err(error), None),
+            Err(LockRefused(why)) => return self.fetch_alone(shared, source, fetch, decided_on, deadline, context, log, why),
         };
         let now = self.clock.now();
-        if let Some(sibling) = shared
-            .read()
+        if let Some(sibling) = lock
+            .read(now.wall_ms)
             .filter(|t| t.generation != decided_on && !t.invalidated)
         {
             let sent = sent_moment(now, sibling.sent_wall_ms);
@@ -92,7 +97,7 @@ impl ManagedToken {
                 return (Ok((shared_token(&sibling), sent)), Some(lock));
             }
             if theirs.is_valid(now) {
-                fetch = Fetch::Refresh(sibling.token.into_boxed_str());
+                fetch = Fetch::Refresh(sibling.token.as_str().into());
             }
         }
         let outcome = fetch_with_retries(source, fetch, deadline, context, log);
@@ -100,6 +105,33 @@ impl ManagedToken {
             lock.publish(&token.access_token, sent.wall_ms, token.expire_s, 0);
         }
         (outcome, Some(lock))
+    }
+
+    /// The fetch of a flight that could not get the fleet's lock.
+    #[allow(clippy::too_many_arguments)] // the flight's parts, passed on
+    fn fetch_alone<'a>(
+        &self,
+        shared: &'a Arc<SharedSlot>,
+        source: &dyn TokenSource,
+        fetch: Fetch,
+        decided_on: u64,
+        deadline: Moment,
+        context: &FetchContext<'_>,
+        log: &mut HeldLog,
+        why: String,
+    ) -> (Result<(Token, Moment), Error>, Option<FleetLock<'a>>) {
+        if matches!(fetch, Fetch::Refresh(_)) {
+            log.push(LogLevel::Warn, format!("{why}: no Refresh this time"));
+            return (Err(Error::new(ErrorKind::Timeout, why)), None);
+        }
+        log.push(LogLevel::Warn, why);
+        let outcome = fetch_with_retries(source, fetch, deadline, context, log);
+        // Written only if the file still holds what the flight started from.
+        let lock = shared.try_lock().filter(|lock| lock.generation() == decided_on);
+        if let (Ok((token, sent)), Some(lock)) = (&outcome, &lock) {
+            lock.publish(&token.access_token, sent.wall_ms, token.expire_s, 0);
+        }
+        (outcome, lock)
     }
 }
 

@@ -24,6 +24,7 @@ impl Fleet {
         let shared = crate::shared_cache::SharedCacheDirectory::open(directory.to_str().unwrap())
             .unwrap()
             .slot("http://gw:1", "app")
+            .unwrap()
             .unwrap();
         let clock = ManualClock::new();
         let options = ManagedOptions {

@@ -90,8 +90,8 @@ impl Landing<'_> {
         }
         if let (Some(shared), Ok(token)) = (&cache.shared, &published) {
             // What this flight wrote or adopted is what the file holds now.
-            if shared.read().is_some_and(|t| *t.token == *token.token) {
-                state.shared_generation = shared.generation();
+            if let Some(written) = shared.read(now.wall_ms).filter(|t| *t.token == *token.token) {
+                state.shared_generation = written.generation;
             }
         }
         let generation = cache.generation.load(Ordering::Acquire);

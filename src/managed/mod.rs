@@ -214,6 +214,11 @@ impl ManagedToken {
         }
     }
 
+    /// The token file shared with other processes, if any.
+    pub(crate) fn shared_slot(&self) -> Option<&SharedSlot> {
+        self.shared.as_deref()
+    }
+
     pub(crate) fn options(&self) -> &ManagedOptions {
         &self.options
     }
@@ -240,8 +245,9 @@ impl ManagedToken {
             let shared_generation = shared.generation();
             if shared_generation != state.shared_generation {
                 state.shared_generation = shared_generation;
-                if let Some(token) = shared.read() {
-                    self.take_from_siblings(&mut state, token, self.clock.now());
+                let now = self.clock.now();
+                if let Some(token) = shared.read(now.wall_ms) {
+                    self.take_from_siblings(&mut state, token, now);
                 }
                 self.generation.fetch_add(1, Ordering::Release);
             }
@@ -283,10 +289,21 @@ impl ManagedToken {
             self.counters.count_cache_hit();
             return Ok(result);
         }
-        let served = self.serve_or_fetch(source)?;
+        let served = self.serve_or_fetch(source);
+        self.log_shared_file_warning();
+        let served = served?;
         let result = (copy_out.take().expect("not used on the fast path"))(&served.token.token);
         self.remember_in_thread(served);
         Ok(result)
+    }
+
+    /// Logs what was wrong with the shared file's content, once, outside
+    /// every lock.
+    fn log_shared_file_warning(&self) {
+        let warning = self.shared.as_ref().and_then(|shared| shared.take_warning());
+        if let (Some(logger), Some(warning)) = (&self.logger, warning) {
+            logger.log(LogLevel::Warn, &warning);
+        }
     }
 
     fn serve(&self, state: &State, current: &Arc<CachedToken>) -> Next {
@@ -406,7 +423,7 @@ impl ManagedToken {
         let rejected_in_the_fleet = rejected.or(forgotten.as_ref().map(|t| &*t.token));
         if let (Some(shared), Some(token)) = (&self.shared, rejected_in_the_fleet) {
             if let Some(lock) = shared.try_lock() {
-                lock.invalidate(token);
+                lock.invalidate(token, self.clock.now().wall_ms);
             }
         }
         if forget {

@@ -83,6 +83,12 @@ pub fn next_request_timestamp_ms() -> i64 {
     next_at(wall_clock_ms())
 }
 
+/// Makes every later timestamp of this process family greater than
+/// `drawn` (a timestamp drawn for it from a fleet's shared sequence).
+pub(crate) fn at_least(drawn: i64) {
+    sequence().last.fetch_max(drawn, Ordering::AcqRel);
+}
+
 fn next_at(now: i64) -> i64 {
     let sequence = sequence();
     let latest_wall = sequence.latest_wall.load(Ordering::Acquire);
