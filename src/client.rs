@@ -96,7 +96,15 @@ pub(crate) fn request_token(
         None => GET_TOKEN_PATH,
         Some(_) => REFRESH_TOKEN_PATH,
     };
-    let answer = transport.post_json(path, make_body, deadline)?;
+    let idempotent = refresh_of.is_none(); // a Get only returns the current token
+    let answer = transport
+        .post_json(path, make_body, deadline, idempotent)
+        .map_err(|error| match error.answer_lost() {
+            true => error.with_answer_lost(
+                "if it did, the token sent is retired: a Get returns the current token",
+            ),
+            false => error,
+        })?;
     parse_token_answer(&answer).map_err(|error| match refresh_of {
         Some(token) => error.redacting(token), // a gateway that quotes it back
         None => error,
@@ -208,7 +216,9 @@ impl ClientBuilder {
     /// was set.
     pub fn build(self) -> Result<Client, Error> {
         let shared = match &self.shared_cache {
-            Some(directory) => match directory.slot(self.gateway.as_str(), &self.credentials.app_key)? {
+            Some(directory) => match directory
+                .slot(self.gateway.as_str(), &self.credentials.app_key)?
+            {
                 Ok(slot) => Some(slot),
                 Err(Unavailable(why)) => {
                     // A full or read-only file system: work alone, and say so.

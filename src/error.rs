@@ -38,6 +38,9 @@ pub struct Error {
     message: String,
     service_status: i32,
     http_status: u16,
+    /// The request reached the server and its answer was lost: it may have
+    /// been processed, so it must not be sent again as it was.
+    answer_lost: bool,
 }
 
 impl Error {
@@ -48,6 +51,7 @@ impl Error {
             message: message.into(),
             service_status: 0,
             http_status: 0,
+            answer_lost: false,
         }
     }
 
@@ -82,6 +86,7 @@ impl Error {
             message,
             service_status: status,
             http_status: 0,
+            answer_lost: false,
         }
     }
 
@@ -92,6 +97,20 @@ impl Error {
             self.message = self.message.replace(token, &crate::log::token_hint(token));
         }
         self
+    }
+
+    /// The same error, for a request that reached the server but whose
+    /// answer was lost, with `consequence` (what that means) added.
+    pub(crate) fn with_answer_lost(mut self, consequence: &str) -> Self {
+        self.answer_lost = true;
+        self.message = format!("{}; {consequence}", self.message);
+        self
+    }
+
+    /// True when the request may have been processed although no answer
+    /// arrived (see [`Error::with_answer_lost`]).
+    pub(crate) fn answer_lost(&self) -> bool {
+        self.answer_lost
     }
 
     /// What kind of failure this is.

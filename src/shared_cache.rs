@@ -207,13 +207,8 @@ impl SharedSlot {
         }
         // SAFETY: both descriptors are valid; dup3 replaces ours atomically,
         // so a concurrent pread reads one file or the other, both this one.
-        let done = unsafe {
-            libc::dup3(
-                reopened.as_raw_fd(),
-                self.file.as_raw_fd(),
-                libc::O_CLOEXEC,
-            )
-        };
+        let done =
+            unsafe { libc::dup3(reopened.as_raw_fd(), self.file.as_raw_fd(), libc::O_CLOEXEC) };
         if done < 0 {
             return Err(format!(
                 "cannot be opened again after fork(): {}",
@@ -227,7 +222,11 @@ impl SharedSlot {
 
 /// `openat(directory, name)` for reading and writing, never through a
 /// symbolic link, with `extra` flags (`O_CREAT`).
-fn open_file_at(directory: &OwnedFd, name: &CString, extra: libc::c_int) -> std::io::Result<OwnedFd> {
+fn open_file_at(
+    directory: &OwnedFd,
+    name: &CString,
+    extra: libc::c_int,
+) -> std::io::Result<OwnedFd> {
     // SAFETY: a valid directory descriptor and a NUL-terminated name.
     let fd: RawFd = unsafe {
         libc::openat(

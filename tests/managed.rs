@@ -101,6 +101,47 @@ fn refresh_refused_as_expired_falls_back_to_get() {
 }
 
 #[test]
+fn a_refresh_whose_answer_is_lost_is_never_resent_and_a_get_follows() {
+    let fake = fake_lifetime(3);
+    let client = managed_client(&fake, 2); // two retries
+    let first = client.access_token().unwrap();
+    std::thread::sleep(Duration::from_millis(1100)); // due, on a kept-alive connection
+    // The gateway refreshes the token, then the connection dies unanswered.
+    fake.inject(Fault::ProcessThenDrop);
+    let second = client.access_token().unwrap();
+    assert_ne!(second, first, "the refreshed token, learnt through a Get");
+    let stats = fake.stats();
+    assert_eq!(
+        (stats.refresh_requests, stats.get_requests),
+        (1, 2),
+        "one Refresh on the wire, whatever the retries"
+    );
+    assert_eq!(
+        stats.status_count(1204),
+        0,
+        "never sent again with the retired token"
+    );
+}
+
+#[test]
+fn a_raw_refresh_whose_answer_is_lost_says_what_to_do() {
+    let fake = fake();
+    let client = client(&fake.url());
+    let first = client.get_token().unwrap().access_token; // keeps a connection alive
+    fake.inject(Fault::ProcessThenDrop);
+    let error = client.refresh_token(&first).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Connect, "{error}");
+    assert!(
+        error.message().contains("may have processed the request")
+            && error.message().contains("a Get returns the current token"),
+        "{error}"
+    );
+    assert_eq!(fake.stats().refresh_requests, 1, "sent once");
+    let current = client.get_token().unwrap().access_token;
+    assert_ne!(current, first, "the Refresh had happened");
+}
+
+#[test]
 fn old_token_served_through_an_outage_then_an_error_after_expiry() {
     let fake = fake_lifetime(3);
     let mut builder = builder(&fake.url());

@@ -61,6 +61,37 @@ fn a_kept_alive_connection_closed_by_the_server_is_replaced_once() {
 }
 
 #[test]
+fn a_refresh_on_a_kept_alive_connection_closed_by_the_server_is_not_sent_again() {
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let recorded = bodies.clone();
+    let server = RawServer::start(move |mut stream| {
+        loop {
+            let request = read_request(&mut stream);
+            if request.is_empty() {
+                return;
+            }
+            let is_refresh = request.contains("/token/refresh");
+            recorded.lock().unwrap().push(request);
+            if is_refresh {
+                return; // processed, perhaps; closed unanswered
+            }
+            if stream.write_all(&keep_alive_token("tok-1")).is_err() {
+                return;
+            }
+        }
+    });
+    let client = client(&server.url());
+    assert_eq!(client.get_token().unwrap().access_token, "tok-1");
+    let error = client.refresh_token("tok-1").unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Connect, "{error}");
+    assert!(
+        error.message().contains("a Get returns the current token"),
+        "{error}"
+    );
+    assert_eq!(bodies.lock().unwrap().len(), 2, "the Refresh went out once");
+}
+
+#[test]
 fn a_new_connection_closed_before_the_answer_is_not_retried() {
     let connections = Arc::new(AtomicUsize::new(0));
     let seen = connections.clone();

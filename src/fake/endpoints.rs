@@ -119,6 +119,7 @@ fn parse_fault(body: &[u8]) -> Result<(Option<Fault>, usize), String> {
         },
         "delay" => Fault::Delay(Duration::from_millis(number("ms")?)),
         "drop" => Fault::DropConnection,
+        "process-drop" => Fault::ProcessThenDrop,
         "truncated" => Fault::Truncated,
         "redirect" => Fault::Redirect,
         "status" => Fault::GatewayStatus(number("status")? as i32),

@@ -16,7 +16,7 @@
 //!
 //! * `POST /fake/control/fault` with `{"fault": "delay", "ms": 2000, "times": 1}`
 //!   (faults: `http500`, `not-json`, `oversized` with `bytes`, `delay` with
-//!   `ms`, `drop`, `truncated`, `redirect`, `status` with `status`, `clear`);
+//!   `ms`, `drop`, `process-drop`, `truncated`, `redirect`, `status` with `status`, `clear`);
 //! * `GET /fake/control/stats`;
 //! * `POST /fake/control/expire-tokens`.
 
@@ -57,6 +57,9 @@ pub enum Fault {
     Delay(Duration),
     /// Closes the connection without answering.
     DropConnection,
+    /// Processes the request (a Refresh retires its token), then closes the
+    /// connection without answering: an answer lost on the way back.
+    ProcessThenDrop,
     /// Announces a longer body than it sends, then closes.
     Truncated,
     /// Answers HTTP 200 with this gateway status in the envelope.
@@ -292,7 +295,7 @@ POST [prefix]/apim-token-service/v2.0/token/get      Get Access Token
 POST [prefix]/apim-token-service/v2.0/token/refresh  Refresh Access Token
 POST|GET [prefix]/fake/v1/echo                       a signed test API: checks apim-accesstoken, apim-signature, apim-timestamp
 GET  /fake/control/stats                             counters as JSON
-POST /fake/control/fault                             {\"fault\": NAME, \"times\": N, ...}: http500, not-json, oversized (bytes, at most 64 MiB), delay (ms), drop, truncated, redirect, status (status), clear
+POST /fake/control/fault                             {\"fault\": NAME, \"times\": N, ...}: http500, not-json, oversized (bytes, at most 64 MiB), delay (ms), drop, process-drop, truncated, redirect, status (status), clear
 POST /fake/control/expire-tokens                     every token expires now
 ";
 

@@ -144,6 +144,10 @@ fn respond<W: Write>(
         Some(Fault::DropConnection) => {
             return Err(io::Error::other("fault: drop"));
         }
+        Some(Fault::ProcessThenDrop) => {
+            drop(route(request, shared));
+            return Err(io::Error::other("fault: processed, then dropped"));
+        }
         Some(Fault::Truncated) => {
             let body = br#"{"status":0,"msg":"SUCCESS","data":{"accessToken":"tr"#;
             let answer = Answer::text(200, "application/json", &body[..]);
@@ -184,7 +188,10 @@ fn respond<W: Write>(
                     content_type,
                     body,
                 } => Answer::text(status, content_type, body),
-                Fault::Delay(_) | Fault::DropConnection | Fault::Truncated => unreachable!(),
+                Fault::Delay(_)
+                | Fault::DropConnection
+                | Fault::ProcessThenDrop
+                | Fault::Truncated => unreachable!(),
             };
             if let Some(status) = gateway_status_of(&answer) {
                 if token_fetch(&request.path).is_some() {

@@ -72,7 +72,11 @@ impl ManagedToken {
     ) -> (Result<(Token, Moment), Error>, Option<FleetLock<'a>>) {
         let lock = match shared.lock(self.clock.instant_of(deadline)) {
             Ok(lock) => lock,
-            Err(LockRefused(why)) => return self.fetch_alone(shared, source, fetch, decided_on, deadline, context, log, why),
+            Err(LockRefused(why)) => {
+                return self.fetch_alone(
+                    shared, source, fetch, decided_on, deadline, context, log, why,
+                );
+            }
         };
         let now = self.clock.now();
         if let Some(sibling) = lock
@@ -127,7 +131,9 @@ impl ManagedToken {
         log.push(LogLevel::Warn, why);
         let outcome = fetch_with_retries(source, fetch, deadline, context, log);
         // Written only if the file still holds what the flight started from.
-        let lock = shared.try_lock().filter(|lock| lock.generation() == decided_on);
+        let lock = shared
+            .try_lock()
+            .filter(|lock| lock.generation() == decided_on);
         if let (Ok((token, sent)), Some(lock)) = (&outcome, &lock) {
             lock.publish(&token.access_token, sent.wall_ms, token.expire_s, 0);
         }

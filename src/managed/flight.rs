@@ -100,9 +100,10 @@ pub(crate) struct FetchContext<'a> {
     pub(crate) cached_token: Option<&'a str>,
 }
 
-/// Runs `fetch` and, if the gateway refuses to refresh (1203, 1204), a Get,
-/// with retries, until `deadline`. Returns the token and when its request
-/// was sent.
+/// Runs `fetch` and, if the gateway refuses to refresh (1203, 1204) or a
+/// Refresh's answer was lost (it may have retired the token), a Get, with
+/// retries, until `deadline`. Returns the token and when its request was
+/// sent. A Refresh whose answer was lost is never sent again.
 pub(crate) fn fetch_with_retries(
     source: &dyn TokenSource,
     fetch: Fetch,
@@ -113,15 +114,19 @@ pub(crate) fn fetch_with_retries(
     match one_operation_with_retries(source, &fetch, deadline, context, log) {
         Err(e)
             if matches!(fetch, Fetch::Refresh(_))
-                && e.kind() == ErrorKind::Service
-                && matches!(
-                    e.service_status(),
-                    service_status::TOKEN_EXPIRED | service_status::REFRESH_FAILED
-                ) =>
+                && (e.answer_lost()
+                    || e.kind() == ErrorKind::Service
+                        && matches!(
+                            e.service_status(),
+                            service_status::TOKEN_EXPIRED | service_status::REFRESH_FAILED
+                        )) =>
         {
             log.push(
                 LogLevel::Info,
-                format!("refresh refused ({e}); getting a new token"),
+                match e.answer_lost() {
+                    true => format!("refresh answer lost ({e}); getting the current token"),
+                    false => format!("refresh refused ({e}); getting a new token"),
+                },
             );
             one_operation_with_retries(source, &Fetch::Get, deadline, context, log)
         }
@@ -164,7 +169,7 @@ fn one_operation_with_retries(
         {
             replay_retried = true;
             Some(Duration::ZERO)
-        } else if error.is_transient() && retries_left > 0 {
+        } else if error.is_transient() && !error.answer_lost() && retries_left > 0 {
             retries_left -= 1;
             Some(backoff(context.options.base_backoff, attempt))
         } else {

@@ -90,7 +90,10 @@ impl Landing<'_> {
         }
         if let (Some(shared), Ok(token)) = (&cache.shared, &published) {
             // What this flight wrote or adopted is what the file holds now.
-            if let Some(written) = shared.read(now.wall_ms).filter(|t| *t.token == *token.token) {
+            if let Some(written) = shared
+                .read(now.wall_ms)
+                .filter(|t| *t.token == *token.token)
+            {
                 state.shared_generation = written.generation;
             }
         }

@@ -300,7 +300,10 @@ impl ManagedToken {
     /// Logs what was wrong with the shared file's content, once, outside
     /// every lock.
     fn log_shared_file_warning(&self) {
-        let warning = self.shared.as_ref().and_then(|shared| shared.take_warning());
+        let warning = self
+            .shared
+            .as_ref()
+            .and_then(|shared| shared.take_warning());
         if let (Some(logger), Some(warning)) = (&self.logger, warning) {
             logger.log(LogLevel::Warn, &warning);
         }

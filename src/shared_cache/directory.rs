@@ -43,7 +43,15 @@ impl std::fmt::Debug for SharedCacheDirectory {
 fn is_unavailable(error: &std::io::Error) -> bool {
     matches!(
         error.raw_os_error(),
-        Some(libc::ENOSPC | libc::EDQUOT | libc::EROFS | libc::EIO | libc::ENOMEM | libc::EMFILE | libc::ENFILE)
+        Some(
+            libc::ENOSPC
+                | libc::EDQUOT
+                | libc::EROFS
+                | libc::EIO
+                | libc::ENOMEM
+                | libc::EMFILE
+                | libc::ENFILE
+        )
     )
 }
 
@@ -53,15 +61,12 @@ impl SharedCacheDirectory {
         if path.is_empty() {
             return Err(Error::invalid_argument("shared cache directory is empty"));
         }
-        let refuse = |why: String| {
-            Error::invalid_argument(format!("shared cache directory {path} {why}"))
-        };
+        let refuse =
+            |why: String| Error::invalid_argument(format!("shared cache directory {path} {why}"));
         let unavailable = |why: String| {
             Ok(SharedCacheDirectory {
                 path: path.to_string(),
-                opened: Err(Unavailable(format!(
-                    "shared cache directory {path} {why}"
-                ))),
+                opened: Err(Unavailable(format!("shared cache directory {path} {why}"))),
             })
         };
         match std::fs::DirBuilder::new().mode(0o700).create(path) {
@@ -71,8 +76,7 @@ impl SharedCacheDirectory {
             Err(e) if is_unavailable(&e) => return unavailable(format!("cannot be created: {e}")),
             Err(e) => return Err(refuse(format!("cannot be created: {e}"))),
         }
-        let c_path =
-            CString::new(path).map_err(|_| refuse("has a NUL byte in its name".into()))?;
+        let c_path = CString::new(path).map_err(|_| refuse("has a NUL byte in its name".into()))?;
         // SAFETY: a NUL-terminated path.
         let fd = unsafe {
             libc::open(
@@ -133,8 +137,10 @@ impl SharedCacheDirectory {
         let key_check = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
         let path = Path::new(&self.path).join(&name);
         let shown = path.display();
-        let refuse = |why: String| Error::invalid_argument(format!("shared cache file {shown} {why}"));
-        let unavailable = |why: String| Ok(Err(Unavailable(format!("shared cache file {shown} {why}"))));
+        let refuse =
+            |why: String| Error::invalid_argument(format!("shared cache file {shown} {why}"));
+        let unavailable =
+            |why: String| Ok(Err(Unavailable(format!("shared cache file {shown} {why}"))));
         let name = CString::new(name).expect("hex has no NUL");
         let file = match open_file_at(directory, &name, libc::O_CREAT) {
             Ok(file) => file,
@@ -145,8 +151,12 @@ impl SharedCacheDirectory {
             Err(e) => return Err(refuse(format!("cannot be opened: {e}"))),
         };
         check_file(file.as_raw_fd()).map_err(refuse)?;
-        let identity = identity_of(file.as_raw_fd()).map_err(|e| refuse(format!("cannot be read: {e}")))?;
-        let opened = SLOTS.lock().as_ref().and_then(|slots| slots.get(&identity)?.upgrade());
+        let identity =
+            identity_of(file.as_raw_fd()).map_err(|e| refuse(format!("cannot be read: {e}")))?;
+        let opened = SLOTS
+            .lock()
+            .as_ref()
+            .and_then(|slots| slots.get(&identity)?.upgrade());
         if let Some(slot) = opened {
             return Ok(Ok(slot)); // `file` is closed: the slot has its own
         }

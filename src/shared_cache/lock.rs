@@ -83,7 +83,10 @@ impl SharedSlot {
         }
         let refuse = |why: String| {
             self.holder.store(0, Ordering::Release);
-            LockRefused(format!("the shared cache file {} {why}", self.path.display()))
+            LockRefused(format!(
+                "the shared cache file {} {why}",
+                self.path.display()
+            ))
         };
         self.own_description().map_err(refuse)?;
         match self.lock_byte(FETCH_BYTE, libc::F_WRLCK) {
@@ -94,8 +97,11 @@ impl SharedSlot {
             }
             Err(e) => return Err(refuse(format!("cannot be locked: {e}"))),
         }
-        let lease_end = monotonic_ns()
-            .saturating_add(deadline.saturating_duration_since(Instant::now()).as_nanos() as u64);
+        let lease_end = monotonic_ns().saturating_add(
+            deadline
+                .saturating_duration_since(Instant::now())
+                .as_nanos() as u64,
+        );
         let mut lease = [0u8; 16];
         lease[..8].copy_from_slice(&u64::from(crate::fork::process_id()).to_le_bytes());
         lease[8..].copy_from_slice(&lease_end.to_le_bytes());

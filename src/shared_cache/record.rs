@@ -90,10 +90,7 @@ pub(super) fn encode(key_check: u64, generation: u64, token: &SharedToken) -> Ve
     put(EXPIRE_S, fields[1]);
     put(LENGTH, fields[2]);
     put(PAUSE_UNTIL_WALL_MS, fields[3]);
-    put(
-        CHECKSUM,
-        checksum(key_check, generation, &fields, bytes),
-    );
+    put(CHECKSUM, checksum(key_check, generation, &fields, bytes));
     record[TOKEN..].copy_from_slice(bytes);
     record
 }
@@ -135,9 +132,7 @@ pub(super) fn decode(bytes: &[u8], key_check: u64, now_wall_ms: i64) -> Decoded 
     }
     // The same rules as a gateway answer's token: it goes into headers.
     if !token_bytes.iter().all(u8::is_ascii_graphic) {
-        return Decoded::Refused(
-            "its token holds spaces, control or non-ASCII characters".into(),
-        );
+        return Decoded::Refused("its token holds spaces, control or non-ASCII characters".into());
     }
     let (sent_wall_ms, expire_s, pause_until_wall_ms) =
         (fields[0] as i64, fields[1] as i64, fields[3] as i64);
@@ -151,7 +146,8 @@ pub(super) fn decode(bytes: &[u8], key_check: u64, now_wall_ms: i64) -> Decoded 
             sent_wall_ms.saturating_sub(now_wall_ms)
         ));
     }
-    let pause_limit = latest.saturating_add(super::super::managed::FAILED_REFRESH_PAUSE.as_millis() as i64);
+    let pause_limit =
+        latest.saturating_add(super::super::managed::FAILED_REFRESH_PAUSE.as_millis() as i64);
     if pause_until_wall_ms < 0 || pause_until_wall_ms > pause_limit {
         return Decoded::Refused("its pause after a failed refresh is out of range".into());
     }

@@ -132,7 +132,11 @@ fn a_torn_or_damaged_record_is_ignored_and_rewritten() {
     assert_eq!(slot.read(now()), None);
     assert_eq!(slot.take_warning(), None, "one warning per record");
     lock(&slot).publish("tok-3", 1, 60, 0);
-    assert_eq!(slot.read(now()).unwrap().token, "tok-3", "the next writer repairs it");
+    assert_eq!(
+        slot.read(now()).unwrap().token,
+        "tok-3",
+        "the next writer repairs it"
+    );
     // An impossible length.
     file.write_at(&(1u64 << 40).to_le_bytes(), 40).unwrap();
     assert_eq!(slot.read(now()), None);
@@ -159,7 +163,12 @@ fn planted_records_are_checked_like_a_gateway_answer() {
     let slot = directory.slot("app");
     let ten_years_ms = 10 * 365 * 24 * 3600 * 1000;
     let cases = [
-        ("fk-EVIL\r\nX-Injected: yes", now(), 7200, "control or non-ASCII"),
+        (
+            "fk-EVIL\r\nX-Injected: yes",
+            now(),
+            7200,
+            "control or non-ASCII",
+        ),
         ("fk-caf\u{e9}", now(), 7200, "control or non-ASCII"),
         ("fk-future", now() + ten_years_ms, 7200, "in the future"),
         ("fk-forever", now(), 100 * 365 * 24 * 3600, "out of range"),
@@ -168,7 +177,10 @@ fn planted_records_are_checked_like_a_gateway_answer() {
         plant(&directory, &slot, token, sent, expire);
         assert_eq!(slot.read(now()), None, "{token:?} was served");
         let warning = slot.take_warning().unwrap();
-        assert!(warning.contains(why) && warning.contains("ignored"), "{warning}");
+        assert!(
+            warning.contains(why) && warning.contains("ignored"),
+            "{warning}"
+        );
         assert!(!warning.contains("fk-"), "no token in {warning}");
     }
     plant(&directory, &slot, "fk-fine", now(), 7200);
@@ -187,7 +199,10 @@ fn a_truncated_file_reads_as_empty_and_is_grown_by_the_next_writer() {
     assert_eq!(slot.read(now()), None);
     assert!(lock(&slot).publish("tok-2", now(), 60, 0));
     assert_eq!(slot.read(now()).unwrap().token, "tok-2");
-    assert_eq!(std::fs::metadata(directory.token_file()).unwrap().len(), FILE_SIZE as u64);
+    assert_eq!(
+        std::fs::metadata(directory.token_file()).unwrap().len(),
+        FILE_SIZE as u64
+    );
 }
 
 #[test]
@@ -256,7 +271,10 @@ fn an_ancestor_others_can_write_to_is_refused_unless_sticky() {
     std::fs::set_permissions(&open_a, std::fs::Permissions::from_mode(0o777)).unwrap();
     refused(
         SharedCacheDirectory::open(inner.to_str().unwrap()),
-        &format!("is inside {}, which others can write to (mode 0777)", open_a.display()),
+        &format!(
+            "is inside {}, which others can write to (mode 0777)",
+            open_a.display()
+        ),
     );
     // A sticky directory (like /tmp) lets nobody rename what is not theirs.
     std::fs::set_permissions(&open_a, std::fs::Permissions::from_mode(0o1777)).unwrap();
@@ -273,9 +291,16 @@ fn the_file_is_opened_in_the_directory_that_was_checked() {
     // check and the build).
     let moved = parent.0.join("cache-moved");
     std::fs::rename(&checked, &moved).unwrap();
-    std::fs::DirBuilder::new().mode(0o700).create(&checked).unwrap();
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&checked)
+        .unwrap();
     drop(opened.slot("http://gw:1", "app").unwrap().unwrap());
-    assert_eq!(std::fs::read_dir(&checked).unwrap().count(), 0, "not redirected");
+    assert_eq!(
+        std::fs::read_dir(&checked).unwrap().count(),
+        0,
+        "not redirected"
+    );
     assert_eq!(std::fs::read_dir(&moved).unwrap().count(), 1);
 }
 
@@ -310,7 +335,10 @@ fn in_child(child: impl FnOnce() -> u8) -> (libc::pid_t, u8) {
         unsafe { libc::_exit(0) };
     }
     let mut byte = [0u8];
-    assert_eq!(unsafe { libc::read(pipe[0], byte.as_mut_ptr().cast(), 1) }, 1);
+    assert_eq!(
+        unsafe { libc::read(pipe[0], byte.as_mut_ptr().cast(), 1) },
+        1
+    );
     unsafe {
         libc::close(pipe[0]);
         libc::close(pipe[1]);
@@ -342,8 +370,15 @@ fn the_lock_excludes_other_processes_and_dies_with_its_holder() {
     assert!(slot.try_lock().is_none(), "still held by the child");
     // Its lease runs 60 s: this waiter gives up after half of its 100 ms.
     let started = Instant::now();
-    let refused = slot.lock(Instant::now() + Duration::from_millis(100)).err().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    let refused = slot
+        .lock(Instant::now() + Duration::from_millis(100))
+        .err()
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(
         refused.0.contains(&format!("locked by process {child}")),
         "{}",
@@ -378,10 +413,16 @@ fn a_waiter_gives_up_when_the_holders_lease_ends() {
         1
     });
     let started = Instant::now();
-    let refused = slot.lock(Instant::now() + Duration::from_secs(20)).err().unwrap();
+    let refused = slot
+        .lock(Instant::now() + Duration::from_secs(20))
+        .err()
+        .unwrap();
     let waited = started.elapsed();
     kill(child);
-    assert!(waited < Duration::from_secs(5), "waited {waited:?}, not the lease");
+    assert!(
+        waited < Duration::from_secs(5),
+        "waited {waited:?}, not the lease"
+    );
     assert!(refused.0.contains("ran past its deadline"), "{}", refused.0);
 }
 
@@ -408,13 +449,17 @@ fn timestamps_drawn_from_the_file_rise_above_every_siblings() {
     // A sibling that drew a timestamp 500 ms ahead (a burst): the next one
     // here is above it, not the wall clock.
     let ahead = now() + 500;
-    file_of(&directory).write_at(&ahead.to_le_bytes(), LAST_TIMESTAMP as u64).unwrap();
+    file_of(&directory)
+        .write_at(&ahead.to_le_bytes(), LAST_TIMESTAMP as u64)
+        .unwrap();
     assert!(slot.next_timestamp_ms() > ahead);
     let drawn: Vec<i64> = (0..100).map(|_| slot.next_timestamp_ms()).collect();
     assert!(drawn.windows(2).all(|w| w[0] < w[1]), "{drawn:?}");
     // A value far in the future (a clock stepped back, or a liar) is not followed.
     let far = now() + 3_600_000;
-    file_of(&directory).write_at(&far.to_le_bytes(), LAST_TIMESTAMP as u64).unwrap();
+    file_of(&directory)
+        .write_at(&far.to_le_bytes(), LAST_TIMESTAMP as u64)
+        .unwrap();
     assert!(slot.next_timestamp_ms() < far);
 }
 
@@ -424,7 +469,10 @@ fn a_full_file_system_makes_the_file_unavailable_not_an_error() {
         return;
     };
     let cache = mount.0.join("cache");
-    std::fs::DirBuilder::new().mode(0o700).create(&cache).unwrap();
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&cache)
+        .unwrap();
     mount.fill();
     let directory = SharedCacheDirectory::open(cache.to_str().unwrap()).unwrap();
     let Unavailable(why) = directory.slot("http://gw:1", "app").unwrap().unwrap_err();

@@ -285,19 +285,26 @@ impl Transport {
     /// With a `deadline`, the call ends by then even when the client's
     /// overall timeout would allow more.
     ///
-    /// Like libcurl, a request that fails on a reused keep-alive connection
-    /// before any byte of the answer arrived (the server closed the
-    /// connection just as the request went out) is sent again, on a new
-    /// connection, with a new body (a request must never repeat its
-    /// timestamp), within the same deadline.
+    /// Like libcurl, an `idempotent` request that fails on a reused
+    /// keep-alive connection before any byte of the answer arrived (the
+    /// server closed the connection just as the request went out) is sent
+    /// again, on a new connection, with a new body (a request must never
+    /// repeat its timestamp), within the same deadline. Any other request
+    /// is sent once: a failure after it reached the server is marked
+    /// [`Error::answer_lost`], since the server may have processed it.
     pub fn post_json(
         &self,
         path: &str,
         make_body: impl Fn() -> Vec<u8>,
         deadline: Option<Instant>,
+        idempotent: bool,
     ) -> Result<HttpAnswer, Error> {
         let deadline = deadline.unwrap_or_else(|| Instant::now() + self.options.total_timeout);
-        let mut stale_connections_left = MAX_STALE_CONNECTION_RETRIES;
+        let mut stale_connections_left = if idempotent {
+            MAX_STALE_CONNECTION_RETRIES
+        } else {
+            0
+        };
         loop {
             trace::start();
             let mut body = make_body(); // holds the token to refresh
@@ -314,6 +321,9 @@ impl Transport {
                         && Instant::now() < deadline =>
                 {
                     stale_connections_left -= 1;
+                }
+                Err(e) if !idempotent && !trace.connect_failed && e.http_status() == 0 => {
+                    return Err(e.with_answer_lost("the server may have processed the request"));
                 }
                 result => return result,
             }
