@@ -45,10 +45,11 @@ const KEY_CHECK: usize = 16;
 /// The lock holder's process id and lease end (`CLOCK_MONOTONIC` ns), after
 /// the record.
 const LEASE: usize = RECORD_BYTES;
-/// The fleet's last request timestamp (UNIX ms).
+/// The fleet's last request timestamp and the wall clock when it was drawn
+/// (UNIX ms).
 const LAST_TIMESTAMP: usize = LEASE + 16;
 /// Every file is allocated to this size when it is opened.
-const FILE_SIZE: usize = LAST_TIMESTAMP + 8;
+const FILE_SIZE: usize = LAST_TIMESTAMP + 16;
 /// What [`SharedSlot::generation`] returns for a file too short to hold a
 /// record (truncated): a value no writer uses.
 const UNREADABLE: u64 = u64::MAX;

@@ -1,7 +1,9 @@
 //! A fleet of real processes sharing one app key through a shared token
 //! cache, against the fake-gateway binary: one token and one refresh for
-//! all, no API call with a retired token, a lock holder killed mid-fetch, a
-//! corrupt file, and the options checked through the C ABI.
+//! all, no API call with a retired token, a lock holder killed or stopped
+//! mid-fetch, a corrupt, truncated or unallocatable file, two spellings of
+//! one directory, fleet-wide timestamps, and the options checked through
+//! the C ABI.
 
 mod support;
 
@@ -237,4 +239,274 @@ fn unsafe_directories_are_refused_through_the_c_abi() {
         );
         enos_client_builder_free(builder);
     }
+}
+
+fn token_file(directory: &CacheDirectory) -> PathBuf {
+    std::fs::read_dir(&directory.0)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "token"))
+        .unwrap()
+}
+
+fn wait_for_gets(fake: &FakeProcess, count: u64) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while fake.stats()["getRequests"].as_u64() < Some(count) {
+        assert!(Instant::now() < until, "no Get reached the fake");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_file_truncated_between_two_calls_of_a_running_process_is_survived() {
+    use std::io::{BufRead, BufReader, Write};
+    let fake = FakeProcess::start(&[]);
+    let directory = CacheDirectory::new("truncated");
+    let mut child = fleet_command(&fake, &directory, 600)
+        .arg("twice")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("token: "), "{first}");
+    // A cleanup script (or a careless sibling) truncates the file.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(token_file(&directory))
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"again\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{:?} {}",
+        output.status,
+        text(&output.stderr)
+    );
+    assert_eq!(
+        text(&output.stdout),
+        first,
+        "the same token, from its own cache"
+    );
+    // The next process finds no token, fetches, and makes the file whole.
+    let next = run_ok(
+        fleet_command(&fake, &directory, 600).arg("once"),
+        &fake.url,
+        APP_SECRET,
+    );
+    assert_eq!(next, first);
+    assert!(std::fs::metadata(token_file(&directory)).unwrap().len() > 8192);
+    let again = run_ok(
+        fleet_command(&fake, &directory, 600).arg("once"),
+        &fake.url,
+        APP_SECRET,
+    );
+    assert_eq!(again, first);
+    assert_eq!(
+        fake.stats()["getRequests"].as_u64(),
+        Some(2),
+        "read from the repaired file"
+    );
+}
+
+/// A 64 KiB tmpfs (mounting needs root), unmounted when dropped.
+struct SmallTmpfs(PathBuf);
+
+impl SmallTmpfs {
+    fn mount(name: &str) -> Option<SmallTmpfs> {
+        let path = std::env::temp_dir().join(format!("enos-tmpfs-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"])
+            .arg(&path)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            let _ = std::fs::remove_dir(&path);
+            missing_tool("mount (as root)", "the full-disk test");
+            return None;
+        }
+        Some(SmallTmpfs(path))
+    }
+}
+
+impl Drop for SmallTmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn a_full_file_system_leaves_the_client_working_alone_with_a_warning() {
+    let Some(tmpfs) = SmallTmpfs::mount("full") else {
+        return;
+    };
+    let fake = FakeProcess::start(&[]);
+    let directory = CacheDirectory(tmpfs.0.join("cache"));
+    std::fs::create_dir(&directory.0).unwrap();
+    std::fs::set_permissions(
+        &directory.0,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let mut filler = std::fs::File::create(tmpfs.0.join("filler")).unwrap();
+    while std::io::Write::write_all(&mut filler, &[0x55; 4096]).is_ok() {}
+    let output = run(
+        fleet_command(&fake, &directory, 600)
+            .arg("once")
+            .env("ENOS_LOG", "1"),
+        &fake.url,
+        APP_SECRET,
+    );
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(output.status.success(), "{:?} {stderr}", output.status);
+    assert!(stdout.starts_with("token: "), "{stdout}");
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("without sharing"))
+        .unwrap_or_else(|| panic!("no warning: {stderr}"));
+    assert!(
+        warning.contains(directory.0.to_str().unwrap())
+            && warning.contains("No space left on device"),
+        "{warning}"
+    );
+}
+
+#[test]
+fn a_stopped_lock_holder_does_not_freeze_the_fleet() {
+    let fake = FakeProcess::start(&[]);
+    let directory = CacheDirectory::new("stopped");
+    fake.post(
+        "/fake/control/fault",
+        r#"{"fault":"delay","ms":3000,"times":1}"#,
+    );
+    let holder = fleet_command(&fake, &directory, 600)
+        .arg("once")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_gets(&fake, 1); // it holds the fleet's lock
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(holder.id() as libc::pid_t, libc::SIGSTOP) };
+    let started = Instant::now();
+    let sibling = run(
+        fleet_command(&fake, &directory, 600)
+            .arg("once")
+            .env("ENOS_TIMEOUT_MS", "2000")
+            .env("ENOS_LOG", "1"),
+        &fake.url,
+        APP_SECRET,
+    );
+    let took = started.elapsed();
+    // SAFETY: as above.
+    unsafe { libc::kill(holder.id() as libc::pid_t, libc::SIGCONT) };
+    let stderr = text(&sibling.stderr);
+    assert!(sibling.status.success(), "{stderr}");
+    assert!(text(&sibling.stdout).starts_with("token: "));
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(
+        stderr.contains(&format!("locked by process {}", holder.id())),
+        "{stderr}"
+    );
+    let holder = holder.wait_with_output().unwrap();
+    assert!(holder.status.success());
+    assert_eq!(text(&holder.stdout), text(&sibling.stdout), "one token");
+}
+
+fn shared_client(fake: &FakeProcess, directory: &str) -> enos_token::Client {
+    let mut builder = support::builder(&fake.url);
+    builder.shared_cache(directory).unwrap();
+    builder.build().unwrap()
+}
+
+#[test]
+fn two_spellings_of_the_directory_in_one_process_make_one_get() {
+    let fake = FakeProcess::start(&[]);
+    let directory = CacheDirectory::new("spellings");
+    std::fs::create_dir_all(directory.0.join("sub")).unwrap();
+    let plain = directory.0.to_str().unwrap().to_string();
+    let detour = format!("{plain}/sub/..");
+    fake.post(
+        "/fake/control/fault",
+        r#"{"fault":"delay","ms":500,"times":1}"#,
+    );
+    let first = shared_client(&fake, &plain);
+    let second = shared_client(&fake, &detour);
+    let fetching = std::thread::spawn(move || first.access_token().unwrap());
+    wait_for_gets(&fake, 1);
+    let token = second.access_token().unwrap();
+    assert_eq!(fetching.join().unwrap(), token);
+    assert_eq!(fake.stats()["getRequests"].as_u64(), Some(1));
+}
+
+#[test]
+fn freeing_an_alias_client_mid_fetch_keeps_the_fleet_waiting_for_the_holder() {
+    let fake = FakeProcess::start(&[]);
+    let directory = CacheDirectory::new("alias");
+    std::fs::create_dir_all(directory.0.join("sub")).unwrap();
+    let plain = directory.0.to_str().unwrap().to_string();
+    fake.post(
+        "/fake/control/fault",
+        r#"{"fault":"delay","ms":2000,"times":1}"#,
+    );
+    let holder = shared_client(&fake, &plain);
+    let fetching = std::thread::spawn(move || holder.access_token().unwrap());
+    wait_for_gets(&fake, 1);
+    drop(shared_client(&fake, &format!("{plain}/sub/..")));
+    let sibling = run_ok(
+        fleet_command(&fake, &directory, 600)
+            .arg("once")
+            .env("ENOS_TIMEOUT_MS", "10000"),
+        &fake.url,
+        APP_SECRET,
+    );
+    let token = fetching.join().unwrap();
+    assert_eq!(sibling, format!("token: {token}\n"));
+    assert_eq!(
+        fake.stats()["getRequests"].as_u64(),
+        Some(1),
+        "the sibling waited"
+    );
+}
+
+#[test]
+fn two_unrelated_processes_never_send_the_same_timestamp() {
+    let fake = FakeProcess::start(&[]);
+    let directory = CacheDirectory::new("timestamps");
+    run_ok(
+        fleet_command(&fake, &directory, 600).arg("once"),
+        &fake.url,
+        APP_SECRET,
+    );
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            fleet_command(&fake, &directory, 600)
+                .args(["timestamps", "3000"])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut drawn = 0;
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success());
+        for timestamp in text(&output.stdout).split_whitespace() {
+            drawn += 1;
+            assert!(
+                seen.insert(timestamp.to_string()),
+                "{timestamp} drawn twice"
+            );
+        }
+    }
+    assert_eq!(drawn, 6000);
 }

@@ -17,6 +17,9 @@ use super::{SharedSlot, allocate, identity_of, open_file_at, stat_of};
 use crate::error::Error;
 use crate::fork::ForkSafeMutex;
 
+/// `(st_dev, st_ino)`: what tells two files apart, however they are named.
+type FileIdentity = (u64, u64);
+
 /// Why a directory or file cannot be used right now although the setting
 /// is sound: a full, read-only or failing file system. The client then
 /// works without sharing (and logs this once).
@@ -126,7 +129,7 @@ impl SharedCacheDirectory {
         gateway_url: &str,
         app_key: &str,
     ) -> Result<Result<Arc<SharedSlot>, Unavailable>, Error> {
-        static SLOTS: ForkSafeMutex<Option<HashMap<(u64, u64), Weak<SharedSlot>>>> =
+        static SLOTS: ForkSafeMutex<Option<HashMap<FileIdentity, Weak<SharedSlot>>>> =
             ForkSafeMutex::new(None);
         let directory = match &self.opened {
             Ok(directory) => directory,

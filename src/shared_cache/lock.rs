@@ -25,6 +25,8 @@ use crate::time::timestamp::{MAX_AHEAD_MS, next_request_timestamp_ms, wall_clock
 const FETCH_BYTE: i64 = 0;
 /// The byte locked while drawing a timestamp.
 const TIMESTAMP_BYTE: i64 = 1;
+/// A fleet's sequence this far ahead of the wall clock is not believed.
+const MAX_FLEET_AHEAD_MS: i64 = 3_600_000;
 /// How long a timestamp draw waits for the fleet's timestamp lock (held for
 /// two system calls) before it falls back to the process's own sequence.
 const TIMESTAMP_PATIENCE: Duration = Duration::from_millis(50);
@@ -147,9 +149,11 @@ impl SharedSlot {
 
     /// A request timestamp that no process of the fleet has used: the
     /// process's own sequence, raised above the last one any sibling drew
-    /// from this file (unless that one is far ahead of the wall clock: the
-    /// clock was stepped back). Falls back to the process's own sequence
-    /// when the file cannot be locked within a few milliseconds.
+    /// from this file, as the process's own sequence does within a process
+    /// family (a burst runs ahead of the wall clock; a wall clock stepped
+    /// back by more than a second, or a value an hour ahead, starts again
+    /// from the clock). Falls back to the process's own sequence when the
+    /// file cannot be locked within a few milliseconds.
     pub(crate) fn next_timestamp_ms(&self) -> i64 {
         let own = next_request_timestamp_ms();
         if self.own_description().is_err() {
@@ -166,15 +170,29 @@ impl SharedSlot {
         loop {
             match self.lock_byte(TIMESTAMP_BYTE, libc::F_WRLCK) {
                 Ok(true) => {
-                    let mut last = [0u8; 8];
-                    let last = match self.read_at(LAST_TIMESTAMP as u64, &mut last) {
-                        8 => i64::from_le_bytes(last),
-                        _ => 0,
+                    let mut last = [0u8; 16];
+                    let (last, last_wall) = match self.read_at(LAST_TIMESTAMP as u64, &mut last) {
+                        16 => (
+                            i64::from_le_bytes(last[..8].try_into().expect("8 bytes")),
+                            i64::from_le_bytes(last[8..].try_into().expect("8 bytes")),
+                        ),
+                        _ => (0, 0),
                     };
-                    if last <= wall_clock_ms().saturating_add(MAX_AHEAD_MS) {
+                    let wall = wall_clock_ms();
+                    let stepped_back = wall.saturating_add(MAX_AHEAD_MS) < last_wall;
+                    let implausible = last > wall.saturating_add(MAX_FLEET_AHEAD_MS);
+                    if !stepped_back && !implausible {
                         drawn = own.max(last.saturating_add(1));
                     }
-                    let _ = self.write_at(LAST_TIMESTAMP as u64, &drawn.to_le_bytes());
+                    let mut record = [0u8; 16];
+                    record[..8].copy_from_slice(&drawn.to_le_bytes());
+                    let latest_wall = if stepped_back {
+                        wall
+                    } else {
+                        wall.max(last_wall)
+                    };
+                    record[8..].copy_from_slice(&latest_wall.to_le_bytes());
+                    let _ = self.write_at(LAST_TIMESTAMP as u64, &record);
                     let _ = self.lock_byte(TIMESTAMP_BYTE, libc::F_UNLCK);
                     break;
                 }

@@ -455,8 +455,17 @@ fn timestamps_drawn_from_the_file_rise_above_every_siblings() {
     assert!(slot.next_timestamp_ms() > ahead);
     let drawn: Vec<i64> = (0..100).map(|_| slot.next_timestamp_ms()).collect();
     assert!(drawn.windows(2).all(|w| w[0] < w[1]), "{drawn:?}");
-    // A value far in the future (a clock stepped back, or a liar) is not followed.
-    let far = now() + 3_600_000;
+    // The wall clock was stepped back by 5 s: the fleet's sequence starts
+    // again from it instead of staying in the future.
+    let before_the_step = now() + 5_000;
+    let mut record = before_the_step.to_le_bytes().to_vec();
+    record.extend_from_slice(&before_the_step.to_le_bytes());
+    file_of(&directory)
+        .write_at(&record, LAST_TIMESTAMP as u64)
+        .unwrap();
+    assert!(slot.next_timestamp_ms() < before_the_step);
+    // A value hours ahead (a liar) is not followed either.
+    let far = now() + 7_200_000;
     file_of(&directory)
         .write_at(&far.to_le_bytes(), LAST_TIMESTAMP as u64)
         .unwrap();

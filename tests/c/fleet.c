@@ -7,9 +7,13 @@
  *                       rejects a token the gateway retired), invalidating
  *                       a rejected token; prints "calls N rejected R errors E"
  *   fleet once          gets one managed token and prints "token: T"
+ *   fleet twice         the same, then again after reading a line from stdin
+ *   fleet timestamps N  prints the apim-timestamp of N signed calls
  *
  * Environment: ENOS_GATEWAY_URL (http://127.0.0.1:PORT), ENOS_APP_KEY,
- * ENOS_APP_SECRET, ENOS_SHARED_CACHE (the directory), ENOS_MARGIN_S.
+ * ENOS_APP_SECRET, ENOS_SHARED_CACHE (the directory), ENOS_MARGIN_S;
+ * optional ENOS_TIMEOUT_MS (overall timeout, default 5000) and ENOS_LOG
+ * (set: log lines to stderr as "LEVEL message").
  */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
@@ -32,6 +36,11 @@ static const char *env(const char *name) {
   return value;
 }
 
+static void log_line(enos_log_level level, const char *message, void *user_data) {
+  (void)user_data;
+  fprintf(stderr, "%d %s\n", (int)level, message);
+}
+
 static enos_client *build(void) {
   enos_client_builder *builder = NULL;
   enos_client *client = NULL;
@@ -45,7 +54,12 @@ static enos_client *build(void) {
         builder, (uint32_t)strtoul(env("ENOS_MARGIN_S"), NULL, 10));
   }
   if (status == ENOS_OK) {
-    status = enos_client_builder_set_timeout_ms(builder, 2000, 5000);
+    const char *timeout = getenv("ENOS_TIMEOUT_MS");
+    status = enos_client_builder_set_timeout_ms(
+        builder, 2000, timeout != NULL ? (uint32_t)strtoul(timeout, NULL, 10) : 5000);
+  }
+  if (status == ENOS_OK && getenv("ENOS_LOG") != NULL) {
+    status = enos_client_builder_set_log_callback(builder, log_line, NULL);
   }
   if (status != ENOS_OK) {
     fprintf(stderr, "builder: %s\n", enos_last_error_message());
@@ -94,17 +108,40 @@ int main(int argc, char **argv) {
   if (client == NULL) {
     return 1;
   }
-  if (strcmp(mode, "once") == 0) {
-    char *token = NULL;
-    enos_status status = enos_client_access_token(client, &token);
-    if (status == ENOS_OK) {
-      printf("token: %s\n", token);
-    } else {
-      fprintf(stderr, "access token: %s\n", enos_last_error_message());
+  if (strcmp(mode, "once") == 0 || strcmp(mode, "twice") == 0) {
+    enos_status status = ENOS_OK;
+    for (int round = 0; status == ENOS_OK && round < (mode[0] == 'o' ? 1 : 2); round++) {
+      char line[16];
+      if (round == 1 && fgets(line, sizeof line, stdin) == NULL) {
+        break;
+      }
+      char *token = NULL;
+      status = enos_client_access_token(client, &token);
+      if (status == ENOS_OK) {
+        printf("token: %s\n", token);
+        fflush(stdout);
+      } else {
+        fprintf(stderr, "access token: %s\n", enos_last_error_message());
+      }
+      enos_string_free(token);
     }
-    enos_string_free(token);
     enos_client_free(client);
     return status == ENOS_OK ? 0 : 1;
+  }
+  if (strcmp(mode, "timestamps") == 0) {
+    long count = argc > 2 ? atol(argv[2]) : 1000;
+    for (long i = 0; i < count; i++) {
+      char *headers = NULL;
+      if (enos_client_auth_headers(client, "", NULL, 0, &headers) != ENOS_OK) {
+        fprintf(stderr, "auth headers: %s\n", enos_last_error_message());
+        enos_client_free(client);
+        return 1;
+      }
+      printf("%s\n", strstr(headers, "apim-timestamp: ") + strlen("apim-timestamp: "));
+      enos_string_free(headers);
+    }
+    enos_client_free(client);
+    return 0;
   }
   double until = now_s() + (argc > 2 ? atof(argv[2]) : 5.0);
   long calls = 0, rejected = 0, errors = 0;
