@@ -39,7 +39,8 @@
  * callers fetch for themselves; the library's locks are never inherited
  * locked (a pthread_atfork handler lets fork() wait until no thread is
  * inside one: they are held briefly, never across I/O or a callback);
- * parent and child never send the same request timestamp; a client's
+ * parent and child never send the same request timestamp (with a shared
+ * cache, no two processes using it do); a client's
  * background refresh thread exists only in the parent, so in the child the
  * client refreshes lazily, and freeing it there does not wait for the
  * parent's thread. Tokens, strings and last
@@ -492,32 +493,57 @@ enum enos_status enos_client_builder_set_background_refresh(struct enos_client_b
  * on this host, that is given the same directory `path`, for the same
  * gateway URL and app key: one token and one Get/Refresh for the fleet.
  *
- * - `path`: a directory (created with mode 0700 if it does not exist).
- *   Refused with `ENOS_ERR_INVALID_ARGUMENT` when it is a symbolic link,
- *   belongs to another user, or is writable by group or others. `""`
- *   turns sharing off (the default). A good place is
+ * - `path`: a directory (created with mode 0700 if it does not exist),
+ *   opened and checked now; the files are later created in the directory
+ *   checked, even if `path` is renamed or replaced meanwhile. Refused with
+ *   `ENOS_ERR_INVALID_ARGUMENT` when it is a symbolic link, not a
+ *   directory, belongs to another user, or is writable by group or
+ *   others, and when one of its ancestors belongs to a user other than
+ *   root or you, or is writable by group or others without the sticky bit
+ *   (as OpenSSH checks; `/tmp` is fine); the message names the culprit.
+ *   `""` turns sharing off (the default). A good place is
  *   `$XDG_RUNTIME_DIR/enos-token` (private to the user, gone at logout).
+ *   Spellings of one directory (`d`, `d/sub/..`, a symbolic link to a
+ *   parent) share one file and one lock.
  *
  * Each (gateway URL, app key) gets a file of its own there, mode 0600,
  * holding the current token and when it was fetched, never the secret.
  * `enos_client_build()` refuses (`ENOS_ERR_INVALID_ARGUMENT`) a file that
  * is a symbolic link, not a regular file, not ours, has other links, or is
- * open to others; content that does not check out is ignored and
- * rewritten.
+ * open to others. The file is read and written with `pread`/`pwrite`,
+ * never mapped, so no signal can come of it. Content is believed only if
+ * it passes the checks a gateway answer passes (a token of visible ASCII,
+ * a lifetime in range, a send time not in the future); anything else (a
+ * damaged, truncated or planted record) is ignored with one WARN log line,
+ * and a token is fetched and written anew.
+ *
+ * A full, read-only or failing file system (no space to allocate the
+ * file's 8 KiB) is not an error: `enos_client_build()` succeeds, logs one
+ * WARN line naming the directory and the cause, and the client works
+ * without sharing.
  *
  * What holds across the fleet: a client about to Get or Refresh takes the
- * file's lock (a POSIX record lock the kernel drops when its holder dies),
- * re-reads it and fetches only if no sibling did meanwhile; a new token is
+ * file's lock (an open-file-description lock: the kernel drops it when its
+ * holder dies, and closing another descriptor never does), re-reads the
+ * file and fetches only if no sibling did meanwhile; a new token is
  * written to the file and every sibling serves it from its next call on
- * (the cached path checks one shared counter: no system call); a token
+ * (the cached path reads 8 bytes of the file: one `pread`); a token
  * invalidated by one (`enos_client_invalidate()`) is dropped by all, and
  * the fleet gets one new token; after a failed refresh the whole fleet
- * waits 30 s before the next attempt. Processes on other hosts cannot
- * share a file: each host's fleet fetches its own token, and the gateway's
- * one-token-per-app-key rule then retires the others' tokens on Refresh,
- * so give each host its own app key, or expect their API calls to be
- * rejected (and then call `enos_client_invalidate()`) after a sibling
- * host's refresh.
+ * waits 30 s before the next attempt. A holder that is stopped or hung
+ * (SIGSTOP, a debugger) never freezes the fleet: a sibling without a valid
+ * token waits for the lock at most until the holder's deadline or half of
+ * its own remaining time, then Gets on its own (one extra Get; a due
+ * Refresh is skipped instead, the token still being valid). Request
+ * timestamps are drawn from the file too, so no two processes of the
+ * fleet ever send the same one (without a shared cache they are unique
+ * within a process and the processes forked from it).
+ *
+ * Processes on other hosts cannot share a file: each host's fleet fetches
+ * its own token, and the gateway's one-token-per-app-key rule then retires
+ * the others' tokens on Refresh, so give each host its own app key, or
+ * expect their API calls to be rejected (and then call
+ * `enos_client_invalidate()`) after a sibling host's refresh.
  *
  * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
  * or `ENOS_ERR_INTERNAL`. On failure the builder is unchanged.
