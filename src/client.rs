@@ -14,7 +14,8 @@ use crate::log::{LogLevel, Logger};
 use crate::managed::{
     Clock, CounterValues, Fetch, ManagedOptions, ManagedToken, Refresher, TokenSource,
 };
-use crate::response::{Token, parse_token_answer};
+use crate::redact::{KnownTokens, Redactor};
+use crate::response::{Token, parse_token_answer, parse_token_answer_quoting};
 use crate::secret::AppSecret;
 use crate::shared_cache::{SharedCacheDirectory, SharedSlot, Unavailable};
 use crate::signing;
@@ -66,20 +67,34 @@ pub(crate) fn next_timestamp_ms(shared: Option<&SharedSlot>) -> i64 {
     }
 }
 
+/// What a token request uses besides its credentials.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct TokenRequestContext<'a> {
+    /// When the request must have ended (default: the client's timeout).
+    pub(crate) deadline: Option<Instant>,
+    /// The fleet's shared file: timestamps are drawn from it.
+    pub(crate) shared: Option<&'a SharedSlot>,
+    /// The client's known tokens: kept out of messages; the tokens sent and
+    /// received are added.
+    pub(crate) known: Option<&'a KnownTokens>,
+}
+
 /// One Get (`refresh_of` = `None`) or Refresh request, with a fresh
 /// timestamp (see [`next_timestamp_ms`]).
 pub(crate) fn request_token(
     transport: &Transport,
     credentials: &Credentials,
     refresh_of: Option<&str>,
-    deadline: Option<Instant>,
-    shared: Option<&SharedSlot>,
+    context: TokenRequestContext<'_>,
 ) -> Result<Token, Error> {
     if refresh_of.is_some_and(str::is_empty) {
         return Err(Error::invalid_argument("access token to refresh is empty"));
     }
+    if let (Some(known), Some(token)) = (context.known, refresh_of) {
+        known.remember(token);
+    }
     let make_body = || {
-        let timestamp = next_timestamp_ms(shared);
+        let timestamp = next_timestamp_ms(context.shared);
         let request = TokenRequest {
             app_key: &credentials.app_key,
             encryption: signing::encryption(
@@ -98,17 +113,26 @@ pub(crate) fn request_token(
     };
     let idempotent = refresh_of.is_none(); // a Get only returns the current token
     let answer = transport
-        .post_json(path, make_body, deadline, idempotent)
+        .post_json(path, make_body, context.deadline, idempotent)
         .map_err(|error| match error.answer_lost() {
             true => error.with_answer_lost(
                 "if it did, the token sent is retired: a Get returns the current token",
             ),
             false => error,
         })?;
-    parse_token_answer(&answer).map_err(|error| match refresh_of {
-        Some(token) => error.redacting(token), // a gateway that quotes it back
-        None => error,
-    })
+    // A failure is parsed again, quoting the answer without any token the
+    // client knows (the redactor costs more than a success needs).
+    let token = parse_token_answer(&answer).or_else(|_| {
+        let redactor = match context.known {
+            Some(known) => known.redactor(refresh_of),
+            None => Redactor::for_tokens(refresh_of),
+        };
+        parse_token_answer_quoting(&answer, &redactor)
+    })?;
+    if let Some(known) = context.known {
+        known.remember(&token.access_token);
+    }
+    Ok(token)
 }
 
 /// Options for a [`Client`]; checked as they are set.
@@ -395,13 +419,12 @@ impl TokenSource for ClientShared {
                 Some(&**token)
             }
         };
-        request_token(
-            &self.transport,
-            &self.credentials,
-            refresh_of,
+        let context = TokenRequestContext {
             deadline,
-            self.managed.shared_slot(),
-        )
+            shared: self.managed.shared_slot(),
+            known: Some(self.managed.known_tokens()),
+        };
+        request_token(&self.transport, &self.credentials, refresh_of, context)
     }
 }
 

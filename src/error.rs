@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use crate::redact::Redactor;
+
 /// What went wrong, by cause. The C API reports it as `enos_status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
@@ -70,9 +72,15 @@ impl Error {
     }
 
     /// A gateway error: `status` is the envelope's non-zero `status`.
+    #[cfg(test)]
     pub(crate) fn service(status: i32, gateway_message: &str) -> Self {
+        Self::service_quoting(status, gateway_message, &Redactor::default())
+    }
+
+    /// A gateway error quoting `gateway_message` without any token `redactor` knows.
+    pub(crate) fn service_quoting(status: i32, gateway_message: &str, redactor: &Redactor) -> Self {
         let meaning = service_status_meaning(status);
-        let gateway_message = sanitize_for_message(gateway_message, 200);
+        let gateway_message = sanitize_quoting(gateway_message, 200, redactor);
         let message = match (meaning, gateway_message.is_empty()) {
             (Some(meaning), true) => format!("gateway status {status}: {meaning}"),
             (Some(meaning), false) => {
@@ -214,13 +222,21 @@ const MIN_REDACTED_LENGTH: usize = 6;
 /// become spaces, so quoted text can neither forge a log line nor reorder
 /// what a terminal shows; it is cut to at most `max_chars` characters.
 pub(crate) fn sanitize_for_message(text: &str, max_chars: usize) -> String {
-    let text = redact_token_values(text);
+    sanitize_quoting(text, max_chars, &Redactor::default())
+}
+
+/// [`sanitize_for_message`], first hiding every token `redactor` knows in
+/// the raw text (before anything is cleaned or cut), and dropping a
+/// trailing fragment of one where the text is cut.
+pub(crate) fn sanitize_quoting(text: &str, max_chars: usize, redactor: &Redactor) -> String {
+    let text = redact_token_values(&redactor.scrub(text));
     let mut out: String = text
         .chars()
         .take(max_chars)
         .map(|c| if is_unsafe_to_show(c) { ' ' } else { c })
         .collect();
     if text.chars().count() > max_chars {
+        out = redactor.drop_cut_fragment(&out).to_string();
         out.push('…');
     }
     out.trim().to_string()
@@ -249,7 +265,8 @@ fn redact_token_values(text: &str) -> String {
                 c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '}' | ']' | ')' | ';' | '&')
             })
             .unwrap_or(text.len() - value_start);
-        if value_length > 0 {
+        let value = &text[value_start..value_start + value_length];
+        if value_length > 0 && !value.starts_with(crate::redact::REDACTED) {
             out.push_str(&text[copied..value_start]);
             out.push_str(&crate::log::token_hint(
                 &text[value_start..value_start + value_length],

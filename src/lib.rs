@@ -42,6 +42,7 @@ mod fork;
 mod log;
 mod managed;
 mod oneshot;
+mod redact;
 mod response;
 mod secret;
 mod shared_cache;

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::client::{Credentials, request_token};
+use crate::client::{Credentials, TokenRequestContext, request_token};
 use crate::error::Error;
 use crate::fork::ForkSafeMutex;
 use crate::response::Token;
@@ -22,8 +22,7 @@ pub fn get_access_token(
         &*shared_transport(gateway_url)?,
         &credentials,
         None,
-        None,
-        None,
+        TokenRequestContext::default(),
     )
 }
 
@@ -39,8 +38,7 @@ pub fn refresh_access_token(
         &*shared_transport(gateway_url)?,
         &credentials,
         Some(access_token),
-        None,
-        None,
+        TokenRequestContext::default(),
     )
 }
 

@@ -9,7 +9,8 @@
 
 use serde_json::Value;
 
-use crate::error::{Error, ErrorKind, sanitize_for_message};
+use crate::error::{Error, ErrorKind, sanitize_quoting};
+use crate::redact::Redactor;
 use crate::transport::HttpAnswer;
 
 /// Tokens longer than this are refused: real ones are a few dozen bytes, and
@@ -36,6 +37,15 @@ impl std::fmt::Debug for Token {
 
 /// Reads a Get or Refresh answer.
 pub fn parse_token_answer(answer: &HttpAnswer) -> Result<Token, Error> {
+    parse_token_answer_quoting(answer, &Redactor::default())
+}
+
+/// [`parse_token_answer`], keeping every token `redactor` knows out of the
+/// messages that quote the answer.
+pub(crate) fn parse_token_answer_quoting(
+    answer: &HttpAnswer,
+    redactor: &Redactor,
+) -> Result<Token, Error> {
     let http_status = answer.status;
     let success = (200..300).contains(&http_status);
     let parsed: Result<Value, _> = serde_json::from_slice(&answer.body);
@@ -44,9 +54,8 @@ pub fn parse_token_answer(answer: &HttpAnswer) -> Result<Token, Error> {
         if let Ok(value) = &parsed {
             if let Some(status) = envelope_status(value).and_then(Result::ok) {
                 if status != 0 {
-                    return Err(
-                        Error::service(status, message_of(value)).with_http_status(http_status)
-                    );
+                    return Err(Error::service_quoting(status, message_of(value), redactor)
+                        .with_http_status(http_status));
                 }
             }
         }
@@ -54,7 +63,7 @@ pub fn parse_token_answer(answer: &HttpAnswer) -> Result<Token, Error> {
             ErrorKind::HttpStatus,
             format!(
                 "HTTP status {http_status} without a gateway error in the body{}",
-                body_excerpt(&answer.body)
+                body_excerpt(&answer.body, redactor)
             ),
         )
         .with_http_status(http_status));
@@ -76,7 +85,8 @@ pub fn parse_token_answer(answer: &HttpAnswer) -> Result<Token, Error> {
         Some(Ok(status)) => status,
     };
     if status != 0 {
-        return Err(Error::service(status, message_of(&value)).with_http_status(http_status));
+        return Err(Error::service_quoting(status, message_of(&value), redactor)
+            .with_http_status(http_status));
     }
     let Some(data) = value.get("data").filter(|d| d.is_object()) else {
         return bad("response has status 0 but no \"data\" object");
@@ -131,10 +141,11 @@ fn message_of(value: &Value) -> &str {
     value.get("msg").and_then(Value::as_str).unwrap_or("")
 }
 
-/// `: <first 120 characters>` of a body, for HTTP error messages.
-fn body_excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(480)]);
-    let excerpt = sanitize_for_message(&text, 120);
+/// `: <first 120 characters>` of a body, for HTTP error messages. Tokens
+/// are hidden in far more than is shown, so that a cut never reveals one.
+fn body_excerpt(body: &[u8], redactor: &Redactor) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(16 * 1024)]);
+    let excerpt = sanitize_quoting(&text, 120, redactor);
     if excerpt.is_empty() {
         String::new()
     } else {

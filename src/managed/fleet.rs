@@ -41,6 +41,7 @@ impl ManagedToken {
             .current
             .as_ref()
             .is_none_or(|c| shared.sent_wall_ms >= c.sent_wall_ms());
+        self.known_tokens.remember(&shared.token);
         let token = self.to_cached(shared_token(&shared), sent_moment(now, shared.sent_wall_ms));
         if newer && token.is_valid(now) {
             state.current = Some(state.issue(token));
@@ -83,6 +84,7 @@ impl ManagedToken {
             .read(now.wall_ms)
             .filter(|t| t.generation != decided_on && !t.invalidated)
         {
+            self.known_tokens.remember(&sibling.token);
             let sent = sent_moment(now, sibling.sent_wall_ms);
             let theirs = CachedToken::new(
                 shared_token(&sibling),

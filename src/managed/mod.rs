@@ -44,6 +44,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::fork::{ForkSafeGuard, ForkSafeMutex};
 use crate::log::{LogLevel, Logger};
+use crate::redact::KnownTokens;
 use crate::response::Token;
 use crate::shared_cache::SharedSlot;
 pub(crate) use crate::time::{Clock, Moment};
@@ -170,6 +171,8 @@ pub(crate) struct ManagedToken {
     refresher: OnceLock<Arc<Signal>>,
     /// The token file shared with other processes, if any.
     shared: Option<Arc<SharedSlot>>,
+    /// Fingerprints of the tokens this client has seen, kept out of messages.
+    known_tokens: KnownTokens,
 }
 
 impl std::fmt::Debug for ManagedToken {
@@ -211,7 +214,13 @@ impl ManagedToken {
             clock,
             refresher: OnceLock::new(),
             shared,
+            known_tokens: KnownTokens::default(),
         }
+    }
+
+    /// The tokens this client has seen (to keep them out of messages).
+    pub(crate) fn known_tokens(&self) -> &KnownTokens {
+        &self.known_tokens
     }
 
     /// The token file shared with other processes, if any.

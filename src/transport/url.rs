@@ -101,15 +101,15 @@ impl GatewayUrl {
     }
 }
 
-/// `url` with any `user:password@` before the host replaced by `…@`.
-fn without_user_info(url: &str) -> String {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((scheme, rest)) => (format!("{scheme}://"), rest),
-        None => (String::new(), url),
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}…{}", &rest[at..]),
+/// `url` with any `user:password@` before the host replaced by `…@`, also
+/// in a malformed URL (`http//user:pw@host`, `user:pw@host`).
+pub(crate) fn without_user_info(url: &str) -> String {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    match url[..end].rfind('@') {
+        Some(at) => {
+            let start = url[..at].find("//").map_or(0, |slashes| slashes + 2);
+            format!("{}…{}", &url[..start], &url[at..])
+        }
         None => url.to_string(),
     }
 }
