@@ -105,7 +105,12 @@ pub(crate) fn request_token(
             timestamp,
             access_token: refresh_of,
         };
-        serde_json::to_vec(&request).expect("a struct of strings and an integer serializes")
+        // Sized up front: a growing vector would leave copies of the token.
+        let mut body =
+            Vec::with_capacity(256 + request.app_key.len() + refresh_of.map_or(0, str::len));
+        serde_json::to_writer(&mut body, &request)
+            .expect("a struct of strings and an integer serializes");
+        body
     };
     let path = match refresh_of {
         None => GET_TOKEN_PATH,
@@ -384,9 +389,22 @@ impl Client {
                 timestamp,
                 &self.shared.credentials.app_secret,
             );
-            format!(
-                "apim-accesstoken: {token}\r\napim-signature: {signature}\r\napim-timestamp: {timestamp}\r\n"
-            )
+            // Built in place: a growing String would leave copies of the token.
+            let timestamp = timestamp.to_string();
+            let mut headers =
+                String::with_capacity(64 + token.len() + signature.len() + timestamp.len());
+            for part in [
+                "apim-accesstoken: ",
+                token,
+                "\r\napim-signature: ",
+                &signature,
+                "\r\napim-timestamp: ",
+                &timestamp,
+                "\r\n",
+            ] {
+                headers.push_str(part);
+            }
+            headers
         })
     }
 

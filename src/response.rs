@@ -26,6 +26,14 @@ pub struct Token {
     pub expire_s: i64,
 }
 
+impl Drop for Token {
+    /// The token is zeroed before its memory is freed.
+    fn drop(&mut self) {
+        // SAFETY: zero bytes keep the String valid UTF-8.
+        crate::secret::wipe(unsafe { self.access_token.as_bytes_mut() });
+    }
+}
+
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Token")
@@ -46,12 +54,35 @@ pub(crate) fn parse_token_answer_quoting(
     answer: &HttpAnswer,
     redactor: &Redactor,
 ) -> Result<Token, Error> {
+    let mut parsed: Result<Value, _> = serde_json::from_slice(&answer.body);
+    let outcome = interpret(answer, &parsed, redactor);
+    if let Ok(value) = &mut parsed {
+        wipe_strings(value); // the token, in memory about to be freed
+    }
+    outcome
+}
+
+/// Zeroes every string in `value`.
+fn wipe_strings(value: &mut Value) {
+    match value {
+        // SAFETY: zero bytes keep the String valid UTF-8.
+        Value::String(text) => crate::secret::wipe(unsafe { text.as_bytes_mut() }),
+        Value::Array(items) => items.iter_mut().for_each(wipe_strings),
+        Value::Object(fields) => fields.values_mut().for_each(wipe_strings),
+        _ => {}
+    }
+}
+
+fn interpret(
+    answer: &HttpAnswer,
+    parsed: &Result<Value, serde_json::Error>,
+    redactor: &Redactor,
+) -> Result<Token, Error> {
     let http_status = answer.status;
     let success = (200..300).contains(&http_status);
-    let parsed: Result<Value, _> = serde_json::from_slice(&answer.body);
 
     if !success {
-        if let Ok(value) = &parsed {
+        if let Ok(value) = parsed {
             if let Some(status) = envelope_status(value).and_then(Result::ok) {
                 if status != 0 {
                     return Err(Error::service_quoting(status, message_of(value), redactor)
@@ -69,7 +100,7 @@ pub(crate) fn parse_token_answer_quoting(
         .with_http_status(http_status));
     }
 
-    let value = parsed.map_err(|e| {
+    let value = parsed.as_ref().map_err(|e| {
         let what = if std::str::from_utf8(&answer.body).is_err() {
             "response body is not UTF-8 JSON".to_string()
         } else {
@@ -79,13 +110,13 @@ pub(crate) fn parse_token_answer_quoting(
     })?;
     let bad = |what: &str| Err(Error::bad_response(what).with_http_status(http_status));
 
-    let status = match envelope_status(&value) {
+    let status = match envelope_status(value) {
         None => return bad("response has no numeric \"status\" field"),
         Some(Err(())) => return bad("response \"status\" is not an integer"),
         Some(Ok(status)) => status,
     };
     if status != 0 {
-        return Err(Error::service_quoting(status, message_of(&value), redactor)
+        return Err(Error::service_quoting(status, message_of(value), redactor)
             .with_http_status(http_status));
     }
     let Some(data) = value.get("data").filter(|d| d.is_object()) else {

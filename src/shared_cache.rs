@@ -53,6 +53,8 @@ const FILE_SIZE: usize = LAST_TIMESTAMP + 16;
 /// What [`SharedSlot::generation`] returns for a file too short to hold a
 /// record (truncated): a value no writer uses.
 const UNREADABLE: u64 = u64::MAX;
+/// The cached path reads the file's generation at most this often (1 ms).
+const GENERATION_CHECK_INTERVAL_NS: u64 = 1_000_000;
 
 /// One shared token file, opened by this process.
 pub(crate) struct SharedSlot {
@@ -76,6 +78,10 @@ pub(crate) struct SharedSlot {
     path: PathBuf,
     /// The generation of the last record refused, warned about once.
     refused_generation: AtomicU64,
+    /// The generation last read or written by this process, and when the
+    /// cached path reads it from the file next (monotonic ns).
+    seen_generation: AtomicU64,
+    next_generation_check_ns: AtomicU64,
     /// A warning for the next caller to log, outside every lock.
     warning: ForkSafeMutex<Option<String>>,
 }
@@ -89,12 +95,38 @@ impl std::fmt::Debug for SharedSlot {
 }
 
 impl SharedSlot {
-    /// The file's generation: one `pread` of 8 bytes, the cached path's check.
+    /// The file's generation: one `pread` of 8 bytes.
     pub(crate) fn generation(&self) -> u64 {
         let mut bytes = [0u8; 8];
-        match self.read_at(GENERATION as u64, &mut bytes) {
+        let generation = match self.read_at(GENERATION as u64, &mut bytes) {
             8 => u64::from_le_bytes(bytes).min(UNREADABLE - 1),
             _ => UNREADABLE,
+        };
+        self.seen_generation.store(generation, Ordering::Release);
+        generation
+    }
+
+    /// The cached path's check: the file's generation as read at most
+    /// [`GENERATION_CHECK_INTERVAL_NS`] before `now_ns` (monotonic), by this
+    /// or another thread of the process, or as this process last wrote it.
+    /// A `pread` costs ten cached calls; a sibling's token is seen within
+    /// that interval.
+    pub(crate) fn generation_at(&self, now_ns: u64) -> u64 {
+        let due = self.next_generation_check_ns.load(Ordering::Relaxed);
+        let mine = now_ns >= due
+            && self
+                .next_generation_check_ns
+                .compare_exchange(
+                    due,
+                    now_ns.saturating_add(GENERATION_CHECK_INTERVAL_NS),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok();
+        if mine {
+            self.generation()
+        } else {
+            self.seen_generation.load(Ordering::Acquire)
         }
     }
 

@@ -237,6 +237,17 @@ fn strings_are_zeroed_before_they_are_freed() {
 }
 
 #[test]
+fn no_copy_of_a_token_stays_in_memory_after_everything_is_freed() {
+    // Not -pedantic: _GNU_SOURCE and pointer arithmetic over mappings.
+    let flags = ["-std=c11", "-Wall", "-Wextra", "-Werror"];
+    let source = repo().join("tests/c/heap_wipe.c");
+    let program = compile("cc", &flags, &source, "heap_wipe", &[]);
+    let fake = FakeProcess::start(&[]);
+    let stdout = run_ok(&mut Command::new(&program), &fake.url, APP_SECRET);
+    assert_eq!(stdout, "copies 0\n");
+}
+
+#[test]
 fn timestamps_follow_the_wall_clock_back_after_it_was_stepped() {
     // Not -pedantic: the program defines clock_gettime() and casts dlsym's result.
     let flags = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-rdynamic"];

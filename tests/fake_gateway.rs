@@ -9,7 +9,7 @@ use support::{APP_KEY, APP_SECRET};
 fn get(fake: &FakeProcess, key: &str, secret: &str) -> Result<String, enos_token::Error> {
     let mut builder = enos_token::ClientBuilder::new(&fake.url, key, secret)?;
     builder.proxy("")?;
-    Ok(builder.build()?.get_token()?.access_token)
+    Ok(builder.build()?.get_token()?.access_token.clone())
 }
 
 #[test]
@@ -97,7 +97,13 @@ fn verbose_logs_each_request_without_secrets() {
     });
     let mut builder = enos_token::ClientBuilder::new(&fake.url, APP_KEY, APP_SECRET).unwrap();
     builder.proxy("").unwrap();
-    let token = builder.build().unwrap().get_token().unwrap().access_token;
+    let token = builder
+        .build()
+        .unwrap()
+        .get_token()
+        .unwrap()
+        .access_token
+        .clone();
     let log = fake.stop_and_read_stderr();
     assert!(
         log.contains("enos-fake-gateway: POST /apim-token-service/v2.0/token/get"),

@@ -164,7 +164,10 @@ fn an_http_1_0_server_that_closes_after_each_answer() {
     });
     let client = client(&server.url());
     for _ in 0..3 {
-        assert_eq!(client.get_token().unwrap().access_token, "http10-token");
+        assert_eq!(
+            client.get_token().unwrap().access_token.clone(),
+            "http10-token"
+        );
     }
     assert_eq!(
         connections.load(Ordering::SeqCst),

@@ -127,7 +127,7 @@ fn a_refresh_whose_answer_is_lost_is_never_resent_and_a_get_follows() {
 fn a_raw_refresh_whose_answer_is_lost_says_what_to_do() {
     let fake = fake();
     let client = client(&fake.url());
-    let first = client.get_token().unwrap().access_token; // keeps a connection alive
+    let first = client.get_token().unwrap().access_token.clone(); // keeps a connection alive
     fake.inject(Fault::ProcessThenDrop);
     let error = client.refresh_token(&first).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Connect, "{error}");
@@ -137,7 +137,7 @@ fn a_raw_refresh_whose_answer_is_lost_says_what_to_do() {
         "{error}"
     );
     assert_eq!(fake.stats().refresh_requests, 1, "sent once");
-    let current = client.get_token().unwrap().access_token;
+    let current = client.get_token().unwrap().access_token.clone();
     assert_ne!(current, first, "the Refresh had happened");
 }
 

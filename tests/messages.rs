@@ -24,7 +24,7 @@ fn raw(status: u16, body: String) -> Fault {
 fn a_gateway_quoting_tokens_never_gets_them_into_messages() {
     let fake = fake();
     let client = client(&fake.url());
-    let token = client.get_token().unwrap().access_token;
+    let token = client.get_token().unwrap().access_token.clone();
 
     // The envelope's msg quotes the token the request sent.
     fake.inject(raw(
@@ -147,7 +147,7 @@ fn a_token_in_disguise_never_reaches_a_message_or_a_log_line() {
     })));
     let client = builder.build().unwrap();
     // Handed out by a raw Get, then quoted in later failures.
-    let token = client.get_token().unwrap().access_token;
+    let token = client.get_token().unwrap().access_token.clone();
     let (head, tail) = token.split_at(token.len() / 2);
     let encoded: String = token.bytes().map(|b| format!("%{b:02X}")).collect();
     let disguises = [

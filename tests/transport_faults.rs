@@ -47,8 +47,8 @@ fn a_kept_alive_connection_closed_by_the_server_is_replaced_once() {
         }
     });
     let client = client(&server.url());
-    assert_eq!(client.get_token().unwrap().access_token, "tok-1");
-    assert_eq!(client.get_token().unwrap().access_token, "tok-1");
+    assert_eq!(client.get_token().unwrap().access_token.clone(), "tok-1");
+    assert_eq!(client.get_token().unwrap().access_token.clone(), "tok-1");
     assert_eq!(connections.load(Ordering::SeqCst), 2, "a new connection");
     let bodies = bodies.lock().unwrap();
     assert_eq!(bodies.len(), 3, "the second request was sent again");
@@ -81,7 +81,7 @@ fn a_refresh_on_a_kept_alive_connection_closed_by_the_server_is_not_sent_again()
         }
     });
     let client = client(&server.url());
-    assert_eq!(client.get_token().unwrap().access_token, "tok-1");
+    assert_eq!(client.get_token().unwrap().access_token.clone(), "tok-1");
     let error = client.refresh_token("tok-1").unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Connect, "{error}");
     assert!(

@@ -96,7 +96,11 @@ pub unsafe extern "C" fn enos_client_auth_headers(
         let client = unsafe { required_ref(client, "client") }?;
         let query = unsafe { optional_str(query, "query") }?.unwrap_or("");
         let body = unsafe { byte_slice(body, body_len, "body") }?;
-        *headers_out = owned_c_str(&client.inner.auth_headers(query, body)?)?;
+        let mut headers = client.inner.auth_headers(query, body)?;
+        let copied = owned_c_str(&headers);
+        // SAFETY: zero bytes keep the String valid UTF-8.
+        crate::secret::wipe(unsafe { headers.as_bytes_mut() });
+        *headers_out = copied?;
         Ok(())
     })
 }

@@ -30,10 +30,10 @@ impl CachedToken {
     /// `token`, answered to a request sent at `sent`. Refresh is due the
     /// margin (plus `jitter` of it, at most 60 s) before expiry, or at half
     /// the lifetime when the margin is not shorter than the lifetime.
-    pub(crate) fn new(token: Token, sent: Moment, margin: Duration, jitter: f64) -> Self {
+    pub(crate) fn new(mut token: Token, sent: Moment, margin: Duration, jitter: f64) -> Self {
         let lifetime = Duration::from_secs(token.expire_s.max(0) as u64).max(MIN_FETCH_INTERVAL);
         let mut cached = CachedToken {
-            token: TokenText::new(token.access_token),
+            token: TokenText::new(std::mem::take(&mut token.access_token)),
             sent,
             lifetime,
             margin,

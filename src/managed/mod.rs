@@ -282,11 +282,12 @@ impl ManagedToken {
             .try_with(|cache| {
                 let cache = cache.borrow();
                 let entry = cache.iter().flatten().find(|e| e.cache_id == self.id)?;
-                if entry.generation != generation || !entry.token.is_fresh(self.clock.now()) {
+                let now = self.clock.now();
+                if entry.generation != generation || !entry.token.is_fresh(now) {
                     return None;
                 }
                 if let Some(shared) = &self.shared {
-                    if shared.generation() != entry.shared_generation {
+                    if shared.generation_at(now.monotonic_ns) != entry.shared_generation {
                         return None; // a sibling process wrote a token
                     }
                 }

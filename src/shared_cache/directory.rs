@@ -13,7 +13,7 @@ use std::sync::{Arc, Weak};
 
 use sha2::{Digest, Sha256};
 
-use super::{SharedSlot, allocate, identity_of, open_file_at, stat_of};
+use super::{SharedSlot, UNREADABLE, allocate, identity_of, open_file_at, stat_of};
 use crate::error::Error;
 use crate::fork::ForkSafeMutex;
 
@@ -179,6 +179,8 @@ impl SharedCacheDirectory {
             timestamp_holder: AtomicU64::new(0),
             path,
             refused_generation: AtomicU64::new(u64::MAX),
+            seen_generation: AtomicU64::new(UNREADABLE),
+            next_generation_check_ns: AtomicU64::new(0),
             warning: ForkSafeMutex::new(None),
         });
         let mut slots = SLOTS.lock();

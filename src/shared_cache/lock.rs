@@ -291,6 +291,9 @@ impl FleetLock<'_> {
         let mut bytes = record::encode(slot.key_check, generation, token);
         let written = slot.write_at(0, &bytes).is_ok();
         crate::secret::wipe(&mut bytes);
+        if written {
+            slot.seen_generation.store(generation, Ordering::Release);
+        }
         written
     }
 }

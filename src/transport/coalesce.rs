@@ -57,6 +57,7 @@ impl CoalescingTransport {
             self.inner.transmit_output(amount, timeout)?;
             sent += amount;
         }
+        crate::secret::wipe(&mut self.pending); // it held a request
         self.pending.clear();
         Ok(())
     }
@@ -73,6 +74,13 @@ impl Transport for CoalescingTransport {
             return self.inner.transmit_output(amount, timeout);
         }
         let output = self.inner.buffers().output();
+        if self.pending.len() + amount > self.pending.capacity() {
+            // Grown by hand, so that the old buffer is zeroed before it is freed.
+            let mut bigger = Vec::with_capacity((self.pending.len() + amount).max(4096));
+            bigger.extend_from_slice(&self.pending);
+            crate::secret::wipe(&mut self.pending);
+            self.pending = bigger;
+        }
         self.pending.extend_from_slice(&output[..amount]);
         if self.pending.len() > MAX_PENDING {
             self.flush_pending(timeout)?;
@@ -98,6 +106,12 @@ impl Transport for CoalescingTransport {
 
     fn is_tls(&self) -> bool {
         self.inner.is_tls()
+    }
+}
+
+impl Drop for CoalescingTransport {
+    fn drop(&mut self) {
+        crate::secret::wipe(&mut self.pending);
     }
 }
 

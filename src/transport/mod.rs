@@ -5,6 +5,7 @@
 //! (ureq's pool), resolves host names only when it opens a new connection (see
 //! [`dns`]), and spawns no thread on a call that reuses a pooled connection.
 
+mod buffers;
 mod classify;
 mod coalesce;
 mod connector;
@@ -358,16 +359,49 @@ impl Transport {
             .map_err(|e| classify::transport_error(e, &context(classify::Phase::Exchange)))?;
         let status = response.status().as_u16();
         check_encodings(response.headers()).map_err(|e| e.with_http_status(status))?;
-        let body = response
+        let reader = response
             .body_mut()
             .with_config()
             .limit(MAX_RESPONSE_BODY_BYTES)
-            .read_to_vec()
+            .reader();
+        let body = read_all_wiping(reader)
+            .map_err(ureq::Error::from)
             .map_err(|e| {
                 classify::transport_error(e, &context(classify::Phase::ResponseBody))
                     .with_http_status(status)
             })?;
         Ok(HttpAnswer { status, body })
+    }
+}
+
+/// Reads `reader` to its end into a vector that is grown by hand, so that
+/// no part of the answer (it holds a token) is left in freed memory.
+fn read_all_wiping(mut reader: impl std::io::Read) -> std::io::Result<Vec<u8>> {
+    let mut body = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    let outcome = loop {
+        match reader.read(&mut chunk) {
+            Ok(0) => break Ok(()),
+            Ok(read) => {
+                if body.len() + read > body.capacity() {
+                    let mut bigger = Vec::with_capacity((body.len() + read) * 2);
+                    bigger.extend_from_slice(&body);
+                    crate::secret::wipe(&mut body);
+                    body = bigger;
+                }
+                body.extend_from_slice(&chunk[..read]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    crate::secret::wipe(&mut chunk);
+    match outcome {
+        Ok(()) => Ok(body),
+        Err(e) => {
+            crate::secret::wipe(&mut body);
+            Err(e)
+        }
     }
 }
 

@@ -25,9 +25,10 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use ureq::Error;
+
+use super::buffers::WipingBuffers;
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, ShutdownHandle,
-    Transport,
+    Buffers, ConnectionDetails, Connector, Either, NextTimeout, ShutdownHandle, Transport,
 };
 
 /// Socket timeouts are set in steps of this, so that most requests need none.
@@ -54,7 +55,7 @@ impl<In: Transport> Connector<In> for TcpConnector {
         if details.config.no_delay() {
             stream.set_nodelay(true)?;
         }
-        let buffers = LazyBuffers::new(
+        let buffers = WipingBuffers::new(
             details.config.input_buffer_size(),
             details.config.output_buffer_size(),
         );
@@ -114,7 +115,7 @@ pub(crate) struct TcpTransport {
     /// Shared (weakly) with the agent's shutdown, which may shut it down
     /// from another thread.
     stream: Arc<TcpStream>,
-    buffers: LazyBuffers,
+    buffers: WipingBuffers,
     /// The socket's timeouts as last set (`None`: blocking without limit).
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
