@@ -111,3 +111,42 @@ fn verbose_logs_each_request_without_secrets() {
     );
     assert!(!log.contains(APP_SECRET) && !log.contains(&token), "{log}");
 }
+
+#[test]
+fn half_sent_requests_never_take_more_than_the_connection_cap() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+    let fake = support::fake();
+    let address = fake
+        .url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let cap = enos_token::fake::MAX_CONNECTIONS;
+    let mut idle: Vec<_> = (0..cap + 44)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(&address).unwrap();
+            stream
+                .write_all(b"POST /apim-token-service/v2.0/token/get HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            stream
+        })
+        .collect();
+    let accepted = || fake.stats().connections as usize;
+    let until = Instant::now() + Duration::from_secs(10);
+    while accepted() < cap {
+        assert!(Instant::now() < until, "only {} accepted", accepted());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(accepted(), cap, "a thread per connection beyond the cap");
+    // Closing some lets the waiting ones in, and the fake still serves.
+    idle.drain(..100);
+    while accepted() < cap + 44 {
+        assert!(Instant::now() < until, "only {} accepted", accepted());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(idle);
+    let client = support::client(&fake.url());
+    assert!(client.get_token().is_ok());
+}

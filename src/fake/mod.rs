@@ -39,6 +39,9 @@ use http::Answer;
 pub use http::Request;
 use service::{Fetch, TokenService};
 
+/// Connections served at once; more wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 256;
+
 /// The largest body the `oversized` fault sends: far above the client's
 /// 1 MiB limit, small enough never to exhaust the fake's memory.
 pub const MAX_OVERSIZED_BYTES: usize = 64 * 1024 * 1024;

@@ -37,7 +37,16 @@ pub(super) fn server_config(identity: &TlsIdentity) -> io::Result<Arc<rustls::Se
 }
 
 pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    for stream in listener.incoming() {
+    loop {
+        // At most MAX_CONNECTIONS at once (a thread each): the others wait
+        // in the listen backlog.
+        while shared.lock().connections.len() >= super::MAX_CONNECTIONS {
+            if shared.stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+        let stream = listener.accept().map(|(stream, _)| stream);
         if shared.stopping.load(Ordering::SeqCst) {
             break;
         }
