@@ -310,9 +310,9 @@ pub unsafe extern "C" fn enos_client_builder_set_background_refresh(
 /// file's lock (an open-file-description lock: the kernel drops it when its
 /// holder dies, and closing another descriptor never does), re-reads the
 /// file and fetches only if no sibling did meanwhile; a new token is
-/// written to the file and every sibling serves it from its next call on
-/// (the cached path reads 8 bytes of the file: one `pread`); a token
-/// invalidated by one (`enos_client_invalidate()`) is dropped by all, and
+/// written to the file and every sibling serves it within a millisecond
+/// (the cached path reads 8 bytes of the file at most once a millisecond);
+/// a token invalidated by one (`enos_client_invalidate()`) is dropped by all, and
 /// the fleet gets one new token; after a failed refresh the whole fleet
 /// waits 30 s before the next attempt. A holder that is stopped or hung
 /// (SIGSTOP, a debugger) never freezes the fleet: a sibling without a valid
