@@ -114,6 +114,7 @@ pub(crate) fn fetch_with_retries(
     match one_operation_with_retries(source, &fetch, deadline, context, log) {
         Err(e)
             if matches!(fetch, Fetch::Refresh(_))
+                && !deadline.has_passed(context.clock.now())
                 && (e.answer_lost()
                     || e.kind() == ErrorKind::Service
                         && matches!(
