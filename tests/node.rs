@@ -130,5 +130,62 @@ fn node_package_installs_from_the_packed_tarball() {
         "{}",
         text(&ran.stderr)
     );
+
+    // The guide's example, pasted into the application as it is.
+    std::fs::copy(
+        repo().join("examples/node/example.js"),
+        app.join("example.js"),
+    )
+    .unwrap();
+    let stdout = run_ok(
+        Command::new(node)
+            .arg("example.js")
+            .current_dir(&app)
+            .env_remove("ENOS_TOKEN_LIB"),
+        &fake.url,
+        support::APP_SECRET,
+    );
+    assert!(stdout.starts_with("token: fk00… expires in"), "{stdout}");
+
+    // TypeScript: a file importing the package type-checks with plain
+    // `tsc --strict` (TypeScript 6, whose `types` default is empty).
+    let installed = Command::new("npm")
+        .args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            "typescript@6",
+            "@types/node@20",
+        ])
+        .current_dir(&app)
+        .output()
+        .unwrap();
+    assert!(installed.status.success(), "{}", text(&installed.stderr));
+    std::fs::write(
+        app.join("app.ts"),
+        "import * as enos from 'enos-token';\n\
+         const client: enos.Client = new enos.Client('http://127.0.0.1:1', 'k', 's', { proxy: '' });\n\
+         const headers: Record<string, string> = client.authHeaders('a=1', Buffer.from('{}'));\n\
+         console.log(Object.keys(headers).length);\n\
+         client.close();\n",
+    )
+    .unwrap();
+    let checked = Command::new(node)
+        .args([
+            "node_modules/typescript/bin/tsc",
+            "--strict",
+            "--noEmit",
+            "app.ts",
+        ])
+        .current_dir(&app)
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "tsc --strict: {}{}",
+        text(&checked.stdout),
+        text(&checked.stderr)
+    );
     let _ = std::fs::remove_dir_all(&work);
 }

@@ -1,4 +1,5 @@
 // Type declarations of the enos-token package (enos_token.js).
+/// <reference types="node" />
 
 /** A failed call: the status, the gateway's and the HTTP status, the library's message. */
 export class EnosError extends Error {

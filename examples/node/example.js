@@ -2,7 +2,7 @@
 // Get a token, refresh it, and handle a gateway error, from Node.js.
 // Environment: ENOS_GATEWAY_URL, ENOS_APP_KEY, ENOS_APP_SECRET, ENOS_TOKEN_LIB.
 // snippet:begin node
-const enos = require('./enos_token');
+const enos = require('enos-token');
 
 const { ENOS_GATEWAY_URL: url, ENOS_APP_KEY: key, ENOS_APP_SECRET: secret } = process.env;
 const client = new enos.Client(url, key, secret);
