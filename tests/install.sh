@@ -9,12 +9,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Says that a check did not run, and records it for tests/run.sh's last lines.
+not_run() {
+  echo "NOT RUN: $1"
+  [ -z "${ENOS_NOT_RUN_FILE:-}" ] || echo "$1" >>"$ENOS_NOT_RUN_FILE"
+}
+
 if ! cargo cinstall --version >/dev/null 2>&1; then
   if [ "${ENOS_REQUIRE_ALL:-}" = 1 ]; then
     echo "install test: cargo-c is required (ENOS_REQUIRE_ALL=1) but cargo cinstall is missing" >&2
     exit 1
   fi
-  echo "NOT RUN: install test (cargo-c is not installed: cargo install cargo-c --version 0.10.24 --locked)"
+  not_run "install test (cargo-c is not installed: cargo install cargo-c --version 0.10.24 --locked)"
   exit 0
 fi
 command -v pkg-config >/dev/null || { echo "install test: pkg-config is missing" >&2; exit 1; }
@@ -98,6 +104,36 @@ if readelf -d "$work/refresh-fully-static" 2>/dev/null | grep -q NEEDED; then
   fail "the -static binary needs shared libraries"
 fi
 check_run "$work/refresh-fully-static"
+echo "-- C++: the guide's line, c++ \$(pkg-config --cflags --libs enos-token) -Wl,-rpath,..."
+export PKG_CONFIG_PATH="$work/shared/lib/pkgconfig"
+# shellcheck disable=SC2046
+c++ -std=c++17 -Wall -Wextra examples/cpp/client.cpp $(pkg-config --cflags --libs enos-token) \
+  -Wl,-rpath,"$(pkg-config --variable=libdir enos-token)" -o "$work/cpp-client"
+env -u LD_LIBRARY_PATH "$work/cpp-client" >/dev/null || fail "the C++ program built by the guide's line"
+
+if command -v go >/dev/null; then
+  echo "-- Go: an application module of its own (go mod edit -replace), the installed library"
+  mkdir -p "$work/goapp"
+  cp examples/go/cmd/example/main.go "$work/goapp/"
+  repo=$PWD
+  (
+    cd "$work/goapp"
+    export GOPROXY=off GOFLAGS=-mod=mod GOCACHE="$work/gocache" GOPATH="$work/gopath"
+    CGO_LDFLAGS="-Wl,-rpath,$(pkg-config --variable=libdir enos-token)"
+    export CGO_LDFLAGS
+    go mod init example.com/app >/dev/null 2>&1
+    go mod edit -require=enos-token.local/enostoken@v0.0.0 \
+      -replace=enos-token.local/enostoken="$repo/examples/go"
+    go build -o app . >"$work/go.log" 2>&1 || { cat "$work/go.log" >&2; exit 1; }
+  ) || fail "go build of an application module"
+  output=$("$work/goapp/app") || fail "the Go application failed"
+  grep -q '^token: ' <<<"$output" || fail "the Go application printed: $output"
+elif [ "${ENOS_REQUIRE_ALL:-}" = 1 ]; then
+  fail "go is required (ENOS_REQUIRE_ALL=1)"
+else
+  not_run "the Go application-module test (go is not installed)"
+fi
+
 if command -v cmake >/dev/null; then
   for kind in shared static; do
     echo "-- CMake: find_package(enos-token CONFIG REQUIRED), $kind install, C and C++"
@@ -111,6 +147,6 @@ if command -v cmake >/dev/null; then
 elif [ "${ENOS_REQUIRE_ALL:-}" = 1 ]; then
   fail "cmake is required (ENOS_REQUIRE_ALL=1)"
 else
-  echo "NOT RUN: the CMake package test (cmake is not installed)"
+  not_run "the CMake package test (cmake is not installed)"
 fi
 echo "install test passed"

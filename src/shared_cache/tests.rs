@@ -247,7 +247,10 @@ fn unsafe_directories_and_files_are_refused() {
             "belongs to another user (uid 65534)",
         );
     } else {
-        println!("NOT RUN: the other-owner case needs root (CI runs as root)");
+        not_run(
+            "the other-owner case of the shared cache",
+            "it needs root; CI runs as root",
+        );
     }
     refused(SharedCacheDirectory::open(""), "is empty");
     let plain_file = directory.0.join("plain");
@@ -502,10 +505,10 @@ impl SmallTmpfs {
             .status();
         if !status.is_ok_and(|s| s.success()) {
             let _ = std::fs::remove_dir(&path);
-            if std::env::var("ENOS_REQUIRE_ALL").as_deref() == Ok("1") {
-                panic!("mounting a tmpfs failed (needs root; ENOS_REQUIRE_ALL=1)");
-            }
-            println!("NOT RUN: full-disk test (mounting a tmpfs needs root; CI runs as root)");
+            not_run(
+                "the full-disk unit test",
+                "mounting a tmpfs needs root; CI runs as root",
+            );
             return None;
         }
         Some(SmallTmpfs(path))
@@ -536,4 +539,23 @@ fn a_shared_token_debug_shows_a_hint_only() {
         !shown.contains("secret-value") && shown.contains("tok-…(20 bytes)"),
         "{shown}"
     );
+}
+
+/// Fails under `ENOS_REQUIRE_ALL=1` (CI); otherwise says what was not run,
+/// also in `$ENOS_NOT_RUN_FILE` (repeated at the end of `tests/run.sh`).
+fn not_run(check: &str, why: &str) {
+    if std::env::var("ENOS_REQUIRE_ALL").as_deref() == Ok("1") {
+        panic!("{check} did not run ({why}), and ENOS_REQUIRE_ALL=1");
+    }
+    eprintln!("NOT RUN: {check} ({why})");
+    if let Ok(file) = std::env::var("ENOS_NOT_RUN_FILE") {
+        use std::io::Write;
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(file)
+        {
+            let _ = file.write_all(format!("{check} ({why})\n").as_bytes()); // one append
+        }
+    }
 }

@@ -9,6 +9,7 @@ seconds=${1:-60}
 if ! command -v c++ >/dev/null; then # libfuzzer-sys compiles libFuzzer (C++)
   [ "${ENOS_REQUIRE_ALL:-}" = 1 ] && { echo "fuzz: a C++ compiler is required" >&2; exit 1; }
   echo "NOT RUN: fuzzing (no C++ compiler to build libFuzzer)"
+  [ -z "${ENOS_NOT_RUN_FILE:-}" ] || echo "fuzzing (no C++ compiler to build libFuzzer)" >>"$ENOS_NOT_RUN_FILE"
   exit 0
 fi
 target=$(rustc -vV | sed -n 's/^host: //p')

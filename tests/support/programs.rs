@@ -237,7 +237,25 @@ pub fn missing_tool(tool: &str, check: &str) {
     if std::env::var("ENOS_REQUIRE_ALL").as_deref() == Ok("1") {
         panic!("{tool} is required (ENOS_REQUIRE_ALL=1) but not installed");
     }
-    eprintln!("NOT RUN: {check} ({tool} is not installed; CI requires it)");
+    not_run(check, &format!("{tool} is not installed; CI requires it"));
+}
+
+/// Says that `check` did not run and why: on stderr (which cargo shows only
+/// for failing tests) and in `$ENOS_NOT_RUN_FILE`, which `tests/run.sh`
+/// repeats in its last lines.
+pub fn not_run(check: &str, why: &str) {
+    let line = format!("{check} ({why})");
+    eprintln!("NOT RUN: {line}");
+    if let Ok(file) = std::env::var("ENOS_NOT_RUN_FILE") {
+        use std::io::Write;
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(file)
+        {
+            let _ = file.write_all(format!("{line}\n").as_bytes()); // one append
+        }
+    }
 }
 
 /// `program` if `program <version_flag>` runs, else `None` (see [`missing_tool`]).
