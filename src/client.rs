@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind, service_status};
 use crate::log::{LogLevel, Logger};
 use crate::managed::{
     Clock, CounterValues, Fetch, ManagedOptions, ManagedToken, Refresher, TokenSource,
@@ -38,6 +38,19 @@ impl Credentials {
     pub fn new(app_key: &str, app_secret: &str) -> Result<Self, Error> {
         if app_key.is_empty() {
             return Err(Error::invalid_argument("app key is empty"));
+        }
+        // A newline read from a file with the value is the usual culprit.
+        let padded = |text: &str| text.trim() != text;
+        if padded(app_key) {
+            return Err(Error::invalid_argument(format!(
+                "app key \"{}\" has leading or trailing white space (a newline from a file?): remove it",
+                app_key.escape_debug().take(80).collect::<String>()
+            )));
+        }
+        if padded(app_secret) {
+            return Err(Error::invalid_argument(
+                "app secret has leading or trailing white space (a newline from a file?): remove it",
+            ));
         }
         Ok(Credentials {
             app_key: app_key.to_string(),
@@ -127,12 +140,24 @@ pub(crate) fn request_token(
         })?;
     // A failure is parsed again, quoting the answer without any token the
     // client knows (the redactor costs more than a success needs).
-    let token = parse_token_answer(&answer).or_else(|_| {
+    let parsed = parse_token_answer(&answer).or_else(|_| {
         let redactor = match context.known {
             Some(known) => known.redactor(refresh_of),
             None => Redactor::for_tokens(refresh_of),
         };
         parse_token_answer_quoting(&answer, &redactor)
+    });
+    let token = parsed.map_err(|error| match error {
+        // Which URL answered: a wrong host or path shows at once.
+        e if e.kind() == ErrorKind::HttpStatus => {
+            e.appending(&format!(" (requested {})", transport.url_of(path)))
+        }
+        // The app key is no secret: name the one the gateway does not know.
+        e if e.service_status() == service_status::UNKNOWN_APP_KEY => e.appending(&format!(
+            " (app key \"{}\")",
+            crate::error::sanitize_for_message(&credentials.app_key, 80)
+        )),
+        e => e,
     })?;
     if let Some(known) = context.known {
         known.remember(&token.access_token);
@@ -179,6 +204,7 @@ impl ClientBuilder {
     /// Trusts the PEM certificates in `pem_path` instead of the Mozilla roots.
     pub fn ca_file(&mut self, pem_path: &str) -> Result<&mut Self, Error> {
         self.transport.ca_certificates = Some(Arc::new(read_ca_file(pem_path)?));
+        self.transport.ca_file = Some(pem_path.to_string());
         Ok(self)
     }
 

@@ -121,6 +121,12 @@ impl Error {
         self.answer_lost
     }
 
+    /// The same error with `text` added to its message.
+    pub(crate) fn appending(mut self, text: &str) -> Self {
+        self.message.push_str(text);
+        self
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.kind

@@ -48,15 +48,49 @@ fn rejected_without_the_ca_file_or_with_another() {
     let fake = https_fake("localhost");
     let e = tls_error(&fake, None);
     assert!(e.message().contains("not trusted (unknown issuer"), "{e}");
+    assert!(
+        e.message().contains("issued by \"CN=enos-token test CA\""),
+        "{e}"
+    );
+    // With a CA file, the message no longer suggests setting one: it names
+    // the file and the issuer the server presented.
     let e = tls_error(&fake, Some("other-ca.crt"));
-    assert!(e.message().contains("unknown issuer"), "{e}");
+    assert!(
+        e.message().contains(&format!(
+            "does not lead to the CA in {}",
+            tls_file("other-ca.crt")
+        )) && e.message().contains("issued by \"CN=enos-token test CA\""),
+        "{e}"
+    );
+    assert!(!e.message().contains("set a CA file"), "{e}");
+}
+
+#[test]
+fn a_scheme_mix_up_names_the_right_scheme() {
+    // https:// to a plain HTTP server (the fake).
+    let plain = fake();
+    let url = plain.url().replace("http://", "https://");
+    let e = client(&url).get_token().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
+    assert!(
+        e.message().contains("answered in plain HTTP") && e.message().contains("use http://"),
+        "{e}"
+    );
+    // http:// to an HTTPS server.
+    let tls = https_fake("localhost");
+    let url = format!("http://localhost:{}", tls.address().port());
+    let e = client(&url).get_token().unwrap_err();
+    assert!(
+        e.message().contains("answered in TLS") && e.message().contains("use https://"),
+        "{e}"
+    );
 }
 
 #[test]
 fn self_signed_certificate() {
     let fake = https_fake("selfsigned");
     let e = tls_error(&fake, Some("ca.crt"));
-    assert!(e.message().contains("unknown issuer"), "{e}");
+    assert!(e.message().contains("issued by \"CN=localhost\""), "{e}");
 }
 
 #[test]
@@ -90,7 +124,7 @@ fn plain_http_on_the_https_port() {
     builder.ca_file(&tls_file("ca.crt")).unwrap();
     let e = builder.build().unwrap().get_token().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
-    assert!(e.message().contains("did not answer with TLS"), "{e}");
+    assert!(e.message().contains("answered in plain HTTP"), "{e}");
 }
 
 #[test]

@@ -90,14 +90,35 @@ fn check_request_body(body: &[u8], refresh_of: Option<&str>) {
 }
 
 #[test]
+fn a_path_prefix_the_gateway_does_not_have_is_a_404_naming_the_url() {
+    let fake = fake(); // no prefix, as a gateway without one
+    let url = format!("{}/wrong/prefix", fake.url());
+    let error = client(&url).get_token().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::HttpStatus, "{error}");
+    assert_eq!(error.http_status(), 404);
+    assert!(
+        error
+            .message()
+            .contains(&format!("{url}/apim-token-service/v2.0/token/get")),
+        "{error}"
+    );
+}
+
+#[test]
 fn exact_request_with_and_without_prefix_and_trailing_slash() {
-    let fake = fake();
+    let plain = fake();
+    let behind_a_prefix = fake_with(|config| config.path_prefix = "/gw/enos".into());
     for (suffix, prefix) in [
         ("", ""),
         ("/", ""),
         ("/gw/enos", "/gw/enos"),
         ("/gw/enos/", "/gw/enos"),
     ] {
+        let fake = if prefix.is_empty() {
+            &plain
+        } else {
+            &behind_a_prefix
+        };
         let client = client(&format!("{}{suffix}", fake.url()));
         let token = client.get_token().unwrap();
         client.refresh_token(&token.access_token).unwrap();
@@ -307,7 +328,58 @@ fn unknown_host_is_a_connect_error() {
         .get_token()
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
-    assert!(e.message().contains("no-such-host.invalid"), "{e}");
+    assert!(
+        e.message()
+            .starts_with("cannot resolve host no-such-host.invalid"),
+        "{e}"
+    );
+}
+
+#[test]
+fn common_setup_mistakes_name_their_fix() {
+    let fake = fake();
+    // The token endpoint given as the gateway URL.
+    for url in [
+        format!("{}/apim-token-service/v2.0/token/get", fake.url()),
+        "https://gw.example/pfx/APIM-TOKEN-SERVICE/v2.0/token/refresh".to_string(),
+    ] {
+        for e in [
+            enos_token::ClientBuilder::new(&url, APP_KEY, APP_SECRET).unwrap_err(),
+            get_access_token(&url, APP_KEY, APP_SECRET).unwrap_err(),
+        ] {
+            assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+            assert!(
+                e.message().contains(
+                    "the gateway URL is the API gateway's base address \
+                     (for example https://<apim-gateway host>), not the token endpoint"
+                ),
+                "{e}"
+            );
+        }
+    }
+    // White space around the credentials (a newline read from a file).
+    for (key, secret, names) in [
+        ("test-app-key\n", APP_SECRET, "app key \"test-app-key\\n\""),
+        (" test-app-key", APP_SECRET, "app key \" test-app-key\""),
+        (APP_KEY, "test-app-secret-8d1f\n", "app secret"),
+        (APP_KEY, "\ttest-app-secret-8d1f", "app secret"),
+    ] {
+        for e in [
+            enos_token::ClientBuilder::new(&fake.url(), key, secret).unwrap_err(),
+            get_access_token(&fake.url(), key, secret).unwrap_err(),
+        ] {
+            assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+            assert!(
+                e.message().starts_with(names) && e.message().contains("white space"),
+                "{e}"
+            );
+            assert!(!e.message().contains("secret-8d1f"), "{e}");
+        }
+    }
+    // An unknown app key is named (it is no secret).
+    let e = get_access_token(&fake.url(), "no-such-app", APP_SECRET).unwrap_err();
+    assert_eq!(e.service_status(), 1002, "{e}");
+    assert!(e.message().contains("app key \"no-such-app\""), "{e}");
 }
 
 #[test]

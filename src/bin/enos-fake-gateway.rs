@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! enos-fake-gateway [--host 127.0.0.1] [--port 8080] [--app KEY:SECRET | --app KEY]...
-//!                   [--apps-file PATH] [--token-lifetime SECONDS]
+//!                   [--apps-file PATH] [--token-lifetime SECONDS] [--path-prefix PATH]
 //!                   [--tls-cert PEM --tls-key PEM] [--url-file PATH] [--max-seconds N]
 //! ```
 //!
@@ -35,6 +35,9 @@ Options:
                          (so that it does not show in ps)
   --apps-file PATH       applications from a file, one KEY:SECRET per line
   --token-lifetime S     lifetime of new tokens in seconds (default 7200)
+  --path-prefix PATH     serve the token paths under PATH (as a gateway behind
+                         a path prefix, e.g. /gw/enos); token paths under any
+                         other prefix get 404, as at a real gateway
   --tls-cert PEM --tls-key PEM
                          serve HTTPS (the repository's tests/data/tls has a
                          test CA, ca.crt, and localhost.crt/.key signed by it)
@@ -65,6 +68,7 @@ fn run() -> Result<(), String> {
     let (mut cert, mut key, mut url_file, mut max_seconds) = (None, None, None, None);
 
     let mut verbose = false;
+    let mut path_prefix = String::new();
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         match flag.as_str() {
@@ -81,7 +85,7 @@ fn run() -> Result<(), String> {
                 continue;
             }
             "--host" | "--port" | "--app" | "--apps-file" | "--token-lifetime" | "--tls-cert"
-            | "--tls-key" | "--url-file" | "--max-seconds" => {}
+            | "--tls-key" | "--url-file" | "--max-seconds" | "--path-prefix" => {}
             other => return Err(format!("unknown option {other}")),
         }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -126,10 +130,15 @@ fn run() -> Result<(), String> {
             "--tls-key" => key = Some(value),
             "--url-file" => url_file = Some(value),
             "--max-seconds" => max_seconds = Some(number(&value)?),
+            "--path-prefix" if !value.starts_with('/') => {
+                return Err(format!("--path-prefix: {value} does not start with /"));
+            }
+            "--path-prefix" => path_prefix = value,
             other => return Err(format!("unknown option {other}")),
         }
     }
-    if apps.is_empty() {
+    let demo_app = apps.is_empty();
+    if demo_app {
         apps.insert("demo-app-key".to_string(), "demo-app-secret".to_string());
     }
     let tls = match (cert, key) {
@@ -146,6 +155,7 @@ fn run() -> Result<(), String> {
         token_lifetime: lifetime,
         tls,
         log_requests: verbose,
+        path_prefix,
     };
     let gateway = FakeGateway::start(config).map_err(|e| format!("cannot start: {e}"))?;
     let url = gateway.url();
@@ -154,6 +164,9 @@ fn run() -> Result<(), String> {
     }
     println!("enos-fake-gateway listening on {url}");
     let _ = std::io::stdout().flush();
+    if demo_app {
+        eprintln!("enos-fake-gateway: knows the app demo-app-key (secret demo-app-secret)");
+    }
     match max_seconds {
         Some(seconds) => std::thread::sleep(Duration::from_secs(seconds)),
         None => loop {

@@ -57,6 +57,14 @@ pub enum ReadError {
 
 /// Reads one request from `reader`.
 pub fn read_request<R: BufRead>(reader: &mut R) -> Result<Request, ReadError> {
+    // A TLS ClientHello on this plain port: answer 400 at once, as web
+    // servers do, instead of waiting for a line that never ends.
+    if reader
+        .fill_buf()
+        .is_ok_and(|bytes| bytes.first() == Some(&0x16))
+    {
+        return Err(ReadError::Reject(400, "TLS handshake on a plain HTTP port"));
+    }
     let mut head = Vec::new();
     loop {
         let mut line = Vec::new();

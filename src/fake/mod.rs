@@ -98,6 +98,10 @@ pub struct FakeGatewayConfig {
     /// Write each request's method and path (never its headers or body) to
     /// standard error. Default off.
     pub log_requests: bool,
+    /// The path before the token paths, as a gateway behind a path prefix
+    /// has it (`/gw/enos`); token paths under any other prefix get 404, as
+    /// they would at a real gateway. Default none.
+    pub path_prefix: String,
 }
 
 impl FakeGatewayConfig {
@@ -109,6 +113,7 @@ impl FakeGatewayConfig {
             token_lifetime: Duration::from_secs(7200),
             tls: None,
             log_requests: false,
+            path_prefix: String::new(),
         }
     }
 }
@@ -156,6 +161,8 @@ struct Shared {
     tls: Option<Arc<rustls::ServerConfig>>,
     https: bool,
     log_requests: bool,
+    /// See [`FakeGatewayConfig::path_prefix`] (without a trailing slash).
+    path_prefix: String,
 }
 
 impl Shared {
@@ -190,6 +197,7 @@ impl FakeGateway {
             https: tls.is_some(),
             tls,
             log_requests: config.log_requests,
+            path_prefix: config.path_prefix.trim_end_matches('/').to_string(),
         });
         let acceptor_shared = shared.clone();
         let acceptor = thread::Builder::new()
@@ -282,13 +290,12 @@ fn gateway_status_of(answer: &Answer) -> Option<i32> {
     i32::try_from(value.get("status")?.as_i64()?).ok()
 }
 
-fn token_fetch(path: &str) -> Option<Fetch> {
-    if path.ends_with(crate::client::GET_TOKEN_PATH) {
-        Some(Fetch::Get)
-    } else if path.ends_with(crate::client::REFRESH_TOKEN_PATH) {
-        Some(Fetch::Refresh)
-    } else {
-        None
+/// Which token operation `path` is, under the fake's path prefix.
+fn token_fetch(path: &str, prefix: &str) -> Option<Fetch> {
+    match path.strip_prefix(prefix)? {
+        crate::client::GET_TOKEN_PATH => Some(Fetch::Get),
+        crate::client::REFRESH_TOKEN_PATH => Some(Fetch::Refresh),
+        _ => None,
     }
 }
 
@@ -303,7 +310,7 @@ POST /fake/control/expire-tokens                     every token expires now
 ";
 
 fn route(request: &Request, shared: &Shared) -> Answer {
-    if let Some(fetch) = token_fetch(&request.path) {
+    if let Some(fetch) = token_fetch(&request.path, &shared.path_prefix) {
         if request.method != "POST" {
             return Answer::text(405, "text/plain", "use POST");
         }

@@ -130,7 +130,7 @@ fn respond<W: Write>(
             state.recent.pop_front();
         }
         state.recent.push_back(request.clone());
-        let fetch = token_fetch(&request.path);
+        let fetch = token_fetch(&request.path, &shared.path_prefix);
         match fetch {
             Some(Fetch::Get) => state.stats.get_requests += 1,
             Some(Fetch::Refresh) => state.stats.refresh_requests += 1,
@@ -203,7 +203,7 @@ fn respond<W: Write>(
                 | Fault::Truncated => unreachable!(),
             };
             if let Some(status) = gateway_status_of(&answer) {
-                if token_fetch(&request.path).is_some() {
+                if token_fetch(&request.path, &shared.path_prefix).is_some() {
                     *shared.lock().stats.statuses.entry(status).or_default() += 1;
                 }
             }

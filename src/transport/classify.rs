@@ -29,6 +29,13 @@ pub struct Context<'a> {
     /// The gateway's `host:port`, and the proxy when one is used.
     pub authority: &'a str,
     pub via_proxy: bool,
+    /// The gateway URL's scheme is `https`.
+    pub https: bool,
+    /// The CA file the client trusts instead of the Mozilla roots.
+    pub ca_file: Option<&'a str>,
+    /// Who issued the certificate the server presents (a new handshake),
+    /// for the message of an untrusted one.
+    pub presented_issuer: &'a dyn Fn() -> Option<String>,
     pub connect_timeout: Duration,
     pub total_timeout: Duration,
     pub phase: Phase,
@@ -38,11 +45,14 @@ pub struct Context<'a> {
 
 pub fn transport_error(error: ureq::Error, context: &Context<'_>) -> Error {
     let authority = context.authority;
+    if let Some(mix_up) = scheme_mix_up(&error, context) {
+        return mix_up;
+    }
     match error {
         ureq::Error::Timeout(which) => timeout_error(which, context),
         ureq::Error::HostNotFound => Error::new(
             ErrorKind::Connect,
-            format!("host name lookup failed for {authority}"),
+            format!("cannot resolve host {authority}: no address for that name"),
         ),
         ureq::Error::Io(io_error) => io_failure(io_error, context),
         ureq::Error::Rustls(tls) => tls_error(&tls, context),
@@ -90,6 +100,48 @@ pub fn transport_error(error: ureq::Error, context: &Context<'_>) -> Error {
     }
 }
 
+/// An `https://` URL for a server that speaks plain HTTP, or the reverse:
+/// told by the first bytes the server sent, or by a server that closed the
+/// connection in the middle of the TLS handshake.
+fn scheme_mix_up(error: &ureq::Error, context: &Context<'_>) -> Option<Error> {
+    let authority = context.authority;
+    let trace = &context.trace;
+    if context.via_proxy || matches!(error, ureq::Error::Timeout(_)) {
+        return None;
+    }
+    if context.https && trace.server_spoke_http() {
+        return Some(Error::new(
+            ErrorKind::Tls,
+            format!(
+                "the server at {authority} answered in plain HTTP, not TLS: use http:// \
+                 (TLS handshake failed: {error})"
+            ),
+        ));
+    }
+    if !context.https && trace.server_spoke_tls() {
+        return Some(Error::bad_response(format!(
+            "the server at {authority} answered in TLS, not plain HTTP: use https:// ({error})"
+        )));
+    }
+    let closed = match error {
+        ureq::Error::Io(e) => matches!(
+            e.kind(),
+            io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+        ),
+        _ => false,
+    };
+    if context.https && trace.connect_failed && closed && trace.first_bytes == [0, 0] {
+        return Some(Error::new(
+            ErrorKind::Tls,
+            format!(
+                "the server at {authority} closed the connection during the TLS handshake \
+                 without a word: if it speaks plain HTTP, use http:// ({error})"
+            ),
+        ));
+    }
+    None
+}
+
 fn timeout_error(which: ureq::Timeout, context: &Context<'_>) -> Error {
     let authority = context.authority;
     let connect_ms = context.connect_timeout.as_millis();
@@ -126,6 +178,12 @@ fn io_failure(error: io::Error, context: &Context<'_>) -> Error {
     let authority = context.authority;
     if let Some(tls) = find_rustls_error(&error) {
         return tls_error(tls, context);
+    }
+    if let Some(lookup) = error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<super::dns::HostLookupFailed>())
+    {
+        return Error::new(ErrorKind::Connect, lookup.to_string());
     }
     use io::ErrorKind as Io;
     match (error.kind(), context.phase) {
@@ -185,10 +243,22 @@ fn tls_error(error: &rustls::Error, context: &Context<'_>) -> Error {
     let authority = context.authority;
     let message = match error {
         rustls::Error::InvalidCertificate(certificate) => match certificate {
-            CertificateError::UnknownIssuer => format!(
-                "TLS: certificate of {authority} is not trusted (unknown issuer; \
-                 set a CA file if the gateway uses a private CA)"
-            ),
+            CertificateError::UnknownIssuer => {
+                let issued_by = match (context.presented_issuer)() {
+                    Some(issuer) => format!("issued by \"{issuer}\""),
+                    None => "its issuer unknown here".to_string(),
+                };
+                match context.ca_file {
+                    Some(ca_file) => format!(
+                        "TLS: the certificate chain of {authority} does not lead to the CA \
+                         in {ca_file}: the server presented a certificate {issued_by}"
+                    ),
+                    None => format!(
+                        "TLS: certificate of {authority} is not trusted (unknown issuer: \
+                         {issued_by}; set a CA file if the gateway uses a private CA)"
+                    ),
+                }
+            }
             CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
                 format!("TLS: certificate of {authority} has expired")
             }

@@ -78,7 +78,17 @@ impl DnsCache {
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, UreqError> {
         self.lookups.fetch_add(1, Ordering::Relaxed);
-        let addrs = self.fallback.resolve(uri, config, timeout)?;
+        let host = || host_and_port(uri).map_or_else(String::new, |(host, _)| host);
+        let addrs = self
+            .fallback
+            .resolve(uri, config, timeout)
+            .map_err(|error| match error {
+                UreqError::HostNotFound => {
+                    HostLookupFailed::error(host(), "no address for that name".into())
+                }
+                UreqError::Io(e) => HostLookupFailed::error(host(), e.to_string()),
+                other => other,
+            })?;
         let mut entries = self.entries.lock();
         if entries.len() > 64 {
             entries.clear(); // a bound, not a policy: one gateway and a proxy are typical
@@ -87,6 +97,30 @@ impl DnsCache {
         Ok(addrs)
     }
 }
+
+/// A host name that did not resolve, and the system's word on it.
+#[derive(Debug)]
+pub(crate) struct HostLookupFailed {
+    pub(crate) host: String,
+    pub(crate) cause: String,
+}
+
+impl HostLookupFailed {
+    fn error(host: String, cause: String) -> UreqError {
+        UreqError::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            HostLookupFailed { host, cause },
+        ))
+    }
+}
+
+impl std::fmt::Display for HostLookupFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot resolve host {}: {}", self.host, self.cause)
+    }
+}
+
+impl std::error::Error for HostLookupFailed {}
 
 /// `host:port` of a URI, with the scheme's default port; `None` without a host.
 pub(super) fn host_and_port(uri: &Uri) -> Option<(String, u16)> {

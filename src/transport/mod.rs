@@ -11,6 +11,7 @@ mod coalesce;
 mod connector;
 mod dns;
 mod forward;
+mod peer_issuer;
 mod proxy;
 mod tcp;
 mod trace;
@@ -48,6 +49,8 @@ pub struct TransportOptions {
     pub total_timeout: Duration,
     /// Trust exactly these roots instead of the Mozilla roots.
     pub ca_certificates: Option<Arc<Vec<Certificate<'static>>>>,
+    /// The file they came from, for messages.
+    pub ca_file: Option<String>,
     /// Which proxy to use, if any.
     pub proxy: ProxySetting,
 }
@@ -58,6 +61,7 @@ impl Default for TransportOptions {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             total_timeout: DEFAULT_TOTAL_TIMEOUT,
             ca_certificates: None,
+            ca_file: None,
             proxy: ProxySetting::FromEnvironment,
         }
     }
@@ -276,6 +280,12 @@ impl Transport {
         }
     }
 
+    /// The URL a request to `path` goes to (no user info or query: the
+    /// gateway URL has none).
+    pub fn url_of(&self, path: &str) -> String {
+        self.gateway.join(path)
+    }
+
     /// How many real DNS lookups this transport has made (IP literals need none).
     pub fn dns_lookups(&self) -> u64 {
         self.dns.lookups()
@@ -345,9 +355,27 @@ impl Transport {
             // A request-level timeout still shares the agent's pool.
             request = request.config().timeout_global(Some(total_timeout)).build();
         }
+        // Only asked for a certificate that was not trusted, on a direct
+        // connection, within what is left of the deadline.
+        let presented_issuer = || {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let timeout = self.options.connect_timeout.min(left);
+            (!self.route.via_proxy() && !timeout.is_zero())
+                .then(|| {
+                    peer_issuer::issuer_presented_by(
+                        self.gateway.host(),
+                        self.gateway.port(),
+                        timeout,
+                    )
+                })
+                .flatten()
+        };
         let context = |phase| classify::Context {
             authority: &self.peer,
             via_proxy: self.route.via_proxy(),
+            https: self.gateway.is_https(),
+            ca_file: self.options.ca_file.as_deref(),
+            presented_issuer: &presented_issuer,
             connect_timeout: self.options.connect_timeout.min(total_timeout),
             total_timeout,
             phase,

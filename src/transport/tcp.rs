@@ -206,6 +206,7 @@ impl Transport for TcpTransport {
             let input = self.buffers.input_append_buf();
             match (&*self.stream).read(input) {
                 Ok(amount) => {
+                    super::trace::received(&input[..amount]);
                     self.buffers.input_appended(amount);
                     self.just_read = amount > 0;
                     return Ok(amount > 0);

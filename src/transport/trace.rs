@@ -16,6 +16,10 @@ pub(crate) struct RequestTrace {
     pub(crate) connect_failed: bool,
     /// At least one byte of the answer arrived.
     pub(crate) answer_started: bool,
+    /// The first two bytes the server sent on a new connection, as they
+    /// came off the socket (below TLS): `HT` for plain HTTP, `0x15 0x03`
+    /// or `0x16 0x03` for a TLS record. Tells a scheme mix-up.
+    pub(crate) first_bytes: [u8; 2],
 }
 
 thread_local! {
@@ -24,6 +28,7 @@ thread_local! {
             opened_connection: false,
             connect_failed: false,
             answer_started: false,
+            first_bytes: [0, 0],
         })
     };
 }
@@ -51,6 +56,27 @@ pub(crate) fn opened_connection(failed: bool) {
         trace.opened_connection = true;
         trace.connect_failed |= failed;
     });
+}
+
+/// Bytes read from a socket: the first two are kept.
+pub(crate) fn received(bytes: &[u8]) {
+    update(|trace| {
+        if trace.first_bytes == [0, 0] && bytes.len() >= 2 {
+            trace.first_bytes = [bytes[0], bytes[1]];
+        }
+    });
+}
+
+impl RequestTrace {
+    /// The server's first bytes were plain HTTP.
+    pub(crate) fn server_spoke_http(&self) -> bool {
+        &self.first_bytes == b"HT"
+    }
+
+    /// The server's first bytes were a TLS record (an alert or a handshake).
+    pub(crate) fn server_spoke_tls(&self) -> bool {
+        matches!(self.first_bytes, [0x15 | 0x16, 0x03])
+    }
 }
 
 pub(crate) fn answer_started() {

@@ -60,6 +60,17 @@ impl GatewayUrl {
         if uri.query().is_some() || url.contains('#') {
             return refuse("must not contain a query or fragment");
         }
+        if uri
+            .path()
+            .to_ascii_lowercase()
+            .contains("/apim-token-service/")
+        {
+            return Err(Error::invalid_argument(format!(
+                "gateway URL \"{shown}\" holds the token path: the gateway URL is the API \
+                 gateway's base address (for example https://<apim-gateway host>), not the \
+                 token endpoint"
+            )));
+        }
         let port = explicit_port(authority.as_str())
             .map_err(|why| Error::invalid_argument(format!("gateway URL {why}")))?
             .unwrap_or(if https { 443 } else { 80 });
@@ -69,6 +80,11 @@ impl GatewayUrl {
             port,
             https,
         })
+    }
+
+    /// The port, explicit or the scheme's.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// `base` + `path`, where `path` starts with `/`.
