@@ -82,6 +82,15 @@ pub fn compile(
     let out_dir = lib_dir.join("c-programs");
     std::fs::create_dir_all(&out_dir).unwrap();
     let binary = out_dir.join(output);
+    // Tests compile the same program at once: each writes a file of its
+    // own, then renames it into place (a program running from the old file
+    // keeps it), so no test runs a half-written binary.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let unique = out_dir.join(format!(
+        "{output}.{}.{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     let output = Command::new(compiler)
         .args(flags)
         .arg(format!("-I{}", repo().join("include").display()))
@@ -91,7 +100,7 @@ pub fn compile(
         .args(extra)
         .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
         .arg("-o")
-        .arg(&binary)
+        .arg(&unique)
         .output()
         .unwrap_or_else(|e| panic!("{compiler} runs: {e}"));
     assert!(
@@ -100,6 +109,7 @@ pub fn compile(
         source.display(),
         String::from_utf8_lossy(&output.stderr)
     );
+    std::fs::rename(&unique, &binary).unwrap();
     binary
 }
 
