@@ -15,6 +15,30 @@ use support::APP_SECRET;
 use support::programs::*;
 
 #[test]
+fn the_readme_first_program_prints_signed_headers_or_a_clear_error() {
+    let program = compile_c("first");
+    let fake = FakeProcess::start(&[]);
+    let stdout = run_ok(&mut Command::new(&program), &fake.url, APP_SECRET);
+    let names: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split(": ").next())
+        .collect();
+    assert_eq!(
+        names,
+        ["apim-accesstoken", "apim-signature", "apim-timestamp"],
+        "{stdout}"
+    );
+    let output = run(&mut Command::new(&program), &fake.url, "wrong-secret-1b7e");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with("enos-token: gateway status 1003"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("wrong-secret"), "{stderr}");
+}
+
+#[test]
 fn refresh_example_prints_a_token_and_its_successor() {
     let program = compile_c("refresh");
     let fake = FakeProcess::start(&[]);
