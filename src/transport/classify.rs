@@ -38,6 +38,8 @@ pub struct Context<'a> {
     pub presented_issuer: &'a dyn Fn() -> Option<String>,
     pub connect_timeout: Duration,
     pub total_timeout: Duration,
+    /// The largest response body accepted.
+    pub body_limit: u64,
     pub phase: Phase,
     /// What happened inside the connector chain.
     pub trace: RequestTrace,
@@ -70,10 +72,18 @@ pub fn transport_error(error: ureq::Error, context: &Context<'_>) -> Error {
             "response header section from {authority} over {} KiB",
             MAX_RESPONSE_HEADER_BYTES / 1024
         )),
-        ureq::Error::BodyExceedsLimit(_) => Error::bad_response(format!(
-            "response body over {} MiB",
-            MAX_RESPONSE_BODY_BYTES / (1024 * 1024)
-        )),
+        ureq::Error::BodyExceedsLimit(_) => {
+            let limit = match context.body_limit {
+                bytes if bytes % (1024 * 1024) == 0 => format!("{} MiB", bytes / (1024 * 1024)),
+                bytes => format!("{bytes} bytes"),
+            };
+            let setting = if context.body_limit == MAX_RESPONSE_BODY_BYTES {
+                ""
+            } else {
+                " (the limit set with enos_client_builder_set_max_response_bytes)"
+            };
+            Error::bad_response(format!("response body over {limit}{setting}"))
+        }
         ureq::Error::ConnectionFailed => Error::new(
             ErrorKind::Connect,
             format!("could not connect to {authority}"),

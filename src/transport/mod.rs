@@ -10,6 +10,7 @@ mod classify;
 mod coalesce;
 mod connector;
 mod dns;
+mod exchange;
 mod forward;
 mod peer_issuer;
 mod proxy;
@@ -19,7 +20,7 @@ mod url;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ureq::Agent;
 use ureq::config::AutoHeaderValue;
@@ -27,6 +28,7 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use crate::error::Error;
 use crate::fork::ForkSafeMutex;
+pub(crate) use exchange::Incoming;
 pub use proxy::{PROXY_ENVIRONMENT_VARIABLES, ProxySetting};
 pub use url::GatewayUrl;
 pub(crate) use url::explicit_port;
@@ -146,6 +148,7 @@ fn new_agent(options: &TransportOptions, route: &Route, dns: &Arc<dns::DnsCache>
     let config = Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
+        .allow_non_standard_methods(true)
         .max_redirects_will_error(false)
         .save_redirect_history(false)
         .https_only(false)
@@ -290,179 +293,4 @@ impl Transport {
     pub fn dns_lookups(&self) -> u64 {
         self.dns.lookups()
     }
-
-    /// POSTs the JSON that `make_body` returns to `path` (appended to the
-    /// gateway URL) and reads the whole answer, whatever its HTTP status.
-    /// With a `deadline`, the call ends by then even when the client's
-    /// overall timeout would allow more.
-    ///
-    /// Like libcurl, an `idempotent` request that fails on a reused
-    /// keep-alive connection before any byte of the answer arrived (the
-    /// server closed the connection just as the request went out) is sent
-    /// again, on a new connection, with a new body (a request must never
-    /// repeat its timestamp), within the same deadline. Any other request
-    /// is sent once: a failure after it reached the server is marked
-    /// [`Error::answer_lost`], since the server may have processed it.
-    pub fn post_json(
-        &self,
-        path: &str,
-        make_body: impl Fn() -> Vec<u8>,
-        deadline: Option<Instant>,
-        idempotent: bool,
-    ) -> Result<HttpAnswer, Error> {
-        let deadline = deadline.unwrap_or_else(|| Instant::now() + self.options.total_timeout);
-        let mut stale_connections_left = if idempotent {
-            MAX_STALE_CONNECTION_RETRIES
-        } else {
-            0
-        };
-        loop {
-            trace::start();
-            let mut body = make_body(); // holds the token to refresh
-            let result = self.post_once(path, &body, deadline);
-            crate::secret::wipe(&mut body);
-            let trace = trace::current();
-            let stale_pooled_connection = !trace.opened_connection && !trace.answer_started;
-            match result {
-                // Closed or reset, not timed out: a slow server is not a stale connection.
-                Err(e)
-                    if stale_pooled_connection
-                        && e.kind() == crate::ErrorKind::Connect
-                        && stale_connections_left > 0
-                        && Instant::now() < deadline =>
-                {
-                    stale_connections_left -= 1;
-                }
-                Err(e) if !idempotent && !trace.connect_failed && e.http_status() == 0 => {
-                    return Err(e.with_answer_lost("the server may have processed the request"));
-                }
-                result => return result,
-            }
-        }
-    }
-
-    fn post_once(&self, path: &str, body: &[u8], deadline: Instant) -> Result<HttpAnswer, Error> {
-        let url = self.gateway.join(path);
-        let (agent, _in_progress) = self.agent();
-        let mut request = agent.post(&url);
-        let mut total_timeout = self.options.total_timeout;
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        // A deadline from the caller (or a retry's) that is shorter than the
-        // client's own timeout; a few milliseconds do not warrant the
-        // request-level configuration.
-        if remaining + Duration::from_millis(5) < total_timeout {
-            total_timeout = remaining.max(Duration::from_millis(1));
-            // A request-level timeout still shares the agent's pool.
-            request = request.config().timeout_global(Some(total_timeout)).build();
-        }
-        // Only asked for a certificate that was not trusted, on a direct
-        // connection, within what is left of the deadline.
-        let presented_issuer = || {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let timeout = self.options.connect_timeout.min(left);
-            (!self.route.via_proxy() && !timeout.is_zero())
-                .then(|| {
-                    peer_issuer::issuer_presented_by(
-                        self.gateway.host(),
-                        self.gateway.port(),
-                        timeout,
-                    )
-                })
-                .flatten()
-        };
-        let context = |phase| classify::Context {
-            authority: &self.peer,
-            via_proxy: self.route.via_proxy(),
-            https: self.gateway.is_https(),
-            ca_file: self.options.ca_file.as_deref(),
-            presented_issuer: &presented_issuer,
-            connect_timeout: self.options.connect_timeout.min(total_timeout),
-            total_timeout,
-            phase,
-            trace: trace::current(),
-        };
-        let mut response = request
-            .header("Content-Type", "application/json;charset=UTF-8")
-            .send(body)
-            .map_err(|e| classify::transport_error(e, &context(classify::Phase::Exchange)))?;
-        let status = response.status().as_u16();
-        check_encodings(response.headers()).map_err(|e| e.with_http_status(status))?;
-        let reader = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_RESPONSE_BODY_BYTES)
-            .reader();
-        let body = read_all_wiping(reader)
-            .map_err(ureq::Error::from)
-            .map_err(|e| {
-                classify::transport_error(e, &context(classify::Phase::ResponseBody))
-                    .with_http_status(status)
-            })?;
-        Ok(HttpAnswer { status, body })
-    }
-}
-
-/// Reads `reader` to its end into a vector that is grown by hand, so that
-/// no part of the answer (it holds a token) is left in freed memory.
-fn read_all_wiping(mut reader: impl std::io::Read) -> std::io::Result<Vec<u8>> {
-    let mut body = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 4096];
-    let outcome = loop {
-        match reader.read(&mut chunk) {
-            Ok(0) => break Ok(()),
-            Ok(read) => {
-                if body.len() + read > body.capacity() {
-                    let mut bigger = Vec::with_capacity((body.len() + read) * 2);
-                    bigger.extend_from_slice(&body);
-                    crate::secret::wipe(&mut body);
-                    body = bigger;
-                }
-                body.extend_from_slice(&chunk[..read]);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => break Err(e),
-        }
-    };
-    crate::secret::wipe(&mut chunk);
-    match outcome {
-        Ok(()) => Ok(body),
-        Err(e) => {
-            crate::secret::wipe(&mut body);
-            Err(e)
-        }
-    }
-}
-
-/// A request is sent again at most this many times because its pooled
-/// connection turned out to be closed.
-const MAX_STALE_CONNECTION_RETRIES: u32 = 2;
-
-/// Refuses compressed bodies (none were asked for) and transfer codings
-/// other than `chunked`, which ureq would otherwise read as a body that
-/// never ends.
-fn check_encodings(headers: &ureq::http::HeaderMap) -> Result<(), Error> {
-    let shown = |value: &ureq::http::HeaderValue| {
-        crate::error::sanitize_for_message(&String::from_utf8_lossy(value.as_bytes()), 40)
-    };
-    if let Some(encoding) = headers.get("content-encoding") {
-        if !shown(encoding).eq_ignore_ascii_case("identity") {
-            return Err(Error::bad_response(format!(
-                "compressed response (Content-Encoding: {}) refused: none was asked for",
-                shown(encoding)
-            )));
-        }
-    }
-    for coding in headers.get_all("transfer-encoding") {
-        let only_chunked = shown(coding)
-            .split(',')
-            .map(str::trim)
-            .all(|c| c.eq_ignore_ascii_case("chunked"));
-        if !only_chunked {
-            return Err(Error::bad_response(format!(
-                "response with Transfer-Encoding: {} refused: only chunked is supported",
-                shown(coding)
-            )));
-        }
-    }
-    Ok(())
 }
