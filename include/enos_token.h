@@ -141,6 +141,11 @@ typedef enum enos_log_level {
    * A token was fetched or invalidated.
    */
   ENOS_LOG_INFO = 3,
+  /**
+   * One line per API call made with `enos_client_request()`: method,
+   * path without query values, HTTP status and time.
+   */
+  ENOS_LOG_DEBUG = 4,
 } enos_log_level;
 
 /**
@@ -162,6 +167,16 @@ typedef struct enos_client enos_client;
  * from one thread at a time.
  */
 typedef struct enos_client_builder enos_client_builder;
+
+/**
+ * An API's answer, owned by the caller until `enos_response_free()`: its
+ * HTTP status, its headers and its whole body. Read it with
+ * `enos_response_status()`, `enos_response_body()` and
+ * `enos_response_header()`; everything they return stays valid until the
+ * response is freed. A response may be read from any thread, by several
+ * at once; it is not tied to the client (freeing the client first is fine).
+ */
+typedef struct enos_response enos_response;
 
 /**
  * A log callback: `level`, a NUL-terminated UTF-8 `message` valid only
@@ -224,6 +239,16 @@ typedef struct enos_client_counters {
    * DNS lookups (none for an IP address; none on a pooled connection).
    */
   uint64_t dns_lookups;
+  /**
+   * API calls made with `enos_client_request()` (each counted once,
+   * whether or not it was sent again with a renewed token).
+   */
+  uint64_t api_calls;
+  /**
+   * Tokens renewed because an API call's token was refused (HTTP 401 or
+   * gateway status 1203).
+   */
+  uint64_t token_renewals;
 } enos_client_counters;
 
 #ifdef __cplusplus
@@ -487,6 +512,19 @@ enum enos_status enos_client_builder_set_retries(struct enos_client_builder *bui
  */
 enum enos_status enos_client_builder_set_background_refresh(struct enos_client_builder *builder,
                                                             bool enabled);
+
+/**
+ * The largest API answer `enos_client_request()` reads: a larger one is
+ * `ENOS_ERR_BAD_RESPONSE` naming the limit, and the body is never buffered
+ * past it. Default 64 MiB.
+ *
+ * - `max_bytes`: at least 1.
+ *
+ * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
+ * (`max_bytes` 0) or `ENOS_ERR_INTERNAL`. On failure the builder is unchanged.
+ */
+enum enos_status enos_client_builder_set_max_response_bytes(struct enos_client_builder *builder,
+                                                            size_t max_bytes);
 
 /**
  * Shares the managed token with every client, in this process or any other
@@ -764,6 +802,107 @@ enum enos_status enos_client_auth_headers(const struct enos_client *client,
                                           const uint8_t *body,
                                           size_t body_len,
                                           char **headers_out);
+
+/**
+ * Calls an API of the gateway: `method` on `path`, signed with the managed
+ * token, over the client's connections; the answer in `*response_out`.
+ *
+ * - `client`: the client. Not NULL.
+ * - `method`: an HTTP method name, such as `"GET"`, `"POST"`, `"PUT"`,
+ *   `"DELETE"` or `"PATCH"` (any HTTP token; not CONNECT or TRACE). Not NULL.
+ * - `path`: path and query relative to the client's gateway URL, starting
+ *   with one `/`, such as `"/asset-service/v2.1/assets?orgId=o1"`; a path
+ *   prefix of the gateway URL is kept (gateway `https://gw/pfx` and
+ *   `/a/b` go to `https://gw/pfx/a/b`). Percent-encode what is not visible
+ *   ASCII. Not NULL.
+ * - `content_type`: the body's `Content-Type`, or NULL for none.
+ * - `body`, `body_len`: the body, sent exactly as given; `body` may be
+ *   NULL only when `body_len` is 0.
+ * - `response_out`: receives the response, freed with
+ *   `enos_response_free()`; NULL on any failure. Not NULL.
+ *
+ * Refused with `ENOS_ERR_INVALID_ARGUMENT` before a byte is sent: whatever
+ * could send the token elsewhere or split the request (an absolute or
+ * scheme-relative URL such as `http://…` or `//host/…`, a path not
+ * starting with `/`, CR, LF or other control characters or spaces in the
+ * path, a method that is not an HTTP token, control characters in the
+ * content type), a fragment, and a body with HEAD.
+ *
+ * The call signs exactly the query and body it sends (the rule of
+ * `enos_sign_request()`) with the managed token (as
+ * `enos_client_access_token()` gets it) and a fresh, unique timestamp, and
+ * sends the headers `apim-accesstoken`, `apim-signature` and
+ * `apim-timestamp`, with the client's proxy, CA and timeouts; the overall
+ * timeout bounds the whole call, a token renewal included.
+ *
+ * Any HTTP answer is `ENOS_OK`, whatever its status: 4xx and 5xx are the
+ * API's answer, read with `enos_response_status()` and the body. A token
+ * refusal (HTTP 401, or a JSON body whose `status` is 1203) makes the call
+ * drop the token it sent (unless another thread already renewed it), get
+ * a valid one (one fetch per client, and per fleet with a shared cache),
+ * sign again with a new timestamp and send the call once more; the second
+ * answer is returned whatever it is. Never more than one renewal per call.
+ *
+ * Resends: a GET, HEAD, PUT, DELETE or OPTIONS may be sent once more on a
+ * new connection when a reused connection failed before any byte of the
+ * answer; a POST, PATCH or other method never is once written (then
+ * `ENOS_ERR_CONNECT` says the server may have processed it: the caller
+ * decides).
+ *
+ * Answers larger than the client's limit (64 MiB unless
+ * `enos_client_builder_set_max_response_bytes()` set another) are
+ * `ENOS_ERR_BAD_RESPONSE` naming the limit; the body is never buffered
+ * past it. Log lines: one `ENOS_LOG_DEBUG` line per call (method, path
+ * without query values, HTTP status, time), an `ENOS_LOG_WARN` line when a
+ * token was refused and renewed; never a header value. Counted in
+ * `api_calls` and `token_renewals` (`enos_client_get_counters()`).
+ *
+ * Thread-safe: any number of threads may make calls on one client.
+ *
+ * Returns `ENOS_OK`, or `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`,
+ * `ENOS_ERR_CONNECT`, `ENOS_ERR_TIMEOUT`, `ENOS_ERR_TLS`,
+ * `ENOS_ERR_HTTP_STATUS` (only from a token fetch), `ENOS_ERR_BAD_RESPONSE`,
+ * `ENOS_ERR_SERVICE` (only from a token fetch), `ENOS_ERR_INTERNAL`.
+ */
+enum enos_status enos_client_request(const struct enos_client *client,
+                                     const char *method,
+                                     const char *path,
+                                     const char *content_type,
+                                     const uint8_t *body,
+                                     size_t body_len,
+                                     struct enos_response **response_out);
+
+/**
+ * The HTTP status of `response` (for example 200 or 404); 0 if `response`
+ * is NULL. Does not touch the last error.
+ */
+int32_t enos_response_status(const struct enos_response *response);
+
+/**
+ * The body of `response` and, in `*body_len_out`, its length in bytes. The
+ * body is followed by a NUL byte that its length does not count, so a
+ * text body can be read as a C string (a binary one may hold NULs: use the
+ * length). Valid until `enos_response_free()`. `body_len_out` may be NULL.
+ * A NULL `response` gives NULL and a length of 0. Does not touch the last
+ * error.
+ */
+const uint8_t *enos_response_body(const struct enos_response *response, size_t *body_len_out);
+
+/**
+ * The first value of header `name` in `response` (the name in any case:
+ * `"content-type"` finds `Content-Type`), as a NUL-terminated string valid
+ * until `enos_response_free()`; NULL when there is no such header, or
+ * when `response` or `name` is NULL or `name` is not UTF-8. Does not touch
+ * the last error.
+ */
+const char *enos_response_header(const struct enos_response *response, const char *name);
+
+/**
+ * Frees a response from `enos_client_request()`, and with it its body and
+ * header strings. NULL is accepted and does nothing. Does not touch the
+ * last error.
+ */
+void enos_response_free(struct enos_response *response);
 
 #ifdef __cplusplus
 }  // extern "C"

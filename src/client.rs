@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::api_call::{ApiCall, CallContext, DEFAULT_MAX_RESPONSE_BYTES, Response, make_call};
 use crate::error::{Error, ErrorKind, service_status};
 use crate::log::{LogLevel, Logger};
 use crate::managed::{
@@ -174,6 +175,7 @@ pub struct ClientBuilder {
     managed: ManagedOptions,
     logger: Option<Logger>,
     shared_cache: Option<SharedCacheDirectory>,
+    max_response_bytes: u64,
 }
 
 impl ClientBuilder {
@@ -187,6 +189,7 @@ impl ClientBuilder {
             managed: ManagedOptions::default(),
             logger: None,
             shared_cache: None,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         })
     }
 
@@ -261,6 +264,16 @@ impl ClientBuilder {
         Ok(self)
     }
 
+    /// The largest API answer `Client::request` reads (default 64 MiB, at
+    /// least 1 byte); a larger one is `ErrorKind::BadResponse`.
+    pub fn max_response_bytes(&mut self, max_bytes: u64) -> Result<&mut Self, Error> {
+        if max_bytes == 0 {
+            return Err(Error::invalid_argument("max_bytes must be at least 1"));
+        }
+        self.max_response_bytes = max_bytes;
+        Ok(self)
+    }
+
     /// Sends the client's log messages to `logger` (none by default).
     pub fn logger(&mut self, logger: Option<Logger>) -> &mut Self {
         self.logger = logger;
@@ -295,11 +308,14 @@ impl ClientBuilder {
             Clock::System,
             shared,
         );
+        let total_timeout = self.transport.total_timeout;
         let shared = Arc::new(ClientShared {
             transport: Transport::new(self.gateway, self.transport)?,
             credentials: self.credentials,
             managed,
             logger: self.logger,
+            max_response_bytes: self.max_response_bytes,
+            total_timeout,
         });
         let refresher = if shared.managed.options().background_refresh {
             let signal = shared.managed.start_background();
@@ -329,6 +345,9 @@ struct ClientShared {
     credentials: Credentials,
     managed: ManagedToken,
     logger: Option<Logger>,
+    /// For API calls (`Client::request`).
+    max_response_bytes: u64,
+    total_timeout: Duration,
 }
 
 impl Drop for Client {
@@ -432,6 +451,37 @@ impl Client {
             }
             headers
         })
+    }
+
+    /// Calls an API of the gateway: `method` on `path` (path and query,
+    /// relative to the gateway URL), with `body` and its `content_type`,
+    /// signed with the managed token over exactly the query and body sent.
+    /// Any HTTP answer is `Ok`; a refused token (HTTP 401 or status 1203) is
+    /// renewed and the call sent once more. The header's
+    /// `enos_client_request()` has the whole contract.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<Response, Error> {
+        let shared = &*self.shared;
+        let context = CallContext {
+            transport: &shared.transport,
+            managed: &shared.managed,
+            source: shared,
+            app_secret: &shared.credentials.app_secret,
+            logger: shared.logger.as_ref(),
+            max_response_bytes: shared.max_response_bytes,
+            total_timeout: shared.total_timeout,
+        };
+        let result = ApiCall::check(method, path, content_type, body)
+            .and_then(|call| make_call(&context, &call));
+        if let Err(error) = &result {
+            self.log_error(error);
+        }
+        result
     }
 
     /// What the client has done so far.

@@ -35,6 +35,7 @@
 //!    arguments in `tests/ffi.rs`) and from C where hosts differ, and list it
 //!    in the table of the C contract in `examples/c/README.md`.
 
+mod api_call;
 mod client;
 mod error;
 pub mod ffi;
@@ -61,6 +62,7 @@ pub mod fuzzing {
     pub use crate::transport::HttpAnswer;
 }
 
+pub use api_call::{DEFAULT_MAX_RESPONSE_BYTES, Response};
 pub use client::{Client, ClientBuilder};
 pub use error::{Error, ErrorKind, service_status};
 pub use log::{LogLevel, Logger};

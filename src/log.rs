@@ -14,6 +14,8 @@ pub enum LogLevel {
     Warn = 2,
     /// A token was fetched or invalidated.
     Info = 3,
+    /// One line per API call made with `Client::request`.
+    Debug = 4,
 }
 
 /// A thread-safe function of level and message.

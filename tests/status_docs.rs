@@ -19,6 +19,7 @@ use enos_token::ffi::enos_client;
 use enos_token::ffi::enos_status;
 use enos_token::ffi::managed::*;
 use enos_token::ffi::oneshot::*;
+use enos_token::ffi::request::*;
 use enos_token::ffi::signing::*;
 use enos_token::ffi::status::enos_status_name;
 use enos_token::ffi::strings::enos_string_free;
@@ -142,6 +143,22 @@ fn network_calls(seen: &mut Seen, url_text: &str, total_ms: u64) {
         );
         enos_string_free(token);
         enos_client_free(fresh);
+        let fresh = client_of(url_text, total_ms);
+        let mut response = ptr::null_mut();
+        seen.record(
+            "enos_client_request",
+            enos_client_request(
+                fresh,
+                c"GET".as_ptr(),
+                c"/fake/v1/echo?a=1".as_ptr(),
+                ptr::null(),
+                ptr::null(),
+                0,
+                &mut response,
+            ),
+        );
+        enos_response_free(response);
+        enos_client_free(fresh);
     }
 }
 
@@ -211,6 +228,42 @@ fn every_status_a_function_returns_is_in_its_entry() {
             "enos_client_invalidate",
             enos_client_invalidate(client, bad),
         );
+        let mut response = ptr::null_mut();
+        for (method, path, content_type) in [
+            (bad, c"/a".as_ptr(), ptr::null()),
+            (c"GET".as_ptr(), c"http://elsewhere/a".as_ptr(), ptr::null()),
+            (
+                c"POST".as_ptr(),
+                c"/a".as_ptr(),
+                c"text/plain\r\nX: 1".as_ptr(),
+            ),
+            (ptr::null(), c"/a".as_ptr(), ptr::null()),
+        ] {
+            seen.record(
+                "enos_client_request",
+                enos_client_request(
+                    client,
+                    method,
+                    path,
+                    content_type,
+                    ptr::null(),
+                    0,
+                    &mut response,
+                ),
+            );
+        }
+        seen.record(
+            "enos_client_request",
+            enos_client_request(
+                client,
+                c"POST".as_ptr(),
+                c"/a".as_ptr(),
+                ptr::null(),
+                ptr::null(),
+                3,
+                &mut response,
+            ),
+        );
         seen.record(
             "enos_client_invalidate",
             enos_client_invalidate(ptr::null(), ptr::null()),
@@ -253,6 +306,14 @@ fn every_status_a_function_returns_is_in_its_entry() {
         seen.record(
             "enos_client_builder_set_timeout_ms",
             enos_client_builder_set_timeout_ms(builder, 0, 0),
+        );
+        seen.record(
+            "enos_client_builder_set_max_response_bytes",
+            enos_client_builder_set_max_response_bytes(builder, 0),
+        );
+        seen.record(
+            "enos_client_builder_set_max_response_bytes",
+            enos_client_builder_set_max_response_bytes(ptr::null_mut(), 1),
         );
         seen.record(
             "enos_client_builder_set_timeout_ms",

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::http::{Answer, Request};
-use super::{Fault, MAX_OVERSIZED_BYTES, Shared};
+use super::{Fault, MAX_OVERSIZED_BYTES, Shared, TokenRefusal};
 
 /// The signed test API: checks the three `apim-*` headers.
 pub(super) fn echo(request: &Request, shared: &Shared) -> Answer {
@@ -27,30 +27,55 @@ pub(super) fn echo(request: &Request, shared: &Shared) -> Answer {
         let (_, secret) = state
             .service
             .valid_token_owner(token)
-            .ok_or("access token unknown or expired")?;
+            .ok_or(Refused::Token)?;
         let secret = crate::secret::AppSecret::new(secret);
         let expected =
             crate::signing::api_signature(token, &request.query, &request.body, timestamp, &secret);
         if expected == signature {
             Ok(())
         } else {
-            Err("signature mismatch")
+            Err("signature mismatch".into())
         }
     })();
     match verdict {
         Ok(()) => {
             state.stats.echo_accepted += 1;
+            let body = (request.body.len() <= 64 * 1024)
+                .then(|| String::from_utf8_lossy(&request.body).into_owned());
             Answer::json(
                 200,
                 &json!({"status": 0, "msg": "signature ok", "data": {
-                    "method": request.method, "query": request.query,
-                    "bodyBytes": request.body.len()}}),
+                    "method": request.method, "path": request.path, "query": request.query,
+                    "contentType": request.header("content-type"),
+                    "bodyBytes": request.body.len(), "body": body}}),
             )
         }
-        Err(why) => {
+        Err(Refused::Token) => {
+            state.stats.echo_rejected += 1;
+            let why = "access token unknown, retired or expired";
+            match state.token_refusal {
+                TokenRefusal::Http401 => Answer::json(401, &json!({"status": 401, "msg": why})),
+                TokenRefusal::Status1203 => Answer::json(200, &json!({"status": 1203, "msg": why})),
+            }
+        }
+        Err(Refused::Request(why)) => {
             state.stats.echo_rejected += 1;
             Answer::json(401, &json!({"status": 401, "msg": why}))
         }
+    }
+}
+
+/// Why the signed API refused a call.
+enum Refused {
+    /// The token is unknown, retired or expired.
+    Token,
+    /// A header is missing or wrong.
+    Request(&'static str),
+}
+
+impl From<&'static str> for Refused {
+    fn from(why: &'static str) -> Self {
+        Refused::Request(why)
     }
 }
 
@@ -73,6 +98,23 @@ pub(super) fn control(request: &Request, shared: &Shared) -> Answer {
                     "echoAccepted": stats.echo_accepted, "echoRejected": stats.echo_rejected,
                 }),
             )
+        }
+        ("POST", "token-refusal") => {
+            let form = serde_json::from_slice::<Value>(&request.body)
+                .ok()
+                .and_then(|v| v.get("form")?.as_str().map(str::to_string));
+            let refusal = match form.as_deref() {
+                Some("http-401") => TokenRefusal::Http401,
+                Some("status-1203") => TokenRefusal::Status1203,
+                _ => {
+                    return Answer::json(
+                        400,
+                        &json!({"status": 400, "msg": "\"form\" is \"http-401\" or \"status-1203\""}),
+                    );
+                }
+            };
+            shared.lock().token_refusal = refusal;
+            Answer::json(200, &json!({"status": 0}))
         }
         ("POST", "expire-tokens") => {
             shared.lock().service.expire_all();

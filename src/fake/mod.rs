@@ -153,6 +153,18 @@ struct State {
     /// Open connections by id, so that `stop` can close them.
     connections: HashMap<u64, TcpStream>,
     next_connection_id: u64,
+    /// How the signed API refuses a retired, expired or unknown token.
+    token_refusal: TokenRefusal,
+}
+
+/// How the fake's signed API refuses a token, as gateways do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TokenRefusal {
+    /// HTTP 401 (the default).
+    #[default]
+    Http401,
+    /// HTTP 200 with a JSON body whose `status` is 1203.
+    Status1203,
 }
 
 struct Shared {
@@ -192,6 +204,7 @@ impl FakeGateway {
                 recent: VecDeque::new(),
                 connections: HashMap::new(),
                 next_connection_id: 0,
+                token_refusal: TokenRefusal::default(),
             }),
             stopping: AtomicBool::new(false),
             https: tls.is_some(),
@@ -242,6 +255,11 @@ impl FakeGateway {
     /// Forgets faults not yet applied.
     pub fn clear_faults(&self) {
         self.shared.lock().faults.clear();
+    }
+
+    /// How the signed API refuses a retired or expired token from now on.
+    pub fn set_token_refusal(&self, refusal: TokenRefusal) {
+        self.shared.lock().token_refusal = refusal;
     }
 
     /// Makes every token issued so far expire now.
@@ -307,6 +325,7 @@ POST|GET [prefix]/fake/v1/echo                       a signed test API: checks a
 GET  /fake/control/stats                             counters as JSON
 POST /fake/control/fault                             {\"fault\": NAME, \"times\": N, ...}: http500, not-json, oversized (bytes, at most 64 MiB), delay (ms), drop, process-drop, truncated, redirect, status (status), clear
 POST /fake/control/expire-tokens                     every token expires now
+POST /fake/control/token-refusal                     {\"form\": \"http-401\" | \"status-1203\"}: how the signed API refuses a retired, expired or unknown token (HTTP 401, the default, or HTTP 200 with status 1203, as gateways do)
 ";
 
 fn route(request: &Request, shared: &Shared) -> Answer {

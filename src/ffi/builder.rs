@@ -30,6 +30,9 @@ pub enum enos_log_level {
     ENOS_LOG_WARN = 2,
     /// A token was fetched or invalidated.
     ENOS_LOG_INFO = 3,
+    /// One line per API call made with `enos_client_request()`: method,
+    /// path without query values, HTTP status and time.
+    ENOS_LOG_DEBUG = 4,
 }
 
 /// A log callback: `level`, a NUL-terminated UTF-8 `message` valid only
@@ -64,6 +67,7 @@ impl CallbackTarget {
             LogLevel::Error => enos_log_level::ENOS_LOG_ERROR,
             LogLevel::Warn => enos_log_level::ENOS_LOG_WARN,
             LogLevel::Info => enos_log_level::ENOS_LOG_INFO,
+            LogLevel::Debug => enos_log_level::ENOS_LOG_DEBUG,
         };
         let message = CString::new(message.replace('\0', " ")).unwrap_or_default();
         // SAFETY: the caller promised a callback safe to call from any thread.
@@ -269,6 +273,27 @@ pub unsafe extern "C" fn enos_client_builder_set_background_refresh(
         // SAFETY: the caller's contract, documented above.
         let builder = unsafe { required_mut(builder, "builder") }?;
         builder.options.background_refresh(enabled);
+        Ok(())
+    })
+}
+
+/// The largest API answer `enos_client_request()` reads: a larger one is
+/// `ENOS_ERR_BAD_RESPONSE` naming the limit, and the body is never buffered
+/// past it. Default 64 MiB.
+///
+/// - `max_bytes`: at least 1.
+///
+/// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
+/// (`max_bytes` 0) or `ENOS_ERR_INTERNAL`. On failure the builder is unchanged.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_client_builder_set_max_response_bytes(
+    builder: *mut enos_client_builder,
+    max_bytes: usize,
+) -> enos_status {
+    fallible(|| {
+        // SAFETY: the caller's contract, documented above.
+        let builder = unsafe { required_mut(builder, "builder") }?;
+        builder.options.max_response_bytes(max_bytes as u64)?;
         Ok(())
     })
 }

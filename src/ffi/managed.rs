@@ -38,6 +38,12 @@ pub struct enos_client_counters {
     pub cache_hits: u64,
     /// DNS lookups (none for an IP address; none on a pooled connection).
     pub dns_lookups: u64,
+    /// API calls made with `enos_client_request()` (each counted once,
+    /// whether or not it was sent again with a renewed token).
+    pub api_calls: u64,
+    /// Tokens renewed because an API call's token was refused (HTTP 401 or
+    /// gateway status 1203).
+    pub token_renewals: u64,
 }
 
 /// A token valid now, for an API call: the managed token.
@@ -152,6 +158,8 @@ pub unsafe extern "C" fn enos_client_get_counters(
             v.waits,
             v.cache_hits,
             v.dns_lookups,
+            v.api_calls,
+            v.token_renewals,
         ];
         let base = counters_out.cast::<u8>();
         let first_field = std::mem::offset_of!(enos_client_counters, get_requests);

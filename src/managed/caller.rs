@@ -11,9 +11,13 @@ use crate::error::{Error, ErrorKind};
 
 impl ManagedToken {
     /// The slow path: serve the current token if it is valid, else wait for
-    /// or run a fetch, within the overall timeout from now.
-    pub(super) fn serve_or_fetch(&self, source: &dyn TokenSource) -> Result<Served, Error> {
-        let deadline = self.clock.now().later_by(self.total_timeout);
+    /// or run a fetch, within `within` from now (at most the overall timeout).
+    pub(super) fn serve_or_fetch(
+        &self,
+        source: &dyn TokenSource,
+        within: Duration,
+    ) -> Result<Served, Error> {
+        let deadline = self.clock.now().later_by(within.min(self.total_timeout));
         let mut waited = false;
         loop {
             let now = self.clock.now();

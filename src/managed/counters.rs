@@ -19,6 +19,10 @@ pub struct CounterValues {
     pub cache_hits: u64,
     /// DNS lookups (filled in by the client).
     pub dns_lookups: u64,
+    /// API calls made with `Client::request` (each counted once).
+    pub api_calls: u64,
+    /// Tokens renewed because an API call's token was refused.
+    pub token_renewals: u64,
 }
 
 #[repr(align(64))]
@@ -36,6 +40,8 @@ pub(crate) struct Counters {
     pub(crate) retries: AtomicU64,
     pub(crate) failures: AtomicU64,
     pub(crate) waits: AtomicU64,
+    pub(crate) api_calls: AtomicU64,
+    pub(crate) token_renewals: AtomicU64,
     cache_hits: [PaddedCounter; HIT_SHARDS],
 }
 
@@ -63,6 +69,8 @@ impl Counters {
             waits: load(&self.waits),
             cache_hits: self.cache_hits.iter().map(|c| load(&c.0)).sum(),
             dns_lookups: 0,
+            api_calls: load(&self.api_calls),
+            token_renewals: load(&self.token_renewals),
         }
     }
 }

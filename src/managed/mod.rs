@@ -276,6 +276,16 @@ impl ManagedToken {
         source: &dyn TokenSource,
         copy_out: impl FnOnce(&str) -> R,
     ) -> Result<R, Error> {
+        self.access_token_within(source, self.total_timeout, copy_out)
+    }
+
+    /// [`ManagedToken::access_token`], waiting for a fetch at most `within`.
+    pub(crate) fn access_token_within<R>(
+        &self,
+        source: &dyn TokenSource,
+        within: Duration,
+        copy_out: impl FnOnce(&str) -> R,
+    ) -> Result<R, Error> {
         let generation = self.generation.load(Ordering::Acquire);
         let mut copy_out = Some(copy_out);
         let served = READER_CACHE
@@ -299,7 +309,7 @@ impl ManagedToken {
             self.counters.count_cache_hit();
             return Ok(result);
         }
-        let served = self.serve_or_fetch(source);
+        let served = self.serve_or_fetch(source, within);
         self.log_shared_file_warning();
         let served = served?;
         let result = (copy_out.take().expect("not used on the fast path"))(&served.token.token);

@@ -3,6 +3,7 @@
 //! for a stale kept-alive connection, per-request deadlines, and failures
 //! classified by cause.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use ureq::http::{self, Method};
@@ -59,7 +60,7 @@ impl Transport {
             let body = make_body(); // holds the token to refresh: wiped below
             (
                 vec![("content-type", "application/json;charset=UTF-8".to_string())],
-                body,
+                Cow::Owned(body),
             )
         };
         let answer = self.exchange_with(
@@ -87,11 +88,11 @@ impl Transport {
     /// again on a new connection, within the same deadline. Any other
     /// request is sent once: a failure after it reached the server is
     /// marked [`Error::answer_lost`], since the server may have processed it.
-    pub(crate) fn exchange_with(
+    pub(crate) fn exchange_with<'body>(
         &self,
         method: &str,
         path_and_query: &str,
-        make_request: impl Fn() -> (Vec<(&'static str, String)>, Vec<u8>),
+        make_request: impl Fn() -> (Vec<(&'static str, String)>, Cow<'body, [u8]>),
         deadline: Instant,
         idempotent: bool,
         max_body: u64,
@@ -112,7 +113,9 @@ impl Transport {
             };
             let result = self.send_once(&outgoing, deadline, max_body);
             drop(outgoing);
-            crate::secret::wipe(&mut body);
+            if let Cow::Owned(body) = &mut body {
+                crate::secret::wipe(body); // a Refresh body holds a token
+            }
             let trace = trace::current();
             let stale_pooled_connection = !trace.opened_connection && !trace.answer_started;
             match result {

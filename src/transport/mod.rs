@@ -28,7 +28,6 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use crate::error::Error;
 use crate::fork::ForkSafeMutex;
-pub(crate) use exchange::Incoming;
 pub use proxy::{PROXY_ENVIRONMENT_VARIABLES, ProxySetting};
 pub use url::GatewayUrl;
 pub(crate) use url::explicit_port;
