@@ -898,6 +898,19 @@ const uint8_t *enos_response_body(const struct enos_response *response, size_t *
 const char *enos_response_header(const struct enos_response *response, const char *name);
 
 /**
+ * The header at `index` (0, 1, ... in the order received): its name (lower
+ * case) in `*name_out` and its value in `*value_out`, both NUL-terminated
+ * and valid until `enos_response_free()`. Returns true, or false past the
+ * last header (and when `response` is NULL), with both outputs set to NULL.
+ * `name_out` and `value_out` may be NULL. To list every header, call it
+ * with index 0, 1, ... until it returns false. Does not touch the last error.
+ */
+bool enos_response_header_at(const struct enos_response *response,
+                             size_t index,
+                             const char **name_out,
+                             const char **value_out);
+
+/**
  * Frees a response from `enos_client_request()`, and with it its body and
  * header strings. NULL is accepted and does nothing. Does not touch the
  * last error.

@@ -24,10 +24,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "enos_token.h"
 
@@ -111,6 +113,9 @@ struct BuilderDeleter {
 struct ClientDeleter {
   void operator()(enos_client *c) const noexcept { enos_client_free(c); }
 };
+struct ResponseDeleter {
+  void operator()(enos_response *r) const noexcept { enos_response_free(r); }
+};
 
 /** A log callback kept alive as long as the client that calls it. */
 using LogFunction = std::function<void(enos_log_level, const char *)>;
@@ -124,6 +129,46 @@ inline void log_trampoline(enos_log_level level, const char *message, void *user
 }
 
 }  // namespace detail
+
+/**
+ * An API's answer (any HTTP status), owning its body and headers; move-only.
+ * The views it hands out stay valid as long as it lives.
+ */
+class Response {
+ public:
+  /** The HTTP status, e.g. 200 or 404. */
+  int32_t status() const noexcept { return enos_response_status(handle_.get()); }
+
+  /** The body, exactly as received. */
+  std::string_view body() const noexcept {
+    size_t length = 0;
+    const uint8_t *bytes = enos_response_body(handle_.get(), &length);
+    return bytes != nullptr ? std::string_view(reinterpret_cast<const char *>(bytes), length)
+                            : std::string_view();
+  }
+
+  /** Every header as (name in lower case, value), in the order received. */
+  std::vector<std::pair<std::string_view, std::string_view>> headers() const {
+    std::vector<std::pair<std::string_view, std::string_view>> all;
+    const char *name = nullptr;
+    const char *value = nullptr;
+    for (size_t index = 0; enos_response_header_at(handle_.get(), index, &name, &value); index++) {
+      all.emplace_back(name, value);
+    }
+    return all;
+  }
+
+  /** The first value of header `name` (any case), if the answer has it. */
+  std::optional<std::string_view> header(const std::string &name) const {
+    const char *value = enos_response_header(handle_.get(), detail::c_str(name, "header name"));
+    return value != nullptr ? std::optional<std::string_view>(value) : std::nullopt;
+  }
+
+ private:
+  friend class Client;
+  explicit Response(enos_response *raw) : handle_(raw) {}
+  std::unique_ptr<enos_response, detail::ResponseDeleter> handle_;
+};
 
 /** A reusable, thread-safe client for one gateway and one application. */
 class Client {
@@ -175,6 +220,12 @@ class Client {
     /** A background thread refreshes the managed token when it is due (default off). */
     Builder &background_refresh(bool enabled) {
       detail::check(enos_client_builder_set_background_refresh(handle(), enabled));
+      return *this;
+    }
+
+    /** The largest API answer request() reads (default 64 MiB). */
+    Builder &max_response_bytes(size_t max_bytes) {
+      detail::check(enos_client_builder_set_max_response_bytes(handle(), max_bytes));
       return *this;
     }
 
@@ -275,6 +326,24 @@ class Client {
     detail::OwnedString owned(headers);
     detail::check(status);
     return std::string(owned.get());
+  }
+
+  /**
+   * Calls an API: `method` on `path` (path and query relative to the gateway
+   * URL) with `body` and its `content_type` ("" for none), signed with the
+   * managed token; a refused token is renewed and the call sent once more.
+   * Any HTTP answer is returned; transport failures throw enos::Error.
+   */
+  Response request(const std::string &method, const std::string &path, std::string_view body = {},
+                   const std::string &content_type = "") const {
+    enos_response *raw = nullptr;
+    enos_status status = enos_client_request(
+        handle(), detail::c_str(method, "method"), detail::c_str(path, "path"),
+        content_type.empty() ? nullptr : detail::c_str(content_type, "content type"),
+        reinterpret_cast<const uint8_t *>(body.data()), body.size(), &raw);
+    Response response(raw);
+    detail::check(status);
+    return response;
   }
 
   /** What the client has done so far. */

@@ -57,18 +57,19 @@ fn python_readme_example_runs() {
         support::APP_SECRET,
     );
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 4, "{stdout}");
+    assert_eq!(lines.len(), 5, "{stdout}");
     assert!(
         lines[0].starts_with("token: fk00… expires in 7200 s"),
         "{stdout}"
     );
     assert_eq!(lines[1], "refreshed: new token");
+    assert_eq!(lines[2], "request: 200 signature ok");
     assert_eq!(
-        lines[2],
+        lines[3],
         "headers: apim-accesstoken, apim-signature, apim-timestamp"
     );
     assert!(
-        lines[3].starts_with("error: ENOS_ERR_SERVICE 1003 gateway status 1003"),
+        lines[4].starts_with("error: ENOS_ERR_SERVICE 1003 gateway status 1003"),
         "{stdout}"
     );
 }

@@ -42,6 +42,9 @@ int main() {
     std::cout << "access_token: " << (current == refreshed.access_token ? "the refreshed token" : "?") << "\n";
     std::string headers = client.auth_headers("pageSize=10", "{\"k\":\"v\"}");
     std::cout << "auth_headers: " << headers.substr(0, headers.find(':')) << " …\n";
+    enos::Response response = client.request("POST", "/fake/v1/echo?orgId=o1", "{\"k\":\"v\"}", "application/json");
+    std::cout << "request: HTTP " << response.status() << ", " << response.header("Content-Type").value_or("?")
+              << "\n";
     // snippet:end cpp
 
     enos::Counters counters = client.counters();

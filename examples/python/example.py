@@ -16,7 +16,10 @@ with enos_token.Client(url, key, secret) as client:
     print("token:", token.access_token[:4] + "…", "expires in", token.expire_s, "s")
     refreshed = client.refresh_token(token.access_token)
     print("refreshed: new token" if refreshed.access_token != token.access_token else "refreshed: ?")
-    current = client.access_token()  # before every API call: cached, refreshed early
+    # One call does it all: signed, sent, a refused token renewed (any EnOS API path).
+    response = client.request("POST", "/fake/v1/echo?orgId=o1", json={"k": "v"})
+    print("request:", response.status, response.json()["msg"])
+    # Or only the headers, for a program that keeps its HTTP library.
     headers = client.auth_headers("pageSize=10", b'{"k":"v"}')
     print("headers:", ", ".join(sorted(headers)))
 

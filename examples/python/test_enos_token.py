@@ -171,6 +171,33 @@ class ClientTest(unittest.TestCase):
             self.assertEqual(caught.exception.code, 401)
             caught.exception.close()
 
+    def test_request_signs_and_sends_an_api_call(self):
+        with enos_token.Client(FAKE.url, APP_KEY, APP_SECRET, proxy="") as client:
+            response = client.request("GET", "/fake/v1/echo?orgId=o1&pageSize=10")
+            self.assertEqual(response.status, 200)
+            self.assertEqual(response.json()["data"]["query"], "orgId=o1&pageSize=10")
+            self.assertIn("Content-Type", response.headers)
+            self.assertEqual(response.headers["CONTENT-TYPE"], response.headers["content-type"])
+            self.assertIn("signature ok", response.text)
+            # json= serialises once; exactly those bytes are signed and sent.
+            response = client.request("POST", "/fake/v1/echo", json={"assetIds": ["a1", "a2"], "k": "\u00e9"})
+            data = response.json()["data"]
+            self.assertEqual(data["body"], '{"assetIds":["a1","a2"],"k":"\u00e9"}')
+            self.assertEqual(data["contentType"], "application/json;charset=UTF-8")
+            self.assertEqual(client.request("GET", "/no/such/api").status, 404)
+            with self.assertRaises(enos_token.InvalidArgumentError):
+                client.request("GET", "http://elsewhere.example/steal")
+            with self.assertRaises(enos_token.InvalidArgumentError):
+                client.request("POST", "/a", body=b"x", json={})
+            self.assertEqual(client.counters()["api_calls"], 3)
+
+    def test_a_retired_token_is_renewed_by_request(self):
+        with enos_token.Client(FAKE.url, APP_KEY, APP_SECRET, proxy="") as client, \
+                enos_token.Client(FAKE.url, APP_KEY, APP_SECRET, proxy="") as sibling:
+            sibling.refresh_token(client.access_token())  # retires the client's token
+            self.assertEqual(client.request("GET", "/fake/v1/echo").status, 200)
+            self.assertEqual(client.counters()["token_renewals"], 1)
+
     def test_sixteen_threads_share_one_client(self):
         with enos_token.Client(FAKE.url, APP_KEY, APP_SECRET) as client:
             results, errors = [], []

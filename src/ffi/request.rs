@@ -20,8 +20,8 @@ pub struct enos_response {
     /// The body followed by one NUL byte, not counted in `body_len`.
     body: Vec<u8>,
     body_len: usize,
-    /// Names lower case, values as C strings, in the order received.
-    headers: Vec<(String, CString)>,
+    /// Names (lower case) and values as C strings, in the order received.
+    headers: Vec<(CString, CString)>,
 }
 
 impl Drop for enos_response {
@@ -38,8 +38,9 @@ impl From<crate::Response> for enos_response {
         let headers = headers
             .into_iter()
             .map(|(name, value)| {
-                let value = CString::new(value.replace('\0', " ")).unwrap_or_default();
-                (name, value)
+                let c_string =
+                    |text: String| CString::new(text.replace('\0', " ")).unwrap_or_default();
+                (c_string(name), c_string(value))
             })
             .collect();
         enos_response {
@@ -189,8 +190,36 @@ pub unsafe extern "C" fn enos_response_header(
         response
             .headers
             .iter()
-            .find(|(header, _)| header.eq_ignore_ascii_case(name))
+            .find(|(header, _)| header.to_bytes().eq_ignore_ascii_case(name.as_bytes()))
             .map_or(ptr::null(), |(_, value)| value.as_ptr())
+    })
+}
+
+/// The header at `index` (0, 1, ... in the order received): its name (lower
+/// case) in `*name_out` and its value in `*value_out`, both NUL-terminated
+/// and valid until `enos_response_free()`. Returns true, or false past the
+/// last header (and when `response` is NULL), with both outputs set to NULL.
+/// `name_out` and `value_out` may be NULL. To list every header, call it
+/// with index 0, 1, ... until it returns false. Does not touch the last error.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_response_header_at(
+    response: *const enos_response,
+    index: usize,
+    name_out: *mut *const c_char,
+    value_out: *mut *const c_char,
+) -> bool {
+    infallible(false, || {
+        // SAFETY: NULL or a response from enos_client_request, not yet freed.
+        let header = unsafe { response.as_ref() }.and_then(|r| r.headers.get(index));
+        // SAFETY: NULL or writable pointers, per the caller's contract.
+        if let Some(name_out) = unsafe { name_out.as_mut() } {
+            *name_out = header.map_or(ptr::null(), |(name, _)| name.as_ptr());
+        }
+        // SAFETY: as above.
+        if let Some(value_out) = unsafe { value_out.as_mut() } {
+            *value_out = header.map_or(ptr::null(), |(_, value)| value.as_ptr());
+        }
+        header.is_some()
     })
 }
 

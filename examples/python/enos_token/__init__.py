@@ -44,9 +44,11 @@ __all__ = [
     "LOG_ERROR",
     "LOG_WARN",
     "LOG_INFO",
+    "LOG_DEBUG",
+    "Response",
 ]
 
-LOG_ERROR, LOG_WARN, LOG_INFO = 1, 2, 3
+LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG = 1, 2, 3, 4
 
 
 class Token(NamedTuple):
@@ -136,6 +138,8 @@ class Counters(ctypes.Structure):
         ("waits", ctypes.c_uint64),
         ("cache_hits", ctypes.c_uint64),
         ("dns_lookups", ctypes.c_uint64),
+        ("api_calls", ctypes.c_uint64),
+        ("token_renewals", ctypes.c_uint64),
     ]
 
 
@@ -182,12 +186,56 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         "enos_client_get_counters": ([c_void_p, ctypes.POINTER(Counters)], c_int),
         "enos_sign_request": ([c_char_p, c_char_p, c_char_p, c_size_t, i64, c_char_p, out_str], c_int),
         "enos_client_auth_headers": ([c_void_p, c_char_p, c_char_p, c_size_t, out_str], c_int),
+        "enos_client_builder_set_max_response_bytes": ([c_void_p, c_size_t], c_int),
+        "enos_client_request": (
+            [c_void_p, c_char_p, c_char_p, c_char_p, c_char_p, c_size_t, out_handle], c_int),
+        "enos_response_status": ([c_void_p], i32),
+        "enos_response_body": ([c_void_p, ctypes.POINTER(c_size_t)], c_void_p),
+        "enos_response_header": ([c_void_p, c_char_p], c_char_p),
+        "enos_response_header_at": ([c_void_p, c_size_t, ctypes.POINTER(c_char_p), ctypes.POINTER(c_char_p)],
+                                    ctypes.c_bool),
+        "enos_response_free": ([c_void_p], None),
     }
     for name, (argtypes, restype) in signatures.items():
         function = getattr(lib, name)
         function.argtypes = argtypes
         function.restype = restype
     return lib
+
+
+class _Headers(dict):
+    """Response headers: looked up in any case (``headers["content-type"]``)."""
+
+    def __getitem__(self, name: str) -> str:
+        return super().__getitem__(name.lower())
+
+    def get(self, name: str, default=None):  # type: ignore[override]
+        return super().get(name.lower(), default)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and super().__contains__(name.lower())
+
+
+class Response:
+    """An API's answer (any HTTP status): ``status``, ``body`` (bytes),
+    ``headers`` (looked up in any case; the first value of each), ``text``
+    and ``json()``."""
+
+    def __init__(self, status: int, body: bytes, headers: Dict[str, str]) -> None:
+        self.status = status
+        self.body = body
+        self.headers = _Headers(headers)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        import json as _json
+        return _json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return f"Response(status={self.status}, {len(self.body)} bytes)"
 
 
 class LibraryNotFoundError(OSError):
@@ -328,6 +376,7 @@ class Client:
                  retries: Optional[tuple] = None,
                  background_refresh: bool = False,
                  shared_cache: Optional[str] = None,
+                 max_response_bytes: Optional[int] = None,
                  log: Optional[Callable[[int, str], None]] = None,
                  library: Optional[str] = None) -> None:
         """Options as in ``enos_token.h``: timeouts default to 10000/30000 ms,
@@ -362,6 +411,8 @@ class Client:
                 _check(lib, lib.enos_client_builder_set_background_refresh(builder, True))
             if shared_cache is not None:
                 _check(lib, lib.enos_client_builder_set_shared_cache(builder, _text(shared_cache, "shared_cache")))
+            if max_response_bytes is not None:
+                _check(lib, lib.enos_client_builder_set_max_response_bytes(builder, max_response_bytes))
             if log is not None:
                 def trampoline(level: int, message: bytes, _user: Optional[int]) -> None:
                     try:
@@ -445,6 +496,45 @@ class Client:
             self._leave()
         pairs = (line.split(": ", 1) for line in text.split("\r\n") if line)
         return {name: value for name, value in pairs}
+
+    def request(self, method: str, path: str, *, body: Union[bytes, str, None] = None, json=None,
+                content_type: Optional[str] = None) -> Response:
+        """Calls an API: ``method`` on ``path`` (path and query relative to the
+        gateway URL), signed with the managed token over exactly the query and
+        body sent; a refused token is renewed and the call sent once more.
+        ``json=`` serialises a value once (compactly, UTF-8) and sends exactly
+        those bytes as ``application/json`` unless ``content_type`` says
+        otherwise. Any HTTP status is returned; transport failures raise."""
+        if json is not None:
+            if body is not None:
+                raise InvalidArgumentError("give body= or json=, not both", 2, "ENOS_ERR_INVALID_ARGUMENT")
+            import json as _json
+            body = _json.dumps(json, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            content_type = content_type or "application/json;charset=UTF-8"
+        data = _bytes(body)
+        handle = self._enter()
+        try:
+            response = ctypes.c_void_p()
+            lib = self._lib
+            status = lib.enos_client_request(
+                handle, _text(method, "method"), _text(path, "path"),
+                None if content_type is None else _text(content_type, "content_type"),
+                data, len(data), ctypes.byref(response))
+            _check(lib, status)
+            try:
+                length = ctypes.c_size_t()
+                pointer = lib.enos_response_body(response, ctypes.byref(length))
+                content = ctypes.string_at(pointer, length.value) if pointer else b""
+                headers: Dict[str, str] = {}
+                name, value, index = ctypes.c_char_p(), ctypes.c_char_p(), 0
+                while lib.enos_response_header_at(response, index, ctypes.byref(name), ctypes.byref(value)):
+                    headers.setdefault(name.value.decode("latin-1"), (value.value or b"").decode("utf-8", "replace"))
+                    index += 1
+                return Response(lib.enos_response_status(response), content, headers)
+            finally:
+                lib.enos_response_free(response)
+        finally:
+            self._leave()
 
     def counters(self) -> Dict[str, int]:
         """What the client has done: requests, retries, failures, waits, cache hits, DNS lookups."""
