@@ -39,7 +39,7 @@ fn node_example_tests() {
         "{report}\n{}",
         text(&output.stderr)
     );
-    assert!(report.contains("\n# pass 7\n"), "{report}");
+    assert!(report.contains("\n# pass 8\n"), "{report}");
     assert!(report.contains("\n# fail 0\n"), "{report}");
 }
 
@@ -61,12 +61,13 @@ fn node_readme_example_runs() {
         support::APP_SECRET,
     );
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 4, "{stdout}");
+    assert_eq!(lines.len(), 5, "{stdout}");
     assert_eq!(lines[0], "token: fk00… expires in 7200 s");
     assert_eq!(lines[1], "refreshed: new token");
     assert_eq!(lines[2], "access token is current: true");
+    assert_eq!(lines[3], "request: 200 signature ok");
     assert!(
-        lines[3].starts_with("error: ENOS_ERR_SERVICE 1003 gateway status 1003"),
+        lines[4].starts_with("error: ENOS_ERR_SERVICE 1003 gateway status 1003"),
         "{stdout}"
     );
 }

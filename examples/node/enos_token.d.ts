@@ -33,7 +33,9 @@ export interface ClientOptions {
   backgroundRefresh?: boolean;
   /** A private directory through which processes share one token. */
   sharedCache?: string;
-  /** Log messages (1 error, 2 warning, 3 info); not with backgroundRefresh. */
+  /** The largest API answer request() reads (default 64 MiB). */
+  maxResponseBytes?: number;
+  /** Log messages (1 error, 2 warning, 3 info, 4 debug); not with backgroundRefresh. */
   log?: (level: number, message: string) => void;
 }
 
@@ -45,6 +47,27 @@ export interface Counters {
   waits: number;
   cache_hits: number;
   dns_lookups: number;
+  api_calls: number;
+  token_renewals: number;
+}
+
+export interface RequestOptions {
+  /** The body, sent exactly as given. */
+  body?: string | Buffer;
+  /** Serialised once with JSON.stringify and sent as application/json. */
+  json?: unknown;
+  /** The body's Content-Type (default none; application/json with `json`). */
+  contentType?: string;
+}
+
+/** An API's answer, whatever its HTTP status. */
+export interface Response {
+  status: number;
+  body: Buffer;
+  /** Lower-case names; the first value of each. */
+  headers: Record<string, string>;
+  text(): string;
+  json(): unknown;
 }
 
 /** A reusable client (synchronous calls); close() when done. */
@@ -56,6 +79,11 @@ export class Client {
   accessToken(): string;
   /** An API call rejected `token` (or, with none, whatever is cached). */
   invalidate(token?: string | null): void;
+  /**
+   * Calls an API (path and query relative to the gateway URL), signed with
+   * the managed token; a refused token is renewed and the call sent once more.
+   */
+  request(method: string, path: string, options?: RequestOptions): Response;
   /** The apim-* headers for an API call with the managed token. */
   authHeaders(query?: string, body?: string | Buffer): Record<string, string>;
   counters(): Counters;

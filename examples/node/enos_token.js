@@ -83,6 +83,8 @@ function declare(path, lib) {
     waits: 'uint64_t',
     cache_hits: 'uint64_t',
     dns_lookups: 'uint64_t',
+    api_calls: 'uint64_t',
+    token_renewals: 'uint64_t',
   });
   const f = (ret, name, args) => lib.func(name, ret, args);
   const api = {
@@ -114,6 +116,15 @@ function declare(path, lib) {
     getCounters: f('int', 'enos_client_get_counters', ['void *', koffi.inout(koffi.pointer(Counters))]),
     signRequest: f('int', 'enos_sign_request',
       ['str', 'str', 'void *', 'size_t', 'int64_t', 'str', owned]),
+    setMaxResponseBytes: f('int', 'enos_client_builder_set_max_response_bytes', ['void *', 'size_t']),
+    request: f('int', 'enos_client_request',
+      ['void *', 'str', 'str', 'str', 'void *', 'size_t', koffi.out('void **')]),
+    responseStatus: f('int32_t', 'enos_response_status', ['void *']),
+    responseBody: f('void *', 'enos_response_body', ['void *', koffi.out('size_t *')]),
+    responseHeader: f('str', 'enos_response_header', ['void *', 'str']),
+    responseHeaderAt: f('bool', 'enos_response_header_at',
+      ['void *', 'size_t', koffi.out('const char **'), koffi.out('const char **')]),
+    responseFree: f('void', 'enos_response_free', ['void *']),
     countersSize: koffi.sizeof(Counters),
   };
   libraries.set(path, api);
@@ -167,6 +178,9 @@ class Client {
       if (options.backgroundRefresh) check(this.api, this.api.setBackgroundRefresh(builder[0], true));
       if (options.sharedCache !== undefined) {
         check(this.api, this.api.setSharedCache(builder[0], options.sharedCache));
+      }
+      if (options.maxResponseBytes !== undefined) {
+        check(this.api, this.api.setMaxResponseBytes(builder[0], options.maxResponseBytes));
       }
       if (options.log) {
         // With background refresh the library would log from its own thread,
@@ -229,6 +243,50 @@ class Client {
       bytes.length, headers));
     return Object.fromEntries(headers[0].split('\r\n').filter((line) => line)
       .map((line) => line.split(': ')));
+  }
+
+  /**
+   * Calls an API: `method` on `path` (path and query relative to the gateway
+   * URL), signed with the managed token over exactly the query and body sent;
+   * a refused token is renewed and the call sent once more. `options.json`
+   * is serialised once and sent as application/json; `options.body` (string
+   * or Buffer) is sent as it is, with `options.contentType`. Any HTTP status
+   * is returned as `{status, body, headers, text(), json()}`; `headers` has
+   * lower-case names (the first value of each). Synchronous.
+   */
+  request(method, path, options = {}) {
+    let { body, contentType } = options;
+    if (options.json !== undefined) {
+      if (body !== undefined) throw new EnosError('give body or json, not both', 2, 0, 0);
+      body = JSON.stringify(options.json);
+      contentType = contentType ?? 'application/json;charset=UTF-8';
+    }
+    const bytes = Buffer.from(body ?? '');
+    const out = [null];
+    check(this.api, this.api.request(this.live(), method, path, contentType ?? null,
+      bytes.length ? bytes : null, bytes.length, out));
+    const response = out[0];
+    try {
+      const length = [0];
+      const pointer = this.api.responseBody(response, length);
+      const size = Number(length[0]);
+      const content = size ? Buffer.from(koffi.decode(pointer, 'uint8_t', size)) : Buffer.alloc(0);
+      const headers = {};
+      const name = [null];
+      const value = [null];
+      for (let index = 0; this.api.responseHeaderAt(response, index, name, value); index++) {
+        if (!(name[0] in headers)) headers[name[0]] = value[0];
+      }
+      return {
+        status: this.api.responseStatus(response),
+        body: content,
+        headers,
+        text() { return content.toString('utf8'); },
+        json() { return JSON.parse(content.toString('utf8')); },
+      };
+    } finally {
+      this.api.responseFree(response);
+    }
   }
 
   /** What the client has done: requests, retries, failures, waits, cache hits, DNS lookups. */

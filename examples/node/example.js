@@ -12,6 +12,9 @@ try {
   const refreshed = client.refreshToken(token.accessToken);
   console.log(refreshed.accessToken !== token.accessToken ? 'refreshed: new token' : 'refreshed: ?');
   console.log(`access token is current: ${client.accessToken() === refreshed.accessToken}`);
+  // One call does it all: signed, sent, a refused token renewed (any EnOS API path).
+  const response = client.request('POST', '/fake/v1/echo?orgId=o1', { json: { k: 'v' } });
+  console.log(`request: ${response.status} ${response.json().msg}`);
 } finally {
   client.close();
 }

@@ -132,6 +132,32 @@ test('refused connection and bad arguments', async () => {
     (e) => e.statusName === 'ENOS_ERR_SERVICE' && e.serviceStatus === 1204);
 });
 
+test('request: a signed API call, a retired token renewed', () => {
+  const client = new enos.Client(url, APP_KEY, APP_SECRET, { proxy: '' });
+  const sibling = new enos.Client(url, APP_KEY, APP_SECRET, { proxy: '' });
+  try {
+    const response = client.request('POST', '/fake/v1/echo?orgId=o1', { json: { k: 'v' } });
+    assert.equal(response.status, 200);
+    const data = response.json().data;
+    assert.equal(data.body, '{"k":"v"}');
+    assert.equal(data.query, 'orgId=o1');
+    assert.equal(data.contentType, 'application/json;charset=UTF-8');
+    assert.equal(response.headers['content-type'], 'application/json;charset=UTF-8');
+    assert.ok(response.text().includes('signature ok'));
+    assert.equal(client.request('GET', '/no/such/api').status, 404);
+    sibling.refreshToken(client.accessToken()); // retires the client's token
+    assert.equal(client.request('GET', '/fake/v1/echo').status, 200);
+    const counters = client.counters();
+    assert.equal(counters.api_calls, 3);
+    assert.equal(counters.token_renewals, 1);
+    assert.throws(() => client.request('GET', '//elsewhere.example/x'),
+      (error) => error.statusName === 'ENOS_ERR_INVALID_ARGUMENT');
+  } finally {
+    client.close();
+    sibling.close();
+  }
+});
+
 test('version', () => {
   assert.match(enos.version(), /^\d+\.\d+\.\d+/);
 });
