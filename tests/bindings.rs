@@ -9,21 +9,29 @@ use std::collections::BTreeSet;
 
 const HEADER: &str = include_str!("../include/enos_token.h");
 
-const BINDINGS: [(&str, &str); 3] = [
+const BINDINGS: [(&str, &str); 4] = [
     ("C++", include_str!("../include/enos_token.hpp")),
     (
         "Python",
         include_str!("../examples/python/enos_token/__init__.py"),
     ),
     ("Node", include_str!("../examples/node/enos_token.js")),
+    ("Go", include_str!("../examples/go/enostoken.go")),
 ];
 
 /// Functions a binding leaves out on purpose, and why.
-const NOT_BOUND: [(&str, &str, &str); 1] = [(
-    "Go",
-    "enos_client_builder_set_log_callback",
-    "a C function pointer into Go needs an exported cgo trampoline per program; not yet",
-)];
+const NOT_BOUND: [(&str, &str, &str); 2] = [
+    (
+        "Go",
+        "enos_client_builder_set_log_callback",
+        "a C function pointer into Go needs an exported cgo trampoline per program; not yet",
+    ),
+    (
+        "Go",
+        "enos_response_header",
+        "Response copies every header (enos_response_header_at) before the response is freed; Header looks them up",
+    ),
+];
 
 /// The functions the header declares.
 fn functions() -> BTreeSet<String> {

@@ -169,6 +169,13 @@ func WithSharedCache(directory string) Option {
 	}
 }
 
+// WithMaxResponseBytes is the largest API answer Request reads (default 64 MiB).
+func WithMaxResponseBytes(maxBytes int) Option {
+	return func(b *C.enos_client_builder, s *cstrings) C.enum_enos_status {
+		return C.enos_client_builder_set_max_response_bytes(b, C.size_t(maxBytes))
+	}
+}
+
 // Client is a reusable client for one gateway and one application.
 type Client struct {
 	handle *C.enos_client
@@ -275,12 +282,67 @@ func (c *Client) AuthHeaders(query string, body []byte) (map[string]string, erro
 	return result, nil
 }
 
+// Response is an API's answer, whatever its HTTP status.
+type Response struct {
+	Status int
+	Body   []byte
+	// Headers has lower-case names and the first value of each.
+	Headers map[string]string
+}
+
+// Header is the first value of header name (any case), "" when absent.
+func (r *Response) Header(name string) string { return r.Headers[strings.ToLower(name)] }
+
+// Request calls an API: method on path (path and query relative to the
+// gateway URL), with body and its contentType ("" for none), signed with the
+// managed token over exactly the query and body sent; a refused token is
+// renewed and the call sent once more. Any HTTP status is a Response;
+// transport failures are an *Error.
+func (c *Client) Request(method, path, contentType string, body []byte) (*Response, error) {
+	var s cstrings
+	defer s.free()
+	var bodyPointer *C.uint8_t
+	if len(body) > 0 {
+		bodyPointer = (*C.uint8_t)(C.CBytes(body))
+		defer C.free(unsafe.Pointer(bodyPointer))
+	}
+	var contentTypePointer *C.char
+	if contentType != "" {
+		contentTypePointer = s.of(contentType)
+	}
+	var response *C.enos_response
+	err := call(func() C.enum_enos_status {
+		return C.enos_client_request(c.handle, s.of(method), s.of(path), contentTypePointer, bodyPointer,
+			C.size_t(len(body)), &response)
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer C.enos_response_free(response)
+	var length C.size_t
+	pointer := C.enos_response_body(response, &length)
+	result := &Response{
+		Status:  int(C.enos_response_status(response)),
+		Body:    C.GoBytes(unsafe.Pointer(pointer), C.int(length)),
+		Headers: map[string]string{},
+	}
+	var name, value *C.char
+	for index := 0; C.enos_response_header_at(response, C.size_t(index), &name, &value); index++ {
+		if _, seen := result.Headers[C.GoString(name)]; !seen {
+			result.Headers[C.GoString(name)] = C.GoString(value)
+		}
+	}
+	return result, nil
+}
+
 // Version is the library's version.
 func Version() string { return C.GoString(C.enos_version()) }
 
 // Counters are what a client has done.
 type Counters struct {
 	GetRequests, RefreshRequests, Retries, Failures, Waits, CacheHits, DNSLookups uint64
+	// APICalls made with Request, and TokenRenewals after a refused token.
+	APICalls, TokenRenewals uint64
 }
 
 // Counters reads the client's counters.
@@ -292,7 +354,7 @@ func (c *Client) Counters() (Counters, error) {
 	}
 	return Counters{uint64(counters.get_requests), uint64(counters.refresh_requests), uint64(counters.retries),
 		uint64(counters.failures), uint64(counters.waits), uint64(counters.cache_hits),
-		uint64(counters.dns_lookups)}, nil
+		uint64(counters.dns_lookups), uint64(counters.api_calls), uint64(counters.token_renewals)}, nil
 }
 
 // SignRequest is the apim-signature of an API call (see enos_sign_request).

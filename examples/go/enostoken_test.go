@@ -112,3 +112,38 @@ func TestErrorsCarryTheirCodes(t *testing.T) {
 		t.Fatal("no version")
 	}
 }
+
+func TestRequestSignsSendsAndRenewsARetiredToken(t *testing.T) {
+	client, err := New(gateway, appKey, appSecret, WithProxy(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	response, err := client.Request("POST", "/fake/v1/echo?orgId=o1", "application/json", []byte(`{"k":"v"}`))
+	if err != nil || response.Status != 200 || !strings.Contains(string(response.Body), `"body":"{\"k\":\"v\"}"`) {
+		t.Fatalf("request: %+v %v", response, err)
+	}
+	if response.Header("Content-Type") != "application/json;charset=UTF-8" {
+		t.Fatalf("headers: %v", response.Headers)
+	}
+	sibling, err := New(gateway, appKey, appSecret, WithProxy(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sibling.Close()
+	current, _ := client.AccessToken()
+	if _, err := sibling.RefreshToken(current); err != nil { // retires the client's token
+		t.Fatal(err)
+	}
+	if response, err := client.Request("GET", "/fake/v1/echo", "", nil); err != nil || response.Status != 200 {
+		t.Fatalf("after a sibling's refresh: %+v %v", response, err)
+	}
+	if counters, err := client.Counters(); err != nil || counters.APICalls != 2 || counters.TokenRenewals != 1 {
+		t.Fatalf("counters: %+v %v", counters, err)
+	}
+	var enosError *Error
+	if _, err := client.Request("GET", "http://elsewhere.example/", "", nil); !errors.As(err, &enosError) ||
+		enosError.StatusName != "ENOS_ERR_INVALID_ARGUMENT" {
+		t.Fatalf("an absolute URL: %v", err)
+	}
+}
