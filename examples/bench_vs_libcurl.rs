@@ -16,6 +16,11 @@
 //! serving, it also counts the system calls per call of each contender
 //! (strace -f -c over 500 and 1,500 calls; the difference over 1,000), the
 //! library's through this program run as `--calls URL CA|- N`.
+//!
+//! Then an API call (GET with a query, answered by the same server):
+//! `enos_client_request` against `examples/c/bench_libcurl_api.c`, which
+//! asks the library for the `apim-*` headers and sends the call with
+//! libcurl, as a program that keeps its HTTP library does.
 
 use std::ffi::{CString, c_char};
 use std::net::{TcpListener, TcpStream};
@@ -30,6 +35,7 @@ use enos_token::ffi::client::*;
 use enos_token::ffi::enos_client;
 use enos_token::ffi::enos_status::ENOS_OK;
 use enos_token::ffi::oneshot::enos_get_access_token;
+use enos_token::ffi::request::{enos_client_request, enos_response_free, enos_response_status};
 use enos_token::ffi::strings::enos_string_free;
 
 const CALLS: u32 = 5000;
@@ -234,6 +240,30 @@ impl Client {
         Client(client)
     }
 
+    /// Nanoseconds per `enos_client_request` (a signed GET) + `enos_response_free`.
+    fn time_requests(&self, calls: u32) -> f64 {
+        let started = Instant::now();
+        for _ in 0..calls {
+            let mut response = ptr::null_mut();
+            // SAFETY: a live client and valid strings; the response is freed right away.
+            unsafe {
+                let status = enos_client_request(
+                    self.0,
+                    c"GET".as_ptr(),
+                    c"/api/assets?orgId=o1&pageSize=10".as_ptr(),
+                    ptr::null(),
+                    ptr::null(),
+                    0,
+                    &mut response,
+                );
+                assert_eq!(status, ENOS_OK);
+                assert_eq!(enos_response_status(response), 200);
+                enos_response_free(response);
+            }
+        }
+        started.elapsed().as_nanos() as f64 / f64::from(calls)
+    }
+
     /// Nanoseconds per `enos_client_get_token` + `enos_string_free`.
     fn time_calls(&self, calls: u32) -> f64 {
         let started = Instant::now();
@@ -372,6 +402,53 @@ fn system_calls_per_call(command: impl Fn(u32) -> Command) -> Option<f64> {
     Some((many as f64 - few as f64) / 1000.0)
 }
 
+/// The API-call table: `enos_client_request` against libcurl sending the
+/// headers `enos_client_auth_headers` made.
+fn api_calls(servers: &Servers, cases: &[(&str, String, Option<&Path>)]) {
+    if !matches!(servers, Servers::Nginx { .. }) {
+        println!("API calls not measured (needs nginx, which answers any API path)");
+        return;
+    }
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--lib", "--quiet"])
+        .current_dir(repo())
+        .status();
+    let library_dir = repo().join("target/release");
+    let include = format!("-I{}", repo().join("include").display());
+    let link = format!("-L{}", library_dir.display());
+    let rpath = format!("-Wl,-rpath,{}", library_dir.display());
+    let libcurl_api = status.is_ok_and(|s| s.success()).then(|| {
+        build_c_client(
+            "bench_libcurl_api",
+            &[&include, &link, &rpath, "-lenos_token", "-lcurl"],
+        )
+    });
+    let Some(Some(program)) = libcurl_api else {
+        println!("API calls: the libcurl contender was not built (libcurl headers missing?)");
+        return;
+    };
+    println!(
+        "API calls (GET with a query), {CALLS} calls per round, {ROUNDS} interleaved rounds, median; microseconds per call"
+    );
+    println!(
+        "{:<6} {:>9} {:>15} {:>13}",
+        "", "request", "libcurl+headers", "request/curl"
+    );
+    for (name, url, ca) in cases {
+        let client = Client::new(url, *ca);
+        client.time_requests(200); // warm-up
+        let (mut ours, mut curls) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            ours.push(client.time_requests(CALLS));
+            curls.push(run_c_client(&mut libcurl_command(
+                &program, url, *ca, KEY, CALLS,
+            )));
+        }
+        let (ours, curl) = (median(ours) / 1000.0, median(curls) / 1000.0);
+        println!("{name:<6} {ours:>9.1} {curl:>15.1} {:>12.2}x", ours / curl);
+    }
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -455,6 +532,7 @@ fn main() {
         );
         cases.push((name, url.clone(), ca));
     }
+    api_calls(&servers, &cases);
     let strace = Command::new("strace")
         .arg("-V")
         .output()

@@ -473,8 +473,9 @@ enum enos_status enos_client_builder_set_refresh_margin_s(struct enos_client_bui
  * HTTP 5xx, gateway 1005): at most `max_retries` more attempts (default 2,
  * at most 100), waiting about `base_backoff_ms` (default 200, at most
  * 3600000) before the first and doubling, with jitter. All attempts fit in
- * the overall timeout. A 1001 (replay) is retried once at once; 1002, 1003,
- * 1004 and 1202 never are.
+ * the overall timeout. A 1001 (a timestamp another process also sent) is
+ * retried up to 3 times after a random 1-50 ms; 1002, 1003, 1004 and 1202
+ * never are.
  *
  * On failure the builder is unchanged.
  *

@@ -205,15 +205,15 @@ fn retries_are_counted_at_the_gateway() {
     assert_eq!(fake.stats().get_requests, 3);
     assert_eq!(client.counters().retries, 2);
 
-    // A replay (1001) is retried once, at once, whatever max_retries says.
+    // A replay (1001) is retried 3 times, whatever max_retries says.
     let fake = support::fake();
     let mut builder = builder(&fake.url());
     builder.retries(0, Duration::ZERO).unwrap();
     let client = builder.build().unwrap();
-    fake.inject_times(Fault::GatewayStatus(1001), 2);
+    fake.inject_times(Fault::GatewayStatus(1001), 4);
     let e = client.access_token().unwrap_err();
     assert_eq!(e.service_status(), 1001);
-    assert_eq!(fake.stats().get_requests, 2);
+    assert_eq!(fake.stats().get_requests, 4);
 
     // A wrong secret (1003) is never retried.
     let client = enos_token::ClientBuilder::new(&fake.url(), APP_KEY, "wrong")

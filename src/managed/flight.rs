@@ -144,7 +144,7 @@ fn one_operation_with_retries(
 ) -> Result<(Token, Moment), Error> {
     let what = fetch.name();
     let mut retries_left = context.options.max_retries;
-    let mut replay_retried = false;
+    let mut replays_left = MAX_REPLAY_RETRIES;
     let mut attempt: u32 = 0;
     loop {
         attempt += 1;
@@ -166,16 +166,22 @@ fn one_operation_with_retries(
                 None => error,
             },
         };
-        let delay = if error.service_status() == service_status::REPEATED_REQUEST && !replay_retried
-        {
-            replay_retried = true;
-            Some(Duration::ZERO)
-        } else if error.is_transient() && !error.answer_lost() && retries_left > 0 {
-            retries_left -= 1;
-            Some(backoff(context.options.base_backoff, attempt))
-        } else {
-            None
-        };
+        // A 1001: another process (on another host: a shared cache draws
+        // unique timestamps for one host's) sent the same timestamp. Such
+        // processes tend to fetch at the same instant (a sibling's Refresh
+        // retired their token), so each waits a random few milliseconds.
+        let delay =
+            if error.service_status() == service_status::REPEATED_REQUEST && replays_left > 0 {
+                replays_left -= 1;
+                Some(Duration::from_millis(
+                    1 + (crate::time::random_fraction() * 49.0) as u64,
+                ))
+            } else if error.is_transient() && !error.answer_lost() && retries_left > 0 {
+                retries_left -= 1;
+                Some(backoff(context.options.base_backoff, attempt))
+            } else {
+                None
+            };
         let now = context.clock.now();
         let Some(delay) = delay.filter(|d| !deadline.has_passed(now.later_by(*d))) else {
             log.push(
@@ -197,6 +203,10 @@ fn one_operation_with_retries(
         }
     }
 }
+
+/// A 1001 (repeated timestamp) is retried this many times, whatever the
+/// retry settings: it is no failure of the gateway.
+const MAX_REPLAY_RETRIES: u32 = 3;
 
 /// `base * 2^(attempt-1)`, the upper half of it random ("equal jitter").
 fn backoff(base: Duration, attempt: u32) -> Duration {

@@ -17,7 +17,8 @@
 //! managed path starts at most one per second, however short the tokens'
 //! lifetimes (see [`cached::MIN_FETCH_INTERVAL`]). Transient failures are
 //! retried with exponential backoff and jitter inside the client's overall
-//! timeout; a 1001 is retried once at once.
+//! timeout; a 1001 (a timestamp another process sent too) is retried up to
+//! three times after a random 1-50 ms.
 //!
 //! The fast path (a fresh cached token) writes to no shared memory: each
 //! thread keeps its own reference to the current token, checked against a
