@@ -415,6 +415,13 @@ impl Client {
         result
     }
 
+    /// [`Client::access_token`], with the seconds it has left.
+    pub fn access_token_and_seconds_left(&self) -> Result<(String, u64), Error> {
+        let token = self.access_token()?;
+        let seconds_left = self.shared.managed.seconds_left().unwrap_or(0);
+        Ok((token, seconds_left))
+    }
+
     /// An API call rejected `rejected_token`: forget it if it is still the
     /// cached one (a newer token is kept); `None` forgets whatever is cached.
     /// Returns whether a token was forgotten.

@@ -37,6 +37,7 @@
 
 mod api_call;
 mod client;
+pub mod doctor;
 mod error;
 pub mod ffi;
 mod fork;

@@ -132,6 +132,19 @@ fn node_package_installs_from_the_packed_tarball() {
         text(&ran.stderr)
     );
 
+    // The command line comes with the package.
+    let cli = Command::new("npx")
+        .args(["--no-install", "enos-token", "--version"])
+        .current_dir(&app)
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&cli.stdout),
+        format!("enos-token {}\n", env!("CARGO_PKG_VERSION")),
+        "{}",
+        text(&cli.stderr)
+    );
+
     // The guide's example, pasted into the application as it is.
     std::fs::copy(
         repo().join("examples/node/example.js"),

@@ -150,5 +150,16 @@ fn python_wheel_installs_and_runs_without_environment_variables() {
         path.contains("site-packages/enos_token/libenos_token.so"),
         "{path}"
     );
+    // The command line comes with the wheel, as the venv's enos-token script.
+    let cli = Command::new(venv.join("bin/enos-token"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&cli.stdout),
+        format!("enos-token {}\n", env!("CARGO_PKG_VERSION")),
+        "{}",
+        text(&cli.stderr)
+    );
     let _ = std::fs::remove_dir_all(&work);
 }

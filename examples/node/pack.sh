@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Packs the enos-token npm package with libenos_token.so inside (native/):
+# Packs the enos-token npm package with libenos_token.so and the enos-token
+# command line inside (native/; `npx enos-token` runs it):
 #
 #   bash examples/node/pack.sh [--debug] [OUTPUT_DIRECTORY]
 #
@@ -18,7 +19,7 @@ fi
 out=${1:-$repo/target/npm}
 mkdir -p "$out" "$here/native"
 cd "$repo"
-cargo build --quiet "${cargo_profile[@]}" --lib
-cp "target/$profile/libenos_token.so" "$here/native/"
+cargo build --quiet "${cargo_profile[@]}" --lib --bin enos-token
+cp "target/$profile/libenos_token.so" "target/$profile/enos-token" "$here/native/"
 trap 'rm -rf "$here/native"' EXIT
 (cd "$here" && npm pack --silent --pack-destination "$out")

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the enos-token wheel for this platform, with libenos_token.so and the
+# Builds the enos-token wheel for this platform, with libenos_token.so, the
+# enos-token command line (installed as the enos-token script) and the
 # enos-fake-gateway program inside the package:
 #
 #   bash examples/python/build_wheel.sh [--debug] [OUTPUT_DIRECTORY]
@@ -19,8 +20,9 @@ fi
 out=${1:-$repo/target/wheels}
 cd "$repo"
 cargo build --quiet "${cargo_profile[@]}" --features fake-gateway --bin enos-fake-gateway
-cargo build --quiet "${cargo_profile[@]}" --lib   # the library without the fake
-cp "target/$profile/libenos_token.so" "target/$profile/enos-fake-gateway" "$here/enos_token/"
-trap 'rm -rf "$here/build" "$here"/*.egg-info "$here/enos_token/libenos_token.so" "$here/enos_token/enos-fake-gateway"' EXIT
+cargo build --quiet "${cargo_profile[@]}" --lib --bin enos-token   # without the fake
+cp "target/$profile/libenos_token.so" "target/$profile/enos-fake-gateway" "target/$profile/enos-token" \
+  "$here/enos_token/"
+trap 'rm -rf "$here/build" "$here"/*.egg-info "$here/enos_token/libenos_token.so" "$here/enos_token/enos-fake-gateway" "$here/enos_token/enos-token"' EXIT
 python3 -m pip wheel --quiet --no-deps --wheel-dir "$out" "$here"
 ls "$out"/enos_token-*.whl

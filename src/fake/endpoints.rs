@@ -99,6 +99,21 @@ pub(super) fn control(request: &Request, shared: &Shared) -> Answer {
                 }),
             )
         }
+        ("POST", "clock") => {
+            let skew = serde_json::from_slice::<Value>(&request.body)
+                .ok()
+                .and_then(|v| v.get("skewMs")?.as_i64());
+            match skew {
+                Some(skew) => {
+                    shared.lock().clock_skew_ms = skew;
+                    Answer::json(200, &json!({"status": 0}))
+                }
+                None => Answer::json(
+                    400,
+                    &json!({"status": 400, "msg": "\"skewMs\" (a number) is required"}),
+                ),
+            }
+        }
         ("POST", "token-refusal") => {
             let form = serde_json::from_slice::<Value>(&request.body)
                 .ok()

@@ -155,6 +155,8 @@ struct State {
     next_connection_id: u64,
     /// How the signed API refuses a retired, expired or unknown token.
     token_refusal: TokenRefusal,
+    /// What the `Date` header says, against the real clock (milliseconds).
+    clock_skew_ms: i64,
 }
 
 /// How the fake's signed API refuses a token, as gateways do.
@@ -205,6 +207,7 @@ impl FakeGateway {
                 connections: HashMap::new(),
                 next_connection_id: 0,
                 token_refusal: TokenRefusal::default(),
+                clock_skew_ms: 0,
             }),
             stopping: AtomicBool::new(false),
             https: tls.is_some(),
@@ -325,6 +328,7 @@ POST|GET [prefix]/fake/v1/echo                       a signed test API: checks a
 GET  /fake/control/stats                             counters as JSON
 POST /fake/control/fault                             {\"fault\": NAME, \"times\": N, ...}: http500, not-json, oversized (bytes, at most 64 MiB), delay (ms), drop, process-drop, truncated, redirect, status (status), clear
 POST /fake/control/expire-tokens                     every token expires now
+POST /fake/control/clock                             {\"skewMs\": N}: the Date header of every answer runs N ms ahead of the real clock (negative: behind)
 POST /fake/control/token-refusal                     {\"form\": \"http-401\" | \"status-1203\"}: how the signed API refuses a retired, expired or unknown token (HTTP 401, the default, or HTTP 200 with status 1203, as gateways do)
 ";
 

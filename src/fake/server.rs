@@ -109,6 +109,23 @@ fn serve_connection<S: io::Read + Write>(stream: S, shared: &Shared) {
     }
 }
 
+/// Writes `answer` with a `Date` header: the fake's clock, the real one
+/// moved by the skew set through the control API.
+fn write_dated<W: Write>(
+    stream: &mut W,
+    mut answer: Answer,
+    keep_alive: bool,
+    shared: &Shared,
+) -> io::Result<()> {
+    let skew_ms = shared.lock().clock_skew_ms;
+    let now_ms = crate::time::timestamp::wall_clock_ms().saturating_add(skew_ms);
+    answer.extra_headers.push((
+        "Date".into(),
+        crate::time::http_date::format(now_ms.div_euclid(1000)),
+    ));
+    http::write_answer(stream, &answer, keep_alive)
+}
+
 /// Answers one request; `Err` closes the connection.
 fn respond<W: Write>(
     request: &Request,
@@ -121,7 +138,7 @@ fn respond<W: Write>(
     }
     if request.path.starts_with("/fake/control/") {
         let answer = endpoints::control(request, shared);
-        return http::write_answer(stream, &answer, keep_alive);
+        return write_dated(stream, answer, keep_alive, shared);
     }
     let fault = {
         let mut state = shared.lock();
@@ -207,9 +224,9 @@ fn respond<W: Write>(
                     *shared.lock().stats.statuses.entry(status).or_default() += 1;
                 }
             }
-            return http::write_answer(stream, &answer, keep_alive);
+            return write_dated(stream, answer, keep_alive, shared);
         }
     }
     let answer = route(request, shared);
-    http::write_answer(stream, &answer, keep_alive)
+    write_dated(stream, answer, keep_alive, shared)
 }

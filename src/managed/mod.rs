@@ -462,6 +462,12 @@ impl ManagedToken {
         forget
     }
 
+    /// Seconds the current token has left, if there is one.
+    pub(crate) fn seconds_left(&self) -> Option<u64> {
+        let now = self.clock.now();
+        self.lock().current.as_ref().map(|c| c.seconds_left(now))
+    }
+
     pub(crate) fn now(&self) -> Moment {
         self.clock.now()
     }

@@ -8,6 +8,7 @@
 //! resolution, about 10 ns to read instead of 35-50 ns): token lifetimes and
 //! margins are counted in seconds, and this read is on every cached call.
 
+pub(crate) mod http_date;
 pub(crate) mod timestamp;
 
 use std::collections::hash_map::RandomState;

@@ -17,10 +17,19 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
+/// What the doctor says of a server's certificate.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PresentedCertificate {
+    /// `CN=…, O=…`.
+    pub(crate) issuer: Option<String>,
+    /// `YYYY-MM-DD HH:MM:SS UTC`.
+    pub(crate) not_after: Option<String>,
+}
+
 /// Records the server's certificate, then refuses it.
 #[derive(Debug)]
 struct Recorder {
-    issuer: Mutex<Option<String>>,
+    presented: Mutex<Option<PresentedCertificate>>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -33,7 +42,13 @@ impl ServerCertVerifier for Recorder {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        *self.issuer.lock().unwrap_or_else(PoisonError::into_inner) = issuer_of(end_entity);
+        *self
+            .presented
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(PresentedCertificate {
+            issuer: issuer_of(end_entity),
+            not_after: not_after_of(end_entity),
+        });
         Err(rustls::Error::General("recorded, not trusted".into()))
     }
 
@@ -75,9 +90,19 @@ impl ServerCertVerifier for Recorder {
 /// The issuer of the certificate `host:port` presents (`CN=…, O=…`), if a
 /// TLS handshake gets that far within `timeout`.
 pub(crate) fn issuer_presented_by(host: &str, port: u16, timeout: Duration) -> Option<String> {
+    certificate_presented_by(host, port, timeout)?.issuer
+}
+
+/// The certificate `host:port` presents, if a TLS handshake gets that far
+/// within `timeout`.
+pub(crate) fn certificate_presented_by(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Option<PresentedCertificate> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let recorder = Arc::new(Recorder {
-        issuer: Mutex::new(None),
+        presented: Mutex::new(None),
         provider: provider.clone(),
     });
     let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -98,7 +123,7 @@ pub(crate) fn issuer_presented_by(host: &str, port: u16, timeout: Duration) -> O
         }
     }
     recorder
-        .issuer
+        .presented
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .take()
@@ -123,9 +148,10 @@ fn element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     (rest.len() >= length).then(|| (tag, &rest[..length], &rest[length..]))
 }
 
-/// The issuer name of a DER certificate, as `CN=…, O=…`.
-pub(crate) fn issuer_of(certificate: &[u8]) -> Option<String> {
-    const SEQUENCE: u8 = 0x30;
+const SEQUENCE: u8 = 0x30;
+
+/// The issuer name and validity of a DER certificate, as DER contents.
+fn issuer_and_validity(certificate: &[u8]) -> Option<(&[u8], &[u8])> {
     let (SEQUENCE, certificate, _) = element(certificate)? else {
         return None;
     };
@@ -140,9 +166,51 @@ pub(crate) fn issuer_of(certificate: &[u8]) -> Option<String> {
         return None;
     }
     let (_, _, rest) = element(rest)?; // the signature algorithm
-    let (SEQUENCE, mut name, _) = element(rest)? else {
+    let (SEQUENCE, name, rest) = element(rest)? else {
         return None;
     };
+    let (SEQUENCE, validity, _) = element(rest)? else {
+        return None;
+    };
+    Some((name, validity))
+}
+
+/// When a DER certificate expires, as `YYYY-MM-DD HH:MM:SS UTC`.
+pub(crate) fn not_after_of(certificate: &[u8]) -> Option<String> {
+    let (_, validity) = issuer_and_validity(certificate)?;
+    let (_, _, rest) = element(validity)?; // notBefore
+    let (tag, time, _) = element(rest)?;
+    let time = std::str::from_utf8(time).ok()?;
+    let full = match tag {
+        0x17 if time.len() >= 12 => {
+            // UTCTime: YYMMDDHHMMSSZ, years 50-99 are 19xx.
+            let century = if time[..2].parse::<u32>().ok()? >= 50 {
+                "19"
+            } else {
+                "20"
+            };
+            format!("{century}{time}")
+        }
+        0x18 if time.len() >= 14 => time.to_string(),
+        _ => return None,
+    };
+    if !full[..14].bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(format!(
+        "{}-{}-{} {}:{}:{} UTC",
+        &full[..4],
+        &full[4..6],
+        &full[6..8],
+        &full[8..10],
+        &full[10..12],
+        &full[12..14]
+    ))
+}
+
+/// The issuer name of a DER certificate, as `CN=…, O=…`.
+pub(crate) fn issuer_of(certificate: &[u8]) -> Option<String> {
+    let (mut name, _) = issuer_and_validity(certificate)?;
     let mut parts = Vec::new();
     while !name.is_empty() {
         let (_, set, next) = element(name)?;
@@ -181,6 +249,8 @@ mod tests {
             Some("CN=enos-token test CA")
         );
         assert_eq!(super::issuer_of(&der[..40]), None);
+        let expiry = super::not_after_of(&der).unwrap();
+        assert!(expiry.len() == 23 && expiry.ends_with(" UTC"), "{expiry}");
         assert_eq!(super::issuer_of(b"\x30\x84\xff\xff\xff\xff"), None);
     }
 }

@@ -1,0 +1,379 @@
+//! A setup checked step by step, for people (`enos-token doctor`): the
+//! gateway URL, the proxy, DNS, TCP, TLS and the certificate, the clock
+//! against the gateway's, a Get and a Refresh. Each step reports what it
+//! found and, when it failed, what to do; the steps after a failure that
+//! makes them meaningless are not run. Never a secret or a token in a finding.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use crate::error::{ErrorKind, service_status};
+use crate::transport::{GatewayUrl, ProxySetting, Transport, TransportOptions};
+use crate::{ClientBuilder, Error};
+
+/// A clock further than this from the gateway's is named.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(5);
+/// Time allowed to each network step.
+const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What to check.
+#[derive(Clone)]
+pub struct Setup {
+    pub gateway_url: String,
+    pub app_key: String,
+    pub app_secret: String,
+    /// A PEM file of CAs to trust instead of the Mozilla roots.
+    pub ca_file: Option<String>,
+    /// `None`: the proxy environment variables; `Some("")`: no proxy.
+    pub proxy: Option<String>,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        // SAFETY: zero bytes keep the String valid UTF-8.
+        crate::secret::wipe(unsafe { self.app_secret.as_bytes_mut() });
+    }
+}
+
+impl std::fmt::Debug for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Setup")
+            .field("gateway_url", &self.gateway_url)
+            .field("app_key", &self.app_key)
+            .field("ca_file", &self.ca_file)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One step's outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub name: &'static str,
+    pub passed: bool,
+    /// What was found.
+    pub finding: String,
+    /// What to do about a failure.
+    pub advice: Option<String>,
+}
+
+/// Runs the steps, handing each to `report` as it ends; true when all passed.
+pub fn diagnose(setup: &Setup, report: &mut dyn FnMut(&Step)) -> bool {
+    let mut all_passed = true;
+    let mut emit = |name, outcome: Result<String, (String, String)>| {
+        let step = match outcome {
+            Ok(finding) => Step {
+                name,
+                passed: true,
+                finding,
+                advice: None,
+            },
+            Err((finding, advice)) => Step {
+                name,
+                passed: false,
+                finding,
+                advice: Some(advice),
+            },
+        };
+        all_passed &= step.passed;
+        report(&step);
+        step.passed
+    };
+    let gateway = match GatewayUrl::parse(&setup.gateway_url) {
+        Ok(gateway) => gateway,
+        Err(e) => {
+            emit(
+                "gateway URL",
+                Err((
+                    e.message().to_string(),
+                    "set ENOS_GATEWAY_URL (or --gateway) to the API gateway's base address, https://<apim-gateway host>".into(),
+                )),
+            );
+            return false;
+        }
+    };
+    emit(
+        "gateway URL",
+        Ok(format!(
+            "{} ({}, {})",
+            gateway.as_str(),
+            gateway.authority(),
+            if gateway.is_https() {
+                "HTTPS"
+            } else {
+                "plain HTTP"
+            }
+        )),
+    );
+    let setting = match setup.proxy.as_deref() {
+        None => ProxySetting::FromEnvironment,
+        Some(url) => match ProxySetting::from_url(url) {
+            Ok(setting) => setting,
+            Err(e) => {
+                emit(
+                    "proxy",
+                    Err((
+                        e.message().into(),
+                        "fix the proxy URL, or give --proxy \"\"".into(),
+                    )),
+                );
+                return false;
+            }
+        },
+    };
+    let proxy = match crate::transport::choose_proxy(&setting, &gateway) {
+        Ok(proxy) => proxy,
+        Err(e) => {
+            emit(
+                "proxy",
+                Err((
+                    e.message().into(),
+                    "fix the proxy variable, or give --proxy \"\" to connect directly".into(),
+                )),
+            );
+            return false;
+        }
+    };
+    let (host, port) = match &proxy {
+        Some(proxy) => (proxy.host().to_string(), proxy.port()),
+        None => (gateway.host().to_string(), gateway.port()),
+    };
+    emit(
+        "proxy",
+        Ok(match &proxy {
+            Some(_) => format!("through the proxy {host}:{port}"),
+            None => "none: connecting directly".into(),
+        }),
+    );
+    let started = Instant::now();
+    let addresses: Vec<_> = match (host.as_str(), port).to_socket_addrs() {
+        Ok(addresses) => addresses.collect(),
+        Err(e) => {
+            emit(
+                "DNS",
+                Err((
+                    format!("cannot resolve host {host}: {e}"),
+                    "check the host name in the URL and this host's DNS (resolv.conf)".into(),
+                )),
+            );
+            return false;
+        }
+    };
+    let Some(first) = addresses.first().copied() else {
+        emit(
+            "DNS",
+            Err((
+                format!("host {host} has no address"),
+                "check the host name".into(),
+            )),
+        );
+        return false;
+    };
+    emit(
+        "DNS",
+        Ok(format!(
+            "{host} is {} ({} address{}) in {} ms",
+            first.ip(),
+            addresses.len(),
+            if addresses.len() == 1 { "" } else { "es" },
+            started.elapsed().as_millis()
+        )),
+    );
+    let started = Instant::now();
+    match TcpStream::connect_timeout(&first, STEP_TIMEOUT) {
+        Ok(_) => emit(
+            "TCP connect",
+            Ok(format!(
+                "connected to {host}:{port} in {} ms",
+                started.elapsed().as_millis()
+            )),
+        ),
+        Err(e) => {
+            emit(
+                "TCP connect",
+                Err((
+                    format!("connect to {host}:{port} failed: {e}"),
+                    "check the port in the URL, that the gateway is up, and that no firewall blocks it".into(),
+                )),
+            );
+            return false;
+        }
+    };
+    let options = TransportOptions {
+        connect_timeout: STEP_TIMEOUT,
+        total_timeout: STEP_TIMEOUT,
+        ca_certificates: match &setup.ca_file {
+            Some(file) => match crate::transport::read_ca_file(file) {
+                Ok(certificates) => Some(std::sync::Arc::new(certificates)),
+                Err(e) => {
+                    emit(
+                        "TLS",
+                        Err((
+                            e.message().into(),
+                            "give a PEM file of CA certificates".into(),
+                        )),
+                    );
+                    return false;
+                }
+            },
+            None => None,
+        },
+        ca_file: setup.ca_file.clone(),
+        proxy: setting.clone(),
+    };
+    let answer = Transport::new(gateway.clone(), options).and_then(|transport| {
+        transport.exchange_with(
+            "GET",
+            "/",
+            || (Vec::new(), std::borrow::Cow::Borrowed(&[][..])),
+            Instant::now() + STEP_TIMEOUT,
+            true,
+            64 * 1024,
+        )
+    });
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(e) => {
+            let advice = match e.kind() {
+                ErrorKind::Tls => {
+                    "trust the gateway's CA with ENOS_CA_FILE (--ca-file), or use the scheme the server speaks"
+                }
+                ErrorKind::Timeout => {
+                    "the gateway accepts connections but does not answer: check the URL and the proxy"
+                }
+                _ => "check the URL's scheme, host and port",
+            };
+            emit(
+                if gateway.is_https() { "TLS" } else { "HTTP" },
+                Err((e.message().into(), advice.into())),
+            );
+            return false;
+        }
+    };
+    if gateway.is_https() {
+        let trusted = match &setup.ca_file {
+            Some(file) => format!("trusting the CA in {file}"),
+            None => "trusting the Mozilla roots".into(),
+        };
+        let certificate = proxy
+            .is_none()
+            .then(|| {
+                crate::transport::certificate_presented_by(
+                    gateway.host(),
+                    gateway.port(),
+                    STEP_TIMEOUT,
+                )
+            })
+            .flatten()
+            .unwrap_or_default();
+        emit(
+            "TLS",
+            Ok(format!(
+                "handshake OK, {trusted}; certificate issued by {}, valid until {}",
+                certificate.issuer.as_deref().unwrap_or("(not read)"),
+                certificate.not_after.as_deref().unwrap_or("(not read)")
+            )),
+        );
+    }
+    let date = answer
+        .headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("date"))
+        .and_then(|(_, value)| crate::time::http_date::parse(value));
+    let local = crate::time::timestamp::wall_clock_ms().div_euclid(1000);
+    match date {
+        None => emit(
+            "clock",
+            Ok("the gateway sent no Date header: not compared".into()),
+        ),
+        Some(gateway_seconds) => {
+            let skew = local - gateway_seconds;
+            let finding = match skew {
+                0 => "the same as the gateway's (to the second)".to_string(),
+                s if s > 0 => format!("{s} s ahead of the gateway's"),
+                s => format!("{} s behind the gateway's", -s),
+            };
+            if skew.unsigned_abs() > MAX_CLOCK_SKEW.as_secs() {
+                emit(
+                    "clock",
+                    Err((
+                        format!("the local clock is {finding}"),
+                        "request timestamps are signed: sync this host's clock (NTP, chrony or systemd-timesyncd)".into(),
+                    )),
+                )
+            } else {
+                emit("clock", Ok(format!("the local clock is {finding}")))
+            }
+        }
+    };
+    let client = ClientBuilder::new(&setup.gateway_url, &setup.app_key, &setup.app_secret)
+        .and_then(|mut builder| {
+            builder.timeouts(STEP_TIMEOUT, STEP_TIMEOUT)?;
+            if let Some(file) = &setup.ca_file {
+                builder.ca_file(file)?;
+            }
+            if let Some(proxy) = &setup.proxy {
+                builder.proxy(proxy)?;
+            }
+            builder.build()
+        });
+    let client = match client {
+        Ok(client) => client,
+        Err(e) => {
+            emit(
+                "Get",
+                Err((e.message().into(), "fix the configuration named".into())),
+            );
+            return false;
+        }
+    };
+    let token = match client.get_token() {
+        Ok(token) => {
+            emit(
+                "Get",
+                Ok(format!(
+                    "token {}, expires in {} s",
+                    crate::log::token_hint(&token.access_token),
+                    token.expire_s
+                )),
+            );
+            token
+        }
+        Err(e) => {
+            emit("Get", Err((e.message().into(), advice_for(&e))));
+            return false;
+        }
+    };
+    match client.refresh_token(&token.access_token) {
+        Ok(refreshed) => emit(
+            "Refresh",
+            Ok(format!(
+                "new token {}, expires in {} s",
+                crate::log::token_hint(&refreshed.access_token),
+                refreshed.expire_s
+            )),
+        ),
+        Err(e) => emit("Refresh", Err((e.message().into(), advice_for(&e)))),
+    };
+    all_passed
+}
+
+/// What to do about a failed Get or Refresh.
+fn advice_for(error: &Error) -> String {
+    match error.service_status() {
+        service_status::UNKNOWN_APP_KEY => {
+            "the gateway does not know this app key: check ENOS_APP_KEY (--app-key)".into()
+        }
+        service_status::INVALID_ENCRYPTION => {
+            "wrong app secret (or a clock far off): check ENOS_APP_SECRET or the secret file".into()
+        }
+        service_status::REPEATED_REQUEST => {
+            "a repeated timestamp: another process with this app key sent in the same millisecond; run again".into()
+        }
+        _ => match error.kind() {
+            ErrorKind::HttpStatus => {
+                "the URL does not lead to the token service: check the gateway URL and its path prefix".into()
+            }
+            _ => "see the message".into(),
+        },
+    }
+}

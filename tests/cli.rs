@@ -1,0 +1,353 @@
+//! The `enos-token` command line, as real processes against the fake
+//! gateway program: a token kept between invocations, headers curl accepts,
+//! signed calls with bodies from a file and from standard input, exit codes,
+//! and a doctor that names what is wrong, never the secret.
+
+mod support;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use support::programs::*;
+use support::{APP_KEY, APP_SECRET};
+
+/// A private runtime directory (the token cache's parent), removed when dropped.
+struct RuntimeDirectory(PathBuf);
+
+impl RuntimeDirectory {
+    fn new(name: &str) -> RuntimeDirectory {
+        let path = std::env::temp_dir().join(format!("enos-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .unwrap();
+        RuntimeDirectory(path)
+    }
+}
+
+impl Drop for RuntimeDirectory {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn cli(url: &str, runtime: &RuntimeDirectory, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_enos-token"));
+    command
+        .args(args)
+        .env("ENOS_GATEWAY_URL", url)
+        .env("ENOS_APP_KEY", APP_KEY)
+        .env("ENOS_APP_SECRET", APP_SECRET)
+        .env_remove("ENOS_APP_SECRET_FILE")
+        .env_remove("ENOS_CA_FILE")
+        .env("XDG_RUNTIME_DIR", &runtime.0)
+        .env("NO_PROXY", "*");
+    command
+}
+
+fn output(command: &mut Command) -> Output {
+    let output = command.output().unwrap();
+    let all = format!("{}{}", text(&output.stdout), text(&output.stderr));
+    assert!(!all.contains(APP_SECRET), "the secret in the output: {all}");
+    output
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().unwrap_or(-1)
+}
+
+#[test]
+fn a_token_is_kept_between_invocations_unless_told_not_to() {
+    let fake = FakeProcess::start(&[]);
+    let runtime = RuntimeDirectory::new("token");
+    let first = output(&mut cli(&fake.url, &runtime, &["token"]));
+    let second = output(&mut cli(&fake.url, &runtime, &["token"]));
+    assert_eq!(code(&first), 0, "{}", text(&first.stderr));
+    assert_eq!(first.stdout, second.stdout);
+    assert_eq!(
+        fake.stats()["getRequests"].as_u64(),
+        Some(1),
+        "one Get for both"
+    );
+    let json = output(&mut cli(&fake.url, &runtime, &["token", "--json"]));
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        format!("{}\n", value["accessToken"].as_str().unwrap()),
+        text(&first.stdout)
+    );
+    assert!(value["expiresIn"].as_u64().unwrap() > 7000);
+    for _ in 0..2 {
+        assert_eq!(
+            code(&output(&mut cli(
+                &fake.url,
+                &runtime,
+                &["token", "--no-cache"]
+            ))),
+            0
+        );
+    }
+    assert_eq!(
+        fake.stats()["getRequests"].as_u64(),
+        Some(3),
+        "--no-cache fetches"
+    );
+}
+
+#[test]
+fn headers_are_accepted_by_the_signed_api_when_curl_sends_them() {
+    if !on_path("curl", "the CLI's headers with curl") {
+        return;
+    }
+    let fake = FakeProcess::start(&[]);
+    let runtime = RuntimeDirectory::new("headers");
+    let headers = output(&mut cli(
+        &fake.url,
+        &runtime,
+        &["headers", "--query", "orgId=o1", "--data", "{\"k\":\"v\"}"],
+    ));
+    assert_eq!(code(&headers), 0, "{}", text(&headers.stderr));
+    let file = runtime.0.join("headers.txt");
+    std::fs::write(&file, &headers.stdout).unwrap();
+    let curl = Command::new("curl")
+        .args(["-s", "--noproxy", "*", "-H"])
+        .arg(format!("@{}", file.display()))
+        .args(["--data", "{\"k\":\"v\"}"])
+        .arg(format!("{}/fake/v1/echo?orgId=o1", fake.url))
+        .output()
+        .unwrap();
+    assert!(
+        text(&curl.stdout).contains("signature ok"),
+        "{}",
+        text(&curl.stdout)
+    );
+}
+
+#[test]
+fn request_sends_bodies_from_files_and_standard_input_and_exits_by_status() {
+    let fake = FakeProcess::start(&[]);
+    let runtime = RuntimeDirectory::new("request");
+    let got = output(&mut cli(
+        &fake.url,
+        &runtime,
+        &["request", "GET", "/fake/v1/echo?a=1"],
+    ));
+    assert_eq!(code(&got), 0, "{}", text(&got.stderr));
+    assert!(text(&got.stdout).contains("signature ok"));
+
+    let body_file = runtime.0.join("body.json");
+    std::fs::write(&body_file, "{\"from\":\"file\"}").unwrap();
+    let data = format!("@{}", body_file.display());
+    let posted = output(&mut cli(
+        &fake.url,
+        &runtime,
+        &["request", "POST", "/fake/v1/echo", "--data", &data],
+    ));
+    assert_eq!(code(&posted), 0);
+    assert!(
+        text(&posted.stdout).contains(r#"\"from\":\"file\""#),
+        "{}",
+        text(&posted.stdout)
+    );
+
+    let mut child = cli(
+        &fake.url,
+        &runtime,
+        &[
+            "request",
+            "POST",
+            "/fake/v1/echo",
+            "--data",
+            "@-",
+            "--include",
+        ],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"from\":\"stdin\"}")
+        .unwrap();
+    let piped = child.wait_with_output().unwrap();
+    assert_eq!(code(&piped), 0);
+    let stdout = text(&piped.stdout);
+    assert!(stdout.starts_with("HTTP/1.1 200\n"), "{stdout}");
+    assert!(
+        stdout.contains("content-type: application/json"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(r#"\"from\":\"stdin\""#), "{stdout}");
+
+    // A 500 from the API: exit 1, its body printed.
+    fake.post("/fake/control/fault", r#"{"fault":"http500","times":1}"#);
+    let failed = output(&mut cli(
+        &fake.url,
+        &runtime,
+        &["request", "GET", "/fake/v1/echo"],
+    ));
+    assert_eq!(code(&failed), 1);
+    assert!(text(&failed.stdout).contains("500 Internal Server Error"));
+
+    // A token a sibling retired is renewed, and the call succeeds.
+    let current = text(&output(&mut cli(&fake.url, &runtime, &["token"])).stdout);
+    let sibling = support::client(&fake.url);
+    sibling.refresh_token(current.trim()).unwrap();
+    let renewed = output(&mut cli(
+        &fake.url,
+        &runtime,
+        &["request", "GET", "/fake/v1/echo"],
+    ));
+    assert_eq!(code(&renewed), 0, "{}", text(&renewed.stdout));
+    assert_eq!(fake.stats()["echoRejected"].as_u64(), Some(1));
+}
+
+#[test]
+fn usage_and_configuration_errors_have_their_exit_codes() {
+    let runtime = RuntimeDirectory::new("usage");
+    let help = output(&mut cli("http://127.0.0.1:1", &runtime, &["--help"]));
+    assert_eq!(code(&help), 0);
+    assert!(text(&help.stdout).contains("Exit codes"));
+    let version = output(&mut cli("http://127.0.0.1:1", &runtime, &["--version"]));
+    assert_eq!(
+        text(&version.stdout),
+        format!("enos-token {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    for args in [
+        &["token", "--frobnicate"][..],
+        &["frob"],
+        &[],
+        &["request", "GET"],
+    ] {
+        assert_eq!(
+            code(&output(&mut cli("http://127.0.0.1:1", &runtime, args))),
+            2,
+            "{args:?}"
+        );
+    }
+    let refused = output(&mut cli(
+        "http://127.0.0.1:1",
+        &runtime,
+        &["token", "--secret", APP_SECRET],
+    ));
+    assert_eq!(code(&refused), 2);
+    assert!(text(&refused.stderr).contains("never a flag"));
+    let missing =
+        output(cli("http://127.0.0.1:1", &runtime, &["token"]).env_remove("ENOS_APP_KEY"));
+    assert_eq!(code(&missing), 3);
+    assert!(text(&missing.stderr).contains("the app key (ENOS_APP_KEY or --app-key)"));
+    // A library failure: 10 + its status (3, connect).
+    let closed = output(&mut cli(
+        &format!("http://127.0.0.1:{}", support::closed_port()),
+        &runtime,
+        &["token", "--no-cache"],
+    ));
+    assert_eq!(code(&closed), 13, "{}", text(&closed.stderr));
+}
+
+fn doctor(url: &str, runtime: &RuntimeDirectory, extra: &[(&str, &str)]) -> (i32, String) {
+    let mut command = cli(url, runtime, &["doctor"]);
+    command.envs(extra.iter().copied());
+    let output = output(&mut command);
+    (code(&output), text(&output.stdout))
+}
+
+#[test]
+fn the_doctor_names_what_is_wrong() {
+    let fake = FakeProcess::start(&[]);
+    let runtime = RuntimeDirectory::new("doctor");
+    let (code, report) = doctor(&fake.url, &runtime, &[]);
+    assert_eq!(code, 0, "{report}");
+    for step in [
+        "configuration",
+        "gateway URL",
+        "DNS",
+        "TCP connect",
+        "clock",
+        "Get",
+        "Refresh",
+    ] {
+        assert!(
+            report.contains(&format!("OK   {step}:")),
+            "{step}: {report}"
+        );
+    }
+    assert!(
+        report.contains(&format!("set, {} characters", APP_SECRET.len())),
+        "{report}"
+    );
+
+    let (code, report) = doctor(
+        &fake.url,
+        &runtime,
+        &[("ENOS_APP_SECRET", "not-the-secret")],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        report.contains("FAIL Get") && report.contains("wrong app secret"),
+        "{report}"
+    );
+
+    let port = support::closed_port();
+    let (code, report) = doctor(&format!("http://127.0.0.1:{port}"), &runtime, &[]);
+    assert_eq!(code, 1);
+    assert!(
+        report.contains(&format!("FAIL TCP connect: connect to 127.0.0.1:{port}")),
+        "{report}"
+    );
+    assert!(!report.contains("Get:"), "stops at the failure: {report}");
+
+    fake.post("/fake/control/clock", r#"{"skewMs":-120000}"#);
+    let (code, report) = doctor(&fake.url, &runtime, &[]);
+    assert_eq!(code, 1);
+    assert!(
+        report.contains("FAIL clock: the local clock is 120 s ahead of the gateway's"),
+        "{report}"
+    );
+
+    let endpoint = format!("{}/apim-token-service/v2.0/token/get", fake.url);
+    let (code, report) = doctor(&endpoint, &runtime, &[]);
+    assert_eq!(code, 1);
+    assert!(
+        report.contains("FAIL gateway URL") && report.contains("not the token endpoint"),
+        "{report}"
+    );
+}
+
+#[test]
+fn the_doctor_names_the_issuer_of_an_untrusted_certificate() {
+    let tls = support::tls_dir();
+    let fake = FakeProcess::start(&[
+        "--tls-cert",
+        tls.join("localhost.crt").to_str().unwrap(),
+        "--tls-key",
+        tls.join("localhost.key").to_str().unwrap(),
+    ]);
+    let url = fake.url.replace("127.0.0.1", "localhost");
+    let runtime = RuntimeDirectory::new("doctor-tls");
+    let other_ca = tls.join("other-ca.crt");
+    let (code, report) = doctor(
+        &url,
+        &runtime,
+        &[("ENOS_CA_FILE", other_ca.to_str().unwrap())],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        report.contains("FAIL TLS") && report.contains("issued by \"CN=enos-token test CA\""),
+        "{report}"
+    );
+    let ca = tls.join("ca.crt");
+    let (code, report) = doctor(&url, &runtime, &[("ENOS_CA_FILE", ca.to_str().unwrap())]);
+    assert_eq!(code, 0, "{report}");
+    assert!(
+        report.contains("OK   TLS: handshake OK, trusting the CA in"),
+        "{report}"
+    );
+    assert!(
+        report.contains("certificate issued by CN=enos-token test CA, valid until 2126-"),
+        "{report}"
+    );
+}
