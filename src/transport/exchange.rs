@@ -128,7 +128,19 @@ impl Transport {
                 {
                     stale_connections_left -= 1;
                 }
-                Err(e) if !idempotent && !trace.connect_failed && e.http_status() == 0 => {
+                // Written (or perhaps written) on an open connection, no answer.
+                Err(e)
+                    if !idempotent
+                        && !trace.connect_failed
+                        && e.http_status() == 0
+                        && matches!(
+                            e.kind(),
+                            crate::ErrorKind::Connect
+                                | crate::ErrorKind::Timeout
+                                | crate::ErrorKind::Tls
+                                | crate::ErrorKind::BadResponse
+                        ) =>
+                {
                     return Err(e.with_answer_lost("the server may have processed the request"));
                 }
                 result => return result,
