@@ -33,7 +33,7 @@ impl Tinyproxy {
     /// With extra configuration lines.
     fn start_with(extra_config: &str) -> Option<Tinyproxy> {
         tool("tinyproxy", "-v", "the proxy tests")?;
-        let port = closed_port();
+        let port = port_for_a_program();
         let dir =
             std::env::temp_dir().join(format!("enos-tinyproxy-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -239,7 +239,7 @@ fn a_socks5_proxy_with_a_password() {
     if !on_path("microsocks", "the SOCKS5 proxy test") {
         return;
     }
-    let port = closed_port();
+    let port = port_for_a_program();
     let child = Command::new("microsocks")
         .args([
             "-i",

@@ -41,6 +41,21 @@ pub fn builder(url: &str) -> ClientBuilder {
     builder
 }
 
+/// A free loopback port for a server program that cannot be told to pick
+/// its own: outside the kernel's ephemeral range (32768-60999), so that no
+/// test binding port 0 meanwhile can take it before the program does.
+pub fn port_for_a_program() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let start = 20000 + (std::process::id() % 400) as u16 * 30;
+    loop {
+        let port = start + NEXT.fetch_add(1, Ordering::Relaxed) % 12000;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 /// A loopback port that nothing listens on.
 pub fn closed_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
