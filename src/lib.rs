@@ -12,12 +12,12 @@
 //! | layer | modules |
 //! |---|---|
 //! | C boundary | `ffi/` (`boundary.rs`: the one road every export takes; one module per group of functions) |
-//! | client | `client.rs` (builder, client, request bodies), `oneshot.rs` (calls without a client) |
-//! | managed token | `managed/` (the state table, flights, the background thread, the shared file's use), `shared_cache.rs` (the file itself) |
+//! | client | `client.rs` (builder, client), `token_request.rs` (Get and Refresh requests), `api_call.rs` (signed API calls), `oneshot.rs` (calls without a client), `doctor.rs` (a setup checked step by step) |
+//! | managed token | `managed/` (the state table, flights, the background thread, the shared file's use), `shared_cache.rs` and `shared_cache/` (the file, its directory, records and lock) |
 //! | wire | `transport/` (agent per process, TCP, proxies, DNS, error classification), `response.rs`, `signing.rs` |
 //! | time | `time/` (both clocks, the test clock, request timestamps) |
 //! | process | `fork.rs` (fork generations, locks never inherited locked) |
-//! | support | `error.rs`, `log.rs`, `secret.rs` (redacted and zeroed text) |
+//! | support | `error.rs`, `log.rs`, `secret.rs` (redacted and zeroed text), `redact.rs` (known tokens kept out of messages) |
 //! | tests and demos | `fake/` and `bin/enos-fake-gateway.rs` (feature `fake-gateway`) |
 //!
 //! ## Adding a C function
@@ -50,6 +50,7 @@ mod secret;
 mod shared_cache;
 pub mod signing;
 mod time;
+mod token_request;
 mod transport;
 
 #[cfg(feature = "fake-gateway")]

@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::client::{Credentials, TokenRequestContext, request_token};
 use crate::error::Error;
 use crate::fork::ForkSafeMutex;
 use crate::response::Token;
+use crate::token_request::{Credentials, TokenRequestContext, request_token};
 use crate::transport::{GatewayUrl, PROXY_ENVIRONMENT_VARIABLES, Transport, TransportOptions};
 
 /// One-shot Get Access Token, with default options and the proxy environment.

@@ -314,8 +314,8 @@ fn gateway_status_of(answer: &Answer) -> Option<i32> {
 /// Which token operation `path` is, under the fake's path prefix.
 fn token_fetch(path: &str, prefix: &str) -> Option<Fetch> {
     match path.strip_prefix(prefix)? {
-        crate::client::GET_TOKEN_PATH => Some(Fetch::Get),
-        crate::client::REFRESH_TOKEN_PATH => Some(Fetch::Refresh),
+        crate::token_request::GET_TOKEN_PATH => Some(Fetch::Get),
+        crate::token_request::REFRESH_TOKEN_PATH => Some(Fetch::Refresh),
         _ => None,
     }
 }
