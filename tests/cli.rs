@@ -211,6 +211,19 @@ fn usage_and_configuration_errors_have_their_exit_codes() {
     let help = output(&mut cli("http://127.0.0.1:1", &runtime, &["--help"]));
     assert_eq!(code(&help), 0);
     assert!(text(&help.stdout).contains("Exit codes"));
+    for command in ["token", "headers", "request", "doctor"] {
+        let help = output(&mut cli(
+            "http://127.0.0.1:1",
+            &runtime,
+            &[command, "--help"],
+        ));
+        assert_eq!(code(&help), 0);
+        let text = text(&help.stdout);
+        assert!(
+            text.starts_with(&format!("enos-token {command}")) && text.contains("Examples:"),
+            "{text}"
+        );
+    }
     let version = output(&mut cli("http://127.0.0.1:1", &runtime, &["--version"]));
     assert_eq!(
         text(&version.stdout),

@@ -55,6 +55,69 @@ Examples:
   enos-token doctor
 ";
 
+/// `COMMAND --help`: one command, with examples.
+fn command_help(command: &str) -> Option<&'static str> {
+    Some(match command {
+        "token" => {
+            "enos-token token [--json]
+
+Prints the managed token: cached between invocations (a shared cache in
+$XDG_RUNTIME_DIR/enos-token unless --no-cache), refreshed early. --json prints
+{\"accessToken\": ..., \"expiresIn\": SECONDS_LEFT}.
+
+Examples:
+  enos-token token
+  TOKEN=$(enos-token token)
+  enos-token token --json --no-cache
+"
+        }
+        "headers" => {
+            "enos-token headers [--query Q] [--data D|@FILE|@-]
+
+Prints the three apim-* headers for an API call with that query and body,
+one 'name: value' a line, signed with the managed token and a fresh
+timestamp: send the call with exactly that query and body.
+
+Examples:
+  enos-token headers --query 'orgId=o1' > h.txt
+  curl -H @h.txt \"$ENOS_GATEWAY_URL/asset-service/v2.1/assets?orgId=o1\"
+  enos-token headers --query 'orgId=o1' --data @body.json
+"
+        }
+        "request" => {
+            "enos-token request METHOD PATH [--data D|@FILE|@-] [--content-type T] [--include]
+
+One signed API call: METHOD on PATH (path and query relative to the gateway
+URL). Prints the body; --include prints the status line and headers first.
+A refused token is renewed and the call sent once more. With --data and no
+--content-type the body is sent as application/json;charset=UTF-8. Exits 0
+for a 2xx answer, 1 for any other (the body is printed all the same).
+
+Examples:
+  enos-token request GET '/asset-service/v2.1/assets?orgId=o1'
+  enos-token request POST '/asset-service/v2.1/assets?orgId=o1' --data @body.json
+  jq -c . body.json | enos-token request PUT /some/api --data @- --include
+"
+        }
+        "doctor" => {
+            "enos-token doctor
+
+Checks the setup step by step, one line per step as it goes (OK or FAIL, what
+was found, then what to do): the configuration (the secret only as set and
+its length), the gateway URL, the proxy, DNS, the TCP connection, TLS and the
+certificate (issuer, expiry, the CA trusted), the local clock against the
+gateway's, a Get and a Refresh. Stops at a failure that makes the rest
+meaningless. Exits 0 only when every step passed.
+
+Examples:
+  enos-token doctor
+  ENOS_CA_FILE=/etc/ssl/private-ca.pem enos-token doctor
+"
+        }
+        _ => return None,
+    })
+}
+
 /// How the program ends: success, or an exit code and a message.
 struct Failure {
     code: u8,
@@ -158,6 +221,14 @@ fn run(args: Vec<String>) -> Result<u8, Failure> {
     }
     let options = parse(args)?;
     let command = options.positional.first().cloned();
+    if let Some(help) = command
+        .as_deref()
+        .filter(|_| options.help)
+        .and_then(command_help)
+    {
+        print!("{help}");
+        return Ok(0);
+    }
     if options.help || command.is_none() {
         print!("{HELP}");
         return if command.is_none() && !options.help {
