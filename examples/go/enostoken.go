@@ -261,11 +261,8 @@ func (c *Client) Invalidate(token string) error {
 func (c *Client) AuthHeaders(query string, body []byte) (map[string]string, error) {
 	var s cstrings
 	defer s.free()
-	var bodyPointer *C.uint8_t
-	if len(body) > 0 {
-		bodyPointer = (*C.uint8_t)(C.CBytes(body))
-		defer C.free(unsafe.Pointer(bodyPointer))
-	}
+	bodyPointer, freeBody := cBody(body)
+	defer freeBody()
 	var headers *C.char
 	err := call(func() C.enum_enos_status {
 		return C.enos_client_auth_headers(c.handle, s.of(query), bodyPointer, C.size_t(len(body)), &headers)
@@ -301,11 +298,8 @@ func (r *Response) Header(name string) string { return r.Headers[strings.ToLower
 func (c *Client) Request(method, path, contentType string, body []byte) (*Response, error) {
 	var s cstrings
 	defer s.free()
-	var bodyPointer *C.uint8_t
-	if len(body) > 0 {
-		bodyPointer = (*C.uint8_t)(C.CBytes(body))
-		defer C.free(unsafe.Pointer(bodyPointer))
-	}
+	bodyPointer, freeBody := cBody(body)
+	defer freeBody()
 	var contentTypePointer *C.char
 	if contentType != "" {
 		contentTypePointer = s.of(contentType)
@@ -335,6 +329,16 @@ func (c *Client) Request(method, path, contentType string, body []byte) (*Respon
 	return result, nil
 }
 
+// cBody copies body into C memory (nil when it is empty), with the function
+// that frees it.
+func cBody(body []byte) (*C.uint8_t, func()) {
+	if len(body) == 0 {
+		return nil, func() {}
+	}
+	pointer := (*C.uint8_t)(C.CBytes(body))
+	return pointer, func() { C.free(unsafe.Pointer(pointer)) }
+}
+
 // Version is the library's version.
 func Version() string { return C.GoString(C.enos_version()) }
 
@@ -361,11 +365,8 @@ func (c *Client) Counters() (Counters, error) {
 func SignRequest(accessToken, query string, body []byte, timestampMs int64, appSecret string) (string, error) {
 	var s cstrings
 	defer s.free()
-	var bodyPointer *C.uint8_t
-	if len(body) > 0 {
-		bodyPointer = (*C.uint8_t)(C.CBytes(body))
-		defer C.free(unsafe.Pointer(bodyPointer))
-	}
+	bodyPointer, freeBody := cBody(body)
+	defer freeBody()
 	var signature *C.char
 	err := call(func() C.enum_enos_status {
 		return C.enos_sign_request(s.of(accessToken), s.of(query), bodyPointer, C.size_t(len(body)),
