@@ -226,7 +226,7 @@ pub(crate) fn make_call(context: &CallContext<'_>, call: &ApiCall<'_>) -> Result
                 .access_token_within(context.source, left, str::to_string)?;
         let shared = context.managed.shared_slot();
         let make_request = || {
-            let timestamp = crate::token_request::next_timestamp_ms(shared);
+            let timestamp = crate::token_request::next_api_call_timestamp_ms(shared);
             let headers = call.headers(&token, timestamp, context.app_secret);
             (headers, Cow::Borrowed(call.body))
         };

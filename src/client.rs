@@ -17,7 +17,9 @@ use crate::managed::{
 use crate::response::Token;
 use crate::shared_cache::{SharedCacheDirectory, Unavailable};
 use crate::signing;
-use crate::token_request::{Credentials, TokenRequestContext, next_timestamp_ms, request_token};
+use crate::token_request::{
+    Credentials, TokenRequestContext, next_api_call_timestamp_ms, request_token,
+};
 use crate::transport::{GatewayUrl, ProxySetting, Transport, TransportOptions, read_ca_file};
 
 /// Options for a [`Client`]; checked as they are set.
@@ -287,7 +289,7 @@ impl Client {
     /// a fresh timestamp: `"apim-accesstoken: …\r\napim-signature: …\r\napim-timestamp: …\r\n"`.
     pub fn auth_headers(&self, query: &str, body: &[u8]) -> Result<String, Error> {
         self.access_token_with(|token| {
-            let timestamp = next_timestamp_ms(self.shared.managed.shared_slot());
+            let timestamp = next_api_call_timestamp_ms(self.shared.managed.shared_slot());
             let signature = signing::api_signature(
                 token,
                 query,

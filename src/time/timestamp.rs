@@ -15,6 +15,19 @@
 //! than a thousand requests per second runs ahead of the clock, by the
 //! excess: the alternatives would be to repeat a timestamp, which the
 //! gateway refuses, or to make callers wait.
+//!
+//! Token requests (Get, Refresh) have a counter of their own, whose values
+//! are drawn at random from the last [`TOKEN_REQUEST_SPREAD_MS`] of the wall
+//! clock (still strictly increasing). Processes on other hosts share no
+//! counter, and they fetch at the same instant: when one refreshes the token
+//! of their app key, every other one learns it from its next API call, a
+//! few milliseconds later, and Gets. With wall-clock timestamps most of
+//! those Gets would share a millisecond with another and be refused (1001);
+//! drawn from a second, two of eight collide about once in fifty times.
+//! A timestamp up to a second old is no different to the gateway from a
+//! request that took that long to arrive, or a clock that is that far
+//! behind (the doctor names clocks five seconds off). API-call timestamps
+//! stay on the wall clock: a signature also covers the token and the query.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -22,6 +35,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The wall clock going back by more than this restarts the sequence.
 pub(crate) const MAX_AHEAD_MS: i64 = 1000;
+
+/// Token-request timestamps are drawn from this many milliseconds before the
+/// wall clock.
+pub(crate) const TOKEN_REQUEST_SPREAD_MS: i64 = 1000;
 
 /// The wall clock as UNIX milliseconds (0 before 1970, which no real clock is).
 pub fn wall_clock_ms() -> i64 {
@@ -31,11 +48,13 @@ pub fn wall_clock_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// The sequence's state, shared with forked children: the last timestamp
-/// handed out, and the latest wall-clock reading seen.
+/// The sequences' state, shared with forked children: the last timestamp
+/// handed out (to API calls, and to token requests), and the latest
+/// wall-clock reading seen.
 struct Sequence {
     last: AtomicI64,
     latest_wall: AtomicI64,
+    last_token_request: AtomicI64,
 }
 
 fn sequence() -> &'static Sequence {
@@ -43,6 +62,7 @@ fn sequence() -> &'static Sequence {
     static PROCESS_LOCAL: Sequence = Sequence {
         last: AtomicI64::new(0),
         latest_wall: AtomicI64::new(0),
+        last_token_request: AtomicI64::new(0),
     };
     SEQUENCE.get_or_init(|| {
         // SAFETY: a fresh anonymous mapping of one page, never unmapped;
@@ -67,12 +87,13 @@ fn sequence() -> &'static Sequence {
 }
 
 /// The timestamp that follows `last` when the wall clock reads `now`, after
-/// it read at most `latest_wall` before.
-fn following(last: i64, latest_wall: i64, now: i64) -> i64 {
+/// it read at most `latest_wall` before: `candidate` (`now`, or a moment
+/// shortly before it) unless that would not be greater than `last`.
+fn following(last: i64, latest_wall: i64, now: i64, candidate: i64) -> i64 {
     if now.saturating_add(MAX_AHEAD_MS) < latest_wall {
-        now // the clock was put back: do not stay in the future
+        candidate // the clock was put back: do not stay in the future
     } else {
-        last.saturating_add(1).max(now)
+        last.saturating_add(1).max(candidate)
     }
 }
 
@@ -80,7 +101,17 @@ fn following(last: i64, latest_wall: i64, now: i64) -> i64 {
 /// the parent it was forked from, and its siblings) handed out before,
 /// unless the wall clock was stepped back.
 pub fn next_request_timestamp_ms() -> i64 {
-    next_at(wall_clock_ms())
+    let now = wall_clock_ms();
+    next_at(&sequence().last, now, now)
+}
+
+/// A timestamp for a Get or Refresh without a shared cache: a random moment
+/// of the last second, greater than every one this process family used for
+/// a token request before (see the module's documentation).
+pub(crate) fn next_token_request_timestamp_ms() -> i64 {
+    let now = wall_clock_ms();
+    let back = (super::random_fraction() * TOKEN_REQUEST_SPREAD_MS as f64) as i64;
+    next_at(&sequence().last_token_request, now, now - back)
 }
 
 /// Makes every later timestamp of this process family greater than
@@ -89,13 +120,12 @@ pub(crate) fn at_least(drawn: i64) {
     sequence().last.fetch_max(drawn, Ordering::AcqRel);
 }
 
-fn next_at(now: i64) -> i64 {
+fn next_at(last: &AtomicI64, now: i64, candidate: i64) -> i64 {
     let sequence = sequence();
     let latest_wall = sequence.latest_wall.load(Ordering::Acquire);
-    let previous = sequence
-        .last
+    let previous = last
         .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
-            Some(following(last, latest_wall, now))
+            Some(following(last, latest_wall, now, candidate))
         })
         .unwrap_or_else(|last| last);
     if now + MAX_AHEAD_MS < latest_wall {
@@ -103,7 +133,7 @@ fn next_at(now: i64) -> i64 {
     } else {
         sequence.latest_wall.fetch_max(now, Ordering::AcqRel);
     }
-    following(previous, latest_wall, now)
+    following(previous, latest_wall, now, candidate)
 }
 
 #[cfg(test)]
@@ -143,24 +173,70 @@ mod tests {
     #[test]
     fn a_clock_stepped_back_does_not_keep_timestamps_in_the_future() {
         let now = 1_700_000_000_000;
-        assert_eq!(following(now - 5, now, now), now, "behind: the clock");
+        assert_eq!(following(now - 5, now, now, now), now, "behind: the clock");
         assert_eq!(
-            following(now, now, now),
+            following(now, now, now, now),
             now + 1,
             "same millisecond: plus one"
         );
         assert_eq!(
-            following(now + 2999, now, now),
+            following(now + 2999, now, now, now),
             now + 3000,
             "a burst runs on"
         );
         // The clock ran a day fast, then was corrected.
         let day = 86_400_000;
-        assert_eq!(following(now + day, now + day, now), now);
+        assert_eq!(following(now + day, now + day, now, now), now);
         assert_eq!(
-            following(now + 5, now + 1000, now),
+            following(now + day, now + day, now, now - 700),
+            now - 700,
+            "a token request's candidate, after the clock was corrected"
+        );
+        assert_eq!(
+            following(now + 5, now + 1000, now, now),
             now + 6,
             "within 1 s: still increasing"
+        );
+        assert_eq!(
+            following(now - 900, now, now, now - 300),
+            now - 300,
+            "a candidate before the clock is taken when it follows the last"
+        );
+        assert_eq!(
+            following(now - 200, now, now, now - 300),
+            now - 199,
+            "never at or before the last"
+        );
+    }
+
+    #[test]
+    fn token_request_timestamps_spread_over_the_last_second_and_increase() {
+        // Eight "hosts" fetching in the same millisecond: each draws its
+        // first token-request timestamp (greater than nothing before).
+        let now = 1_700_000_000_000;
+        let draws: Vec<i64> = (0..2000)
+            .map(|_| {
+                let back = (crate::time::random_fraction() * TOKEN_REQUEST_SPREAD_MS as f64) as i64;
+                following(0, now, now, now - back)
+            })
+            .collect();
+        assert!(draws.iter().all(|t| (now - 999..=now).contains(t)));
+        let distinct: HashSet<i64> = draws.iter().copied().collect();
+        assert!(
+            distinct.len() > 800,
+            "2000 draws cover most of 1000 ms: {}",
+            distinct.len()
+        );
+        // In this process the sequence still increases, near the clock.
+        let values: Vec<i64> = (0..3000)
+            .map(|_| next_token_request_timestamp_ms())
+            .collect();
+        assert!(values.windows(2).all(|w| w[0] < w[1]));
+        let after = wall_clock_ms();
+        assert!(
+            values
+                .iter()
+                .all(|&v| v > after - 60_000 && v <= after + 3000)
         );
     }
 
