@@ -74,7 +74,9 @@ impl ClientBuilder {
     }
 
     /// Refresh the managed token when less than `margin` is left of its
-    /// lifetime (default 600 s; each token adds a random 0-10%, at most 60 s).
+    /// lifetime (default 600 s), less a random 0-10% of it for a token this
+    /// process refreshed, 10-20% for one it got (at most 60 s and 120 s; see
+    /// `enos_client_builder_set_refresh_margin_s`).
     pub fn refresh_margin(&mut self, margin: Duration) -> &mut Self {
         self.managed.refresh_margin = margin;
         self
@@ -246,7 +248,8 @@ impl Client {
                         ),
                     );
                 }
-                self.shared.managed.install(token.clone(), sent);
+                let obtained = fetch.obtains();
+                self.shared.managed.install(token.clone(), sent, obtained);
             }
             Err(error) => self.log_error(error),
         }

@@ -193,10 +193,15 @@ pub unsafe extern "C" fn enos_client_builder_set_proxy(
 }
 
 /// Sets when the managed token is refreshed: once less than `seconds` is left
-/// of its lifetime (default 600). Each token lengthens its margin by a random
-/// 0-10% (at most 60 s), so that processes sharing an app key do not all
-/// refresh in the same second. A margin not shorter than the lifetime means
-/// a refresh at half the lifetime. 0 refreshes only at expiry.
+/// of its lifetime (default 600), less a random part of the margin, so that
+/// processes sharing an app key do not all refresh in the same second. The
+/// part is 0-10% for a token this process refreshed, 10-20% for one it got
+/// by Get or from a sibling through the shared cache (at most 60 s and
+/// 120 s): hosts that share an app key but no cache all hold the token a Get
+/// returns, and the one that refreshed it last is the one due first, so no
+/// two of them refresh the same token. A margin not shorter than the
+/// lifetime means a refresh at half the lifetime. 0 refreshes only at
+/// expiry.
 ///
 /// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
 #[unsafe(no_mangle)]
@@ -349,11 +354,12 @@ pub unsafe extern "C" fn enos_client_builder_set_max_response_bytes(
 /// fleet ever send the same one (without a shared cache they are unique
 /// within a process and the processes forked from it).
 ///
-/// Processes on other hosts cannot share a file: each host's fleet fetches
-/// its own token, and the gateway's one-token-per-app-key rule then retires
-/// the others' tokens on Refresh, so give each host its own app key, or
-/// expect their API calls to be rejected (and then call
-/// `enos_client_invalidate()`) after a sibling host's refresh.
+/// Processes on other hosts cannot share a file: the gateway's
+/// one-token-per-app-key rule then makes one host's Refresh retire the token
+/// the others hold. `enos_client_request()` handles that (the refused call
+/// Gets the current token and is sent again, once); a program that sends
+/// its own calls calls `enos_client_invalidate()` on a refusal. Each host
+/// then costs one Get per Refresh of the app key's token.
 ///
 /// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
 /// or `ENOS_ERR_INTERNAL`. On failure the builder is unchanged.

@@ -6,8 +6,30 @@ use crate::response::Token;
 use crate::secret::TokenText;
 use crate::time::Moment;
 
-/// The random lengthening of each token's margin is at most this.
-const MAX_MARGIN_JITTER: Duration = Duration::from_secs(60);
+/// The random shortening of a margin is a fraction of the margin, or of this
+/// when the margin is longer (so at most 60 s for a token this process
+/// refreshed, 120 s for one it got).
+const SHORTENING_BASE_CAP: Duration = Duration::from_secs(600);
+
+/// How this process came by a token, which decides how much of its margin
+/// is given up, at random, before refreshing it.
+///
+/// Processes that share an app key but no cache (other hosts) all hold the
+/// token a Get returns; the first of them to refresh it retires it for the
+/// others, which then Get the new one. Shortening margins at random (never
+/// lengthening them) keeps them from refreshing at once and the time
+/// between two Refreshes near the configured one. A token this process
+/// refreshed itself is refreshed first (0-10% shorter): its holders Got it
+/// from this Refresh and wait longer (10-20% shorter), so the process that
+/// refreshed last refreshes next and no two race to refresh one token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Obtained {
+    /// This process's own Refresh answered it.
+    ByRefresh,
+    /// A Get answered it, or a sibling process through the shared cache:
+    /// other processes may hold it and refresh it first.
+    ByGet,
+}
 
 /// The managed path fetches at most once per this, however short the
 /// tokens' lifetimes: a token is kept at least this long after its request
@@ -22,34 +44,47 @@ pub(crate) struct CachedToken {
     sent: Moment,
     lifetime: Duration,
     margin: Duration,
+    obtained: Obtained,
     refresh_at: Moment,
     expires_at: Moment,
 }
 
 impl CachedToken {
     /// `token`, answered to a request sent at `sent`. Refresh is due the
-    /// margin (plus `jitter` of it, at most 60 s) before expiry, or at half
-    /// the lifetime when the margin is not shorter than the lifetime.
-    pub(crate) fn new(mut token: Token, sent: Moment, margin: Duration, jitter: f64) -> Self {
+    /// margin, shortened by a part of it that `random` (0 to 1) places in the
+    /// band of `obtained`, before expiry; or at half the lifetime when that
+    /// margin is not shorter than the lifetime.
+    pub(crate) fn new(
+        mut token: Token,
+        sent: Moment,
+        margin: Duration,
+        obtained: Obtained,
+        random: f64,
+    ) -> Self {
         let lifetime = Duration::from_secs(token.expire_s.max(0) as u64).max(MIN_FETCH_INTERVAL);
         let mut cached = CachedToken {
             token: TokenText::new(std::mem::take(&mut token.access_token)),
             sent,
             lifetime,
             margin,
+            obtained,
             refresh_at: sent,
             expires_at: sent.later_by(lifetime),
         };
-        cached.refresh_at = cached.refresh_time(jitter);
+        cached.refresh_at = cached.refresh_time(random);
         cached
     }
 
-    fn refresh_time(&self, jitter: f64) -> Moment {
-        let extra = self
-            .margin
-            .mul_f64(jitter.clamp(0.0, 0.1))
-            .min(MAX_MARGIN_JITTER);
-        let margin = self.margin + extra;
+    /// When refresh is due, with the margin shortened by 0-10% (a token
+    /// refreshed here) or 10-20% (a token got), placed by `random`.
+    fn refresh_time(&self, random: f64) -> Moment {
+        let band_start = match self.obtained {
+            Obtained::ByRefresh => 0.0,
+            Obtained::ByGet => 0.1,
+        };
+        let fraction = band_start + 0.1 * random.clamp(0.0, 1.0);
+        let shortening = self.margin.min(SHORTENING_BASE_CAP).mul_f64(fraction);
+        let margin = self.margin.saturating_sub(shortening);
         let refresh_after = if margin >= self.lifetime {
             self.lifetime / 2
         } else {
@@ -60,12 +95,13 @@ impl CachedToken {
             .earliest(self.expires_at)
     }
 
-    /// The same token with a new random lengthening of its margin (a forked
-    /// child must not refresh in the same second as its parent).
-    pub(crate) fn rejittered(&self, jitter: f64) -> CachedToken {
+    /// The same token with a new random shortening of its margin, in the
+    /// same band (a forked child must not refresh in the same second as its
+    /// parent).
+    pub(crate) fn rejittered(&self, random: f64) -> CachedToken {
         CachedToken {
             token: self.token.clone(),
-            refresh_at: self.refresh_time(jitter),
+            refresh_at: self.refresh_time(random),
             ..*self
         }
     }
@@ -132,23 +168,80 @@ mod tests {
     #[test]
     fn refresh_is_due_margin_before_expiry_or_at_half_life() {
         let sent = start();
-        let cached = CachedToken::new(token(7200), sent, Duration::from_secs(600), 0.0);
+        let cached = CachedToken::new(
+            token(7200),
+            sent,
+            Duration::from_secs(600),
+            Obtained::ByRefresh,
+            0.0,
+        );
         let at = |s: u64| sent.later_by(Duration::from_secs(s));
         assert!(cached.is_fresh(at(6599)));
         assert!(!cached.is_fresh(at(6600)));
         assert!(cached.is_valid(at(7199)));
         assert!(!cached.is_valid(at(7200)));
 
-        let jittered = CachedToken::new(token(7200), sent, Duration::from_secs(600), 0.1);
-        assert!(!jittered.is_fresh(at(6540)), "600 s + 10% = 660 s margin");
-        let capped = CachedToken::new(token(100_000), sent, Duration::from_secs(3000), 0.1);
-        assert!(
-            capped.is_fresh(at(100_000 - 3060 - 1)),
-            "jitter capped at 60 s"
+        let got = CachedToken::new(
+            token(7200),
+            sent,
+            Duration::from_secs(600),
+            Obtained::ByGet,
+            0.0,
         );
-        assert!(!capped.is_fresh(at(100_000 - 3060)));
+        assert!(got.is_fresh(at(6659)), "a token got: at least 10% shorter");
+        assert!(!got.is_fresh(at(6660)));
+        let shortest =
+            |obtained| CachedToken::new(token(7200), sent, Duration::from_secs(600), obtained, 1.0);
+        assert!(
+            !shortest(Obtained::ByRefresh).is_fresh(at(6660)),
+            "a token refreshed: at most 10% shorter"
+        );
+        assert!(shortest(Obtained::ByRefresh).is_fresh(at(6659)));
+        assert!(
+            !shortest(Obtained::ByGet).is_fresh(at(6720)),
+            "a token got: at most 20% shorter"
+        );
+        assert!(shortest(Obtained::ByGet).is_fresh(at(6719)));
+        let capped = CachedToken::new(
+            token(100_000),
+            sent,
+            Duration::from_secs(3000),
+            Obtained::ByGet,
+            1.0,
+        );
+        assert!(
+            capped.is_fresh(at(100_000 - 2880 - 1)),
+            "shortening capped at 20% of 600 s"
+        );
+        assert!(!capped.is_fresh(at(100_000 - 2880)));
+        for random in [0.0, 0.3, 0.99, 1.0] {
+            let refreshed = CachedToken::new(
+                token(30),
+                sent,
+                Duration::from_secs(20),
+                Obtained::ByRefresh,
+                random,
+            );
+            let got = CachedToken::new(
+                token(30),
+                sent,
+                Duration::from_secs(20),
+                Obtained::ByGet,
+                1.0 - random,
+            );
+            assert!(
+                refreshed.refresh_at().monotonic_ns <= got.refresh_at().monotonic_ns,
+                "the refresher's band comes first ({random})"
+            );
+        }
 
-        let long_margin = CachedToken::new(token(10), sent, Duration::from_secs(600), 0.0);
+        let long_margin = CachedToken::new(
+            token(10),
+            sent,
+            Duration::from_secs(600),
+            Obtained::ByRefresh,
+            0.0,
+        );
         assert!(long_margin.is_fresh(at(4)));
         assert!(
             !long_margin.is_fresh(at(5)),
@@ -159,7 +252,13 @@ mod tests {
     #[test]
     fn either_clock_expires_the_token() {
         let sent = start();
-        let cached = CachedToken::new(token(100), sent, Duration::from_secs(10), 0.0);
+        let cached = CachedToken::new(
+            token(100),
+            sent,
+            Duration::from_secs(10),
+            Obtained::ByRefresh,
+            0.0,
+        );
         let wall_stepped = Moment {
             wall_ms: sent.wall_ms + 100_000,
             ..sent
@@ -180,12 +279,24 @@ mod tests {
     fn tiny_lifetimes_are_kept_one_second() {
         let sent = start();
         for expire in [-5, 0, 1] {
-            let cached = CachedToken::new(token(expire), sent, Duration::from_secs(600), 0.0);
+            let cached = CachedToken::new(
+                token(expire),
+                sent,
+                Duration::from_secs(600),
+                Obtained::ByRefresh,
+                0.0,
+            );
             let just_before = sent.later_by(MIN_FETCH_INTERVAL - Duration::from_millis(1));
             assert!(cached.is_fresh(just_before), "expire {expire}");
             assert!(!cached.is_valid(sent.later_by(MIN_FETCH_INTERVAL)));
         }
-        let two = CachedToken::new(token(2), sent, Duration::from_secs(600), 0.0);
+        let two = CachedToken::new(
+            token(2),
+            sent,
+            Duration::from_secs(600),
+            Obtained::ByRefresh,
+            0.0,
+        );
         assert!(two.is_fresh(sent.later_by(Duration::from_millis(999))));
         assert!(
             !two.is_fresh(sent.later_by(MIN_FETCH_INTERVAL)),
@@ -196,23 +307,41 @@ mod tests {
     #[test]
     fn paused_token_waits_or_expires() {
         let now = start();
-        let cached = CachedToken::new(token(100), now, Duration::from_secs(90), 0.0);
+        let cached = CachedToken::new(
+            token(100),
+            now,
+            Duration::from_secs(90),
+            Obtained::ByRefresh,
+            0.0,
+        );
         let paused = cached.paused(now, Duration::from_secs(30));
         let later = |s: u64| now.later_by(Duration::from_secs(s));
         assert!(paused.is_fresh(later(29)));
         assert!(!paused.is_fresh(later(30)));
-        let short = CachedToken::new(token(10), now, Duration::from_secs(9), 0.0)
-            .paused(now, Duration::from_secs(30));
+        let short = CachedToken::new(
+            token(10),
+            now,
+            Duration::from_secs(9),
+            Obtained::ByRefresh,
+            0.0,
+        )
+        .paused(now, Duration::from_secs(30));
         assert!(!short.is_fresh(later(10)), "never past expiry");
     }
 
     #[test]
     fn rejittering_moves_only_the_refresh_time() {
         let sent = start();
-        let cached = CachedToken::new(token(7200), sent, Duration::from_secs(600), 0.0);
-        let other = cached.rejittered(0.1);
+        let cached = CachedToken::new(
+            token(7200),
+            sent,
+            Duration::from_secs(600),
+            Obtained::ByRefresh,
+            0.0,
+        );
+        let other = cached.rejittered(1.0);
         let at = |s: u64| sent.later_by(Duration::from_secs(s));
-        assert!(cached.is_fresh(at(6550)) && !other.is_fresh(at(6550)));
+        assert!(!cached.is_fresh(at(6650)) && other.is_fresh(at(6650)));
         assert_eq!(other.seconds_left(sent), cached.seconds_left(sent));
         assert_eq!(*other.token, *cached.token);
     }

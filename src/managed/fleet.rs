@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::cached::CachedToken;
-use super::flight::{Fetch, FetchContext, HeldLog, fetch_with_retries};
+use super::cached::{CachedToken, Obtained};
+use super::flight::{Fetch, FetchContext, Fetched, HeldLog, fetch_with_retries};
 use super::{ManagedToken, Moment, State, TokenSource};
 use crate::error::{Error, ErrorKind};
 use crate::log::{LogLevel, token_hint};
@@ -42,7 +42,8 @@ impl ManagedToken {
             .as_ref()
             .is_none_or(|c| shared.sent_wall_ms >= c.sent_wall_ms());
         self.known_tokens.remember(&shared.token);
-        let token = self.to_cached(shared_token(&shared), sent_moment(now, shared.sent_wall_ms));
+        let sent = sent_moment(now, shared.sent_wall_ms);
+        let token = self.to_cached(shared_token(&shared), sent, Obtained::ByGet);
         if newer && token.is_valid(now) {
             state.current = Some(state.issue(token));
             state.ever_had_token = true;
@@ -70,7 +71,7 @@ impl ManagedToken {
         deadline: Moment,
         context: &FetchContext<'_>,
         log: &mut HeldLog,
-    ) -> (Result<(Token, Moment), Error>, Option<FleetLock<'a>>) {
+    ) -> (Result<Fetched, Error>, Option<FleetLock<'a>>) {
         let lock = match shared.lock(self.clock.instant_of(deadline)) {
             Ok(lock) => lock,
             Err(LockRefused(why)) => {
@@ -90,6 +91,7 @@ impl ManagedToken {
                 shared_token(&sibling),
                 sent,
                 self.options().refresh_margin,
+                Obtained::ByGet,
                 0.0,
             );
             if theirs.is_fresh(now) {
@@ -100,14 +102,19 @@ impl ManagedToken {
                         token_hint(&theirs.token)
                     ),
                 );
-                return (Ok((shared_token(&sibling), sent)), Some(lock));
+                let fetched = Fetched {
+                    token: shared_token(&sibling),
+                    sent,
+                    obtained: Obtained::ByGet,
+                };
+                return (Ok(fetched), Some(lock));
             }
             if theirs.is_valid(now) {
                 fetch = Fetch::Refresh(sibling.token.as_str().into());
             }
         }
         let outcome = fetch_with_retries(source, fetch, deadline, context, log);
-        if let Ok((token, sent)) = &outcome {
+        if let Ok(Fetched { token, sent, .. }) = &outcome {
             lock.publish(&token.access_token, sent.wall_ms, token.expire_s, 0);
         }
         (outcome, Some(lock))
@@ -125,7 +132,7 @@ impl ManagedToken {
         context: &FetchContext<'_>,
         log: &mut HeldLog,
         why: String,
-    ) -> (Result<(Token, Moment), Error>, Option<FleetLock<'a>>) {
+    ) -> (Result<Fetched, Error>, Option<FleetLock<'a>>) {
         if matches!(fetch, Fetch::Refresh(_)) {
             log.push(LogLevel::Warn, format!("{why}: no Refresh this time"));
             return (Err(Error::new(ErrorKind::Timeout, why)), None);
@@ -136,7 +143,7 @@ impl ManagedToken {
         let lock = shared
             .try_lock()
             .filter(|lock| lock.generation() == decided_on);
-        if let (Ok((token, sent)), Some(lock)) = (&outcome, &lock) {
+        if let (Ok(Fetched { token, sent, .. }), Some(lock)) = (&outcome, &lock) {
             lock.publish(&token.access_token, sent.wall_ms, token.expire_s, 0);
         }
         (outcome, lock)

@@ -75,7 +75,7 @@ fn siblings_take_each_others_tokens_without_fetching() {
     assert!(fleet.script(1).fetches().is_empty());
 
     // One refresh for the fleet; the other switches on its very next call.
-    fleet.clock.advance(Duration::from_secs(6700));
+    fleet.clock.advance(Duration::from_secs(6750));
     fleet.script(0).answer(token("tok-2", 7200));
     assert_eq!(fleet.get(0).unwrap(), "tok-2");
     assert_eq!(fleet.get(1).unwrap(), "tok-2");
@@ -100,7 +100,7 @@ fn a_failed_refresh_pauses_the_whole_fleet() {
     fleet.script(0).answer(token("tok-1", 7200));
     fleet.get(0).unwrap();
     fleet.get(1).unwrap();
-    fleet.clock.advance(Duration::from_secs(6700)); // due for both
+    fleet.clock.advance(Duration::from_secs(6750)); // due for both
     fleet.script(0).answer(unavailable());
     assert_eq!(fleet.get(0).unwrap(), "tok-1", "served through the failure");
     assert_eq!(

@@ -6,6 +6,7 @@
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
+use super::cached::Obtained;
 use super::counters::Counters;
 use super::{ManagedOptions, TokenSource};
 use crate::error::{Error, ErrorKind, service_status};
@@ -36,6 +37,14 @@ impl Fetch {
         match self {
             Fetch::Get => "Get",
             Fetch::Refresh(_) => "Refresh",
+        }
+    }
+
+    /// How a token this fetch answers was obtained.
+    pub(crate) fn obtains(&self) -> Obtained {
+        match self {
+            Fetch::Get => Obtained::ByGet,
+            Fetch::Refresh(_) => Obtained::ByRefresh,
         }
     }
 }
@@ -100,17 +109,30 @@ pub(crate) struct FetchContext<'a> {
     pub(crate) cached_token: Option<&'a str>,
 }
 
+/// A token a fetch got: when its request was sent, and by which operation.
+pub(crate) struct Fetched {
+    pub(crate) token: Token,
+    pub(crate) sent: Moment,
+    pub(crate) obtained: Obtained,
+}
+
 /// Runs `fetch` and, if the gateway refuses to refresh (1203, 1204) or a
 /// Refresh's answer was lost (it may have retired the token), a Get, with
-/// retries, until `deadline`. Returns the token and when its request was
-/// sent. A Refresh whose answer was lost is never sent again.
+/// retries, until `deadline`. A Refresh whose answer was lost is never sent
+/// again.
 pub(crate) fn fetch_with_retries(
     source: &dyn TokenSource,
     fetch: Fetch,
     deadline: Moment,
     context: &FetchContext<'_>,
     log: &mut HeldLog,
-) -> Result<(Token, Moment), Error> {
+) -> Result<Fetched, Error> {
+    let fetched = |(token, sent), obtained| Fetched {
+        token,
+        sent,
+        obtained,
+    };
+    let obtained = fetch.obtains();
     match one_operation_with_retries(source, &fetch, deadline, context, log) {
         Err(e)
             if matches!(fetch, Fetch::Refresh(_))
@@ -130,8 +152,9 @@ pub(crate) fn fetch_with_retries(
                 },
             );
             one_operation_with_retries(source, &Fetch::Get, deadline, context, log)
+                .map(|answer| fetched(answer, Obtained::ByGet))
         }
-        outcome => outcome,
+        outcome => outcome.map(|answer| fetched(answer, obtained)),
     }
 }
 

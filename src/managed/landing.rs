@@ -6,11 +6,10 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::flight::{Flight, HeldLog};
-use super::{Counters, FAILED_REFRESH_PAUSE, Failure, ManagedToken, Moment, Served};
+use super::flight::{Fetched, Flight, HeldLog};
+use super::{Counters, FAILED_REFRESH_PAUSE, Failure, ManagedToken, Served};
 use crate::error::{Error, ErrorKind};
 use crate::log::{LogLevel, token_hint};
-use crate::response::Token;
 use crate::shared_cache::FleetLock;
 
 /// Ends a flight: publishes its outcome and wakes the waiters, even when the
@@ -24,7 +23,7 @@ pub(super) struct Landing<'a> {
 impl Landing<'_> {
     pub(super) fn land(
         &mut self,
-        outcome: Result<(Token, Moment), Error>,
+        outcome: Result<Fetched, Error>,
         fleet_lock: Option<FleetLock<'_>>,
         log: &mut HeldLog,
     ) -> Result<Served, Error> {
@@ -33,8 +32,9 @@ impl Landing<'_> {
         let now = cache.clock.now();
         let mut state = cache.lock();
         let published = match outcome {
-            Ok((token, sent)) => {
-                let token = state.issue(cache.to_cached(token, sent));
+            Ok(fetched) => {
+                let entry = cache.to_cached(fetched.token, fetched.sent, fetched.obtained);
+                let token = state.issue(entry);
                 state.current = Some(token.clone());
                 state.last_failure = None;
                 state.ever_had_token = true;

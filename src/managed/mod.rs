@@ -4,7 +4,7 @@
 //!
 //! | state of the cache                        | what `access_token` does                                  |
 //! |-------------------------------------------|-----------------------------------------------------------|
-//! | fresh: more than the margin left          | returns it: no network, no lock                           |
+//! | fresh: more than the margin left (less 0-20%, see [`cached::Obtained`]) | returns it: no network, no lock |
 //! | due: inside the margin, still valid       | returns it at once; one caller (or the background thread) refreshes it meanwhile |
 //! | none, or expired (either clock)           | Get; other callers wait for it, each at most its own timeout |
 //! | fetch failed, token still valid           | returns the old token; next try in 30 s or at expiry      |
@@ -50,6 +50,7 @@ use crate::response::Token;
 use crate::shared_cache::SharedSlot;
 pub(crate) use crate::time::{Clock, Moment};
 use cached::CachedToken;
+pub(crate) use cached::Obtained;
 pub use counters::CounterValues;
 pub(crate) use counters::Counters;
 pub(crate) use flight::Fetch;
@@ -265,9 +266,9 @@ impl ManagedToken {
         state
     }
 
-    /// A fresh random lengthening of the margin: 0-10%.
+    /// Where in its band a token's margin is shortened: 0 to 1, at random.
     fn jitter(&self) -> f64 {
-        crate::time::random_fraction() * 0.1
+        self.clock.random_fraction()
     }
 
     /// A token valid now, handed to `copy_out` (which must be quick: on the
@@ -396,15 +397,16 @@ impl ManagedToken {
     }
 
     /// The cache entry for `token`, answered to a request sent at `sent`,
-    /// with this cache's margin and a fresh random lengthening of it.
-    fn to_cached(&self, token: Token, sent: Moment) -> CachedToken {
-        CachedToken::new(token, sent, self.options.refresh_margin, self.jitter())
+    /// with this cache's margin and a fresh random shortening of it.
+    fn to_cached(&self, token: Token, sent: Moment, obtained: Obtained) -> CachedToken {
+        let margin = self.options.refresh_margin;
+        CachedToken::new(token, sent, margin, obtained, self.jitter())
     }
 
     /// Installs `token`, answered to a raw Get or Refresh sent at `sent`, as
     /// the current one.
-    pub(crate) fn install(&self, token: Token, sent: Moment) {
-        let entry = self.to_cached(token, sent);
+    pub(crate) fn install(&self, token: Token, sent: Moment, obtained: Obtained) {
+        let entry = self.to_cached(token, sent, obtained);
         let mut state = self.lock();
         state.current = Some(state.issue(entry));
         state.ever_had_token = true;
@@ -489,5 +491,7 @@ impl Drop for ManagedToken {
 
 #[cfg(test)]
 mod fleet_tests;
+#[cfg(test)]
+mod hosts_tests;
 #[cfg(test)]
 mod tests;

@@ -100,6 +100,16 @@ impl Clock {
         }
     }
 
+    /// A random number in `[0, 1)`: [`random_fraction`], or a manual clock's
+    /// reproducible sequence.
+    pub(crate) fn random_fraction(&self) -> f64 {
+        match self {
+            Clock::System => random_fraction(),
+            #[cfg(test)]
+            Clock::Manual(clock) => clock.random_fraction(),
+        }
+    }
+
     /// The real instant by which `deadline` will have passed, for the
     /// transport's timeouts.
     pub(crate) fn instant_of(&self, deadline: Moment) -> Instant {
@@ -114,6 +124,7 @@ pub(crate) struct ManualClock {
     monotonic_ns: AtomicU64,
     wall_ms: std::sync::atomic::AtomicI64,
     forks: AtomicU64,
+    random_state: AtomicU64,
 }
 
 #[cfg(test)]
@@ -123,7 +134,26 @@ impl ManualClock {
             monotonic_ns: AtomicU64::new(1_000_000_000_000),
             wall_ms: std::sync::atomic::AtomicI64::new(1_700_000_000_000),
             forks: AtomicU64::new(0),
+            random_state: AtomicU64::new(0),
         })
+    }
+
+    /// Restarts the clock's random sequence from `seed`.
+    pub(crate) fn seed(&self, seed: u64) {
+        self.random_state.store(seed, Ordering::SeqCst);
+    }
+
+    /// The next number of a reproducible sequence in `[0, 1)` (SplitMix64).
+    pub(crate) fn random_fraction(&self) -> f64 {
+        let state = self
+            .random_state
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::SeqCst)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
     }
 
     pub(crate) fn now(&self) -> Moment {
