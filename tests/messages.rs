@@ -67,7 +67,7 @@ fn the_managed_path_keeps_the_cached_token_out_of_its_log() {
     })));
     let client = builder.build().unwrap();
     let token = client.access_token().unwrap();
-    std::thread::sleep(Duration::from_millis(1100)); // due
+    std::thread::sleep(Duration::from_millis(1500)); // due
     fake.inject(raw(
         200,
         format!(r#"{{"status":1204,"msg":"cannot refresh {token}"}}"#),
