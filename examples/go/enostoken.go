@@ -283,6 +283,8 @@ func (c *Client) AuthHeaders(query string, body []byte) (map[string]string, erro
 type Response struct {
 	Status int
 	Body   []byte
+	// ContentType is the Content-Type header's first value, "" when absent.
+	ContentType string
 	// Headers has lower-case names and the first value of each.
 	Headers map[string]string
 }
@@ -319,6 +321,9 @@ func (c *Client) Request(method, path, contentType string, body []byte) (*Respon
 		Status:  int(C.enos_response_status(response)),
 		Body:    C.GoBytes(unsafe.Pointer(pointer), C.int(length)),
 		Headers: map[string]string{},
+	}
+	if contentType := C.enos_response_header(response, s.of("content-TYPE")); contentType != nil {
+		result.ContentType = C.GoString(contentType)
 	}
 	var name, value *C.char
 	for index := 0; C.enos_response_header_at(response, C.size_t(index), &name, &value); index++ {

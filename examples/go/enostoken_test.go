@@ -123,8 +123,9 @@ func TestRequestSignsSendsAndRenewsARetiredToken(t *testing.T) {
 	if err != nil || response.Status != 200 || !strings.Contains(string(response.Body), `"body":"{\"k\":\"v\"}"`) {
 		t.Fatalf("request: %+v %v", response, err)
 	}
-	if response.Header("Content-Type") != "application/json;charset=UTF-8" {
-		t.Fatalf("headers: %v", response.Headers)
+	if response.Header("Content-Type") != "application/json;charset=UTF-8" ||
+		response.ContentType != response.Header("content-type") {
+		t.Fatalf("headers: %v, content type %q", response.Headers, response.ContentType)
 	}
 	sibling, err := New(gateway, appKey, appSecret, WithProxy(""))
 	if err != nil {
