@@ -13,7 +13,7 @@ use crate::response::{Token, parse_token_answer, parse_token_answer_quoting};
 use crate::secret::AppSecret;
 use crate::shared_cache::SharedSlot;
 use crate::signing;
-use crate::time::timestamp::{next_request_timestamp_ms, next_token_request_timestamp_ms};
+use crate::time::timestamp::TimestampUse;
 use crate::transport::Transport;
 
 /// Path of the Get Access Token operation, appended to the gateway URL.
@@ -70,19 +70,20 @@ struct TokenRequest<'a> {
 /// spread at random over the last second so that other hosts rarely send
 /// the same one).
 pub(crate) fn next_timestamp_ms(shared: Option<&SharedSlot>) -> i64 {
-    match shared {
-        Some(shared) => shared.next_timestamp_ms(),
-        None => next_token_request_timestamp_ms(),
-    }
+    next_timestamp_for(TimestampUse::TokenRequest, shared)
 }
 
 /// An API call's `apim-timestamp`: from the fleet's shared sequence when
 /// there is a shared cache, else from the process's own (the wall clock,
 /// unique across the process and its forks).
 pub(crate) fn next_api_call_timestamp_ms(shared: Option<&SharedSlot>) -> i64 {
+    next_timestamp_for(TimestampUse::ApiCall, shared)
+}
+
+fn next_timestamp_for(usage: TimestampUse, shared: Option<&SharedSlot>) -> i64 {
     match shared {
-        Some(shared) => shared.next_timestamp_ms(),
-        None => next_request_timestamp_ms(),
+        Some(shared) => shared.next_timestamp_ms(usage),
+        None => usage.next(),
     }
 }
 

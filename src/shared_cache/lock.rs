@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::record::{self, SharedToken};
 use super::{LAST_TIMESTAMP, LEASE, SharedSlot, UNREADABLE, allocate, monotonic_ns};
-use crate::time::timestamp::{MAX_AHEAD_MS, next_request_timestamp_ms, wall_clock_ms};
+use crate::time::timestamp::{MAX_AHEAD_MS, TimestampUse, wall_clock_ms};
 
 /// The byte locked while fetching.
 const FETCH_BYTE: i64 = 0;
@@ -148,14 +148,14 @@ impl SharedSlot {
     }
 
     /// A request timestamp that no process of the fleet has used: the
-    /// process's own sequence, raised above the last one any sibling drew
-    /// from this file, as the process's own sequence does within a process
-    /// family (a burst runs ahead of the wall clock; a wall clock stepped
-    /// back by more than a second, or a value an hour ahead, starts again
-    /// from the clock). Falls back to the process's own sequence when the
-    /// file cannot be locked within a few milliseconds.
-    pub(crate) fn next_timestamp_ms(&self) -> i64 {
-        let own = next_request_timestamp_ms();
+    /// process's own sequence for `usage`, raised above the last one any
+    /// sibling drew from this file (for either use), as the process's own
+    /// sequence does within a process family (a burst runs ahead of the wall
+    /// clock; a wall clock stepped back by more than a second, or a value an
+    /// hour ahead, starts again from the clock). Falls back to the process's
+    /// own sequence when the file cannot be locked within a few milliseconds.
+    pub(crate) fn next_timestamp_ms(&self, usage: TimestampUse) -> i64 {
+        let own = usage.next();
         if self.own_description().is_err() {
             return own;
         }
@@ -203,7 +203,7 @@ impl SharedSlot {
             }
         }
         self.timestamp_holder.store(0, Ordering::Release);
-        crate::time::timestamp::at_least(drawn);
+        usage.at_least(drawn);
         drawn
     }
 }

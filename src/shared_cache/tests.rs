@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::record::{self, SharedToken};
 use super::*;
 use crate::error::{Error, ErrorKind};
-use crate::time::timestamp::wall_clock_ms;
+use crate::time::timestamp::{TimestampUse, wall_clock_ms};
 
 /// A fresh directory, mode 0700, removed when dropped.
 struct Directory(PathBuf);
@@ -455,8 +455,10 @@ fn timestamps_drawn_from_the_file_rise_above_every_siblings() {
     file_of(&directory)
         .write_at(&ahead.to_le_bytes(), LAST_TIMESTAMP as u64)
         .unwrap();
-    assert!(slot.next_timestamp_ms() > ahead);
-    let drawn: Vec<i64> = (0..100).map(|_| slot.next_timestamp_ms()).collect();
+    assert!(slot.next_timestamp_ms(TimestampUse::ApiCall) > ahead);
+    let drawn: Vec<i64> = (0..100)
+        .map(|_| slot.next_timestamp_ms(TimestampUse::ApiCall))
+        .collect();
     assert!(drawn.windows(2).all(|w| w[0] < w[1]), "{drawn:?}");
     // The wall clock was stepped back by 5 s: the fleet's sequence starts
     // again from it instead of staying in the future.
@@ -466,13 +468,13 @@ fn timestamps_drawn_from_the_file_rise_above_every_siblings() {
     file_of(&directory)
         .write_at(&record, LAST_TIMESTAMP as u64)
         .unwrap();
-    assert!(slot.next_timestamp_ms() < before_the_step);
+    assert!(slot.next_timestamp_ms(TimestampUse::ApiCall) < before_the_step);
     // A value hours ahead (a liar) is not followed either.
     let far = now() + 7_200_000;
     file_of(&directory)
         .write_at(&far.to_le_bytes(), LAST_TIMESTAMP as u64)
         .unwrap();
-    assert!(slot.next_timestamp_ms() < far);
+    assert!(slot.next_timestamp_ms(TimestampUse::ApiCall) < far);
 }
 
 #[test]

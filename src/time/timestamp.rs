@@ -114,10 +114,36 @@ pub(crate) fn next_token_request_timestamp_ms() -> i64 {
     next_at(&sequence().last_token_request, now, now - back)
 }
 
-/// Makes every later timestamp of this process family greater than
-/// `drawn` (a timestamp drawn for it from a fleet's shared sequence).
-pub(crate) fn at_least(drawn: i64) {
-    sequence().last.fetch_max(drawn, Ordering::AcqRel);
+/// What a timestamp is for, which decides the sequence it is drawn from.
+/// Values of one use never repeat within a process family; an API call and
+/// a token request may share one (their hashes cover different inputs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TimestampUse {
+    /// An API call's `apim-timestamp`: the wall clock.
+    ApiCall,
+    /// A Get or Refresh: a random moment of the last second.
+    TokenRequest,
+}
+
+impl TimestampUse {
+    /// The next value of this use's sequence.
+    pub(crate) fn next(self) -> i64 {
+        match self {
+            TimestampUse::ApiCall => next_request_timestamp_ms(),
+            TimestampUse::TokenRequest => next_token_request_timestamp_ms(),
+        }
+    }
+
+    /// Makes every later timestamp of this use in this process family
+    /// greater than `drawn` (drawn for it from a fleet's shared sequence).
+    pub(crate) fn at_least(self, drawn: i64) {
+        let sequence = sequence();
+        let last = match self {
+            TimestampUse::ApiCall => &sequence.last,
+            TimestampUse::TokenRequest => &sequence.last_token_request,
+        };
+        last.fetch_max(drawn, Ordering::AcqRel);
+    }
 }
 
 fn next_at(last: &AtomicI64, now: i64, candidate: i64) -> i64 {
@@ -227,7 +253,8 @@ mod tests {
             "2000 draws cover most of 1000 ms: {}",
             distinct.len()
         );
-        // In this process the sequence still increases, near the clock.
+        // In this process the sequence still increases, near the clock
+        // (other tests' fleet draws may have run it ahead by seconds).
         let values: Vec<i64> = (0..3000)
             .map(|_| next_token_request_timestamp_ms())
             .collect();
@@ -236,8 +263,19 @@ mod tests {
         assert!(
             values
                 .iter()
-                .all(|&v| v > after - 60_000 && v <= after + 3000)
+                .all(|&v| v > after - 60_000 && v <= after + 30_000)
         );
+    }
+
+    #[test]
+    fn a_value_drawn_from_a_fleet_is_never_drawn_again_here() {
+        // (Other tests draw from the same sequences meanwhile: only "later
+        // values are greater" holds whatever they do.)
+        for usage in [TimestampUse::TokenRequest, TimestampUse::ApiCall] {
+            let drawn = wall_clock_ms() + 2_000;
+            usage.at_least(drawn);
+            assert!(usage.next() > drawn, "{usage:?}");
+        }
     }
 
     #[test]
@@ -248,12 +286,18 @@ mod tests {
         // SAFETY: the child only computes and writes to the pipe, then exits.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
-            let values: Vec<i64> = (0..500).map(|_| next_request_timestamp_ms()).collect();
+            let values: Vec<i64> = (0..250)
+                .map(|_| next_request_timestamp_ms())
+                .chain((0..250).map(|_| next_token_request_timestamp_ms()))
+                .collect();
             let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
             unsafe { libc::write(pipe[1], bytes.as_ptr().cast(), bytes.len()) };
             unsafe { libc::_exit(0) };
         }
-        let mine: Vec<i64> = (0..500).map(|_| next_request_timestamp_ms()).collect();
+        let mine: Vec<i64> = (0..250)
+            .map(|_| next_request_timestamp_ms())
+            .chain((0..250).map(|_| next_token_request_timestamp_ms()))
+            .collect();
         unsafe { libc::close(pipe[1]) };
         let mut bytes = Vec::new();
         let mut buffer = [0u8; 8192];
@@ -270,8 +314,19 @@ mod tests {
             .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
             .collect();
         assert_eq!(theirs.len(), 500);
-        let all: HashSet<i64> = mine.iter().chain(&theirs).copied().collect();
-        assert_eq!(all.len(), 1000, "no value used by both processes");
-        assert!(all.iter().all(|v| *v > before));
+        for (usage, range) in [("API call", 0..250), ("token request", 250..500)] {
+            let all: HashSet<i64> = mine[range.clone()]
+                .iter()
+                .chain(&theirs[range])
+                .copied()
+                .collect();
+            assert_eq!(all.len(), 500, "no {usage} value used by both processes");
+        }
+        assert!(
+            mine[..250]
+                .iter()
+                .chain(&theirs[..250])
+                .all(|v| *v > before)
+        );
     }
 }
