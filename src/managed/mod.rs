@@ -32,9 +32,11 @@
 mod cached;
 mod caller;
 mod counters;
+mod departure;
 mod fleet;
 mod flight;
 mod landing;
+mod outside;
 mod reader;
 mod refresher;
 
@@ -53,9 +55,9 @@ use cached::CachedToken;
 pub(crate) use cached::Obtained;
 pub use counters::CounterValues;
 pub(crate) use counters::Counters;
+use departure::Departure;
 pub(crate) use flight::Fetch;
-use flight::{FetchContext, Flight, HeldLog, Pause, fetch_with_retries};
-use landing::Landing;
+use flight::Flight;
 use reader::READER_CACHE;
 pub(crate) use refresher::Refresher;
 pub(crate) use refresher::Signal;
@@ -145,16 +147,6 @@ enum Next {
     /// No valid token, and the last fetch started less than a second ago.
     Pause(Duration),
     Fetch(Departure),
-}
-
-/// A fetch this caller starts: what, the flight its waiters wait on, and
-/// the token cached at the start (kept out of the fetch's messages).
-struct Departure {
-    fetch: Fetch,
-    flight: Arc<Flight>,
-    cached_token: Option<Box<str>>,
-    /// The shared file's generation the decision to fetch was made on.
-    shared_generation: u64,
 }
 
 /// One client's managed token.
@@ -339,129 +331,11 @@ impl ManagedToken {
         })
     }
 
-    fn start_flight(&self, state: &mut State, now: Moment, fetch: Fetch) -> Departure {
-        let flight = Arc::new(Flight::default());
-        state.flight = Some(flight.clone());
-        state.last_fetch_started = Some(now);
-        Departure {
-            fetch,
-            flight,
-            cached_token: state.current.as_ref().map(|c| Box::from(&*c.token)),
-            shared_generation: state.shared_generation,
-        }
-    }
-
-    /// Runs a flight on this thread, publishes its outcome and wakes its
-    /// waiters. Returns the outcome and the log lines for the caller to emit
-    /// now that the flight has ended.
-    fn fly(
-        &self,
-        source: &dyn TokenSource,
-        departure: Departure,
-        deadline: Moment,
-        pause: Pause<'_>,
-    ) -> (Result<Served, Error>, HeldLog) {
-        let Departure {
-            fetch,
-            flight,
-            cached_token,
-            shared_generation,
-        } = departure;
-        let mut landing = Landing {
-            cache: self,
-            flight: &flight,
-            landed: false,
-        };
-        let context = FetchContext {
-            options: &self.options,
-            clock: &self.clock,
-            counters: &self.counters,
-            pause,
-            cached_token: cached_token.as_deref(),
-        };
-        let mut log = HeldLog::default();
-        let (outcome, fleet_lock) = match &self.shared {
-            None => (
-                fetch_with_retries(source, fetch, deadline, &context, &mut log),
-                None,
-            ),
-            Some(shared) => {
-                let decided_on = shared_generation;
-                self.fetch_for_the_fleet(
-                    shared, source, fetch, decided_on, deadline, &context, &mut log,
-                )
-            }
-        };
-        let served = landing.land(outcome, fleet_lock, &mut log);
-        (served, log)
-    }
-
     /// The cache entry for `token`, answered to a request sent at `sent`,
     /// with this cache's margin and a fresh random shortening of it.
     fn to_cached(&self, token: Token, sent: Moment, obtained: Obtained) -> CachedToken {
         let margin = self.options.refresh_margin;
         CachedToken::new(token, sent, margin, obtained, self.jitter())
-    }
-
-    /// Installs `token`, answered to a raw Get or Refresh sent at `sent`, as
-    /// the current one.
-    pub(crate) fn install(&self, token: Token, sent: Moment, obtained: Obtained) {
-        let entry = self.to_cached(token, sent, obtained);
-        let mut state = self.lock();
-        state.current = Some(state.issue(entry));
-        state.ever_had_token = true;
-        state.last_failure = None;
-        self.generation.fetch_add(1, Ordering::Release);
-        let published = state.current.as_ref().map(|c| {
-            (
-                Box::<str>::from(&*c.token),
-                c.sent_wall_ms(),
-                c.lifetime_s(),
-            )
-        });
-        drop(state);
-        if let (Some(shared), Some((token, sent_wall_ms, lifetime_s))) = (&self.shared, published) {
-            if let Ok(lock) = shared.lock(Instant::now() + Duration::from_secs(1)) {
-                lock.publish(&token, sent_wall_ms, lifetime_s, 0);
-            }
-        }
-        self.wake_refresher();
-    }
-
-    /// Forgets the cached token if it is `rejected` (any token if `None`).
-    /// Returns whether it forgot one. Once this has returned, no thread is
-    /// served the forgotten token from any cache: every thread's reference
-    /// carries the generation it was read under, and this changes it.
-    pub(crate) fn invalidate(&self, rejected: Option<&str>) -> bool {
-        let mut state = self.lock();
-        let forget = match (&state.current, rejected) {
-            (None, _) => false,
-            (Some(_), None) => true,
-            (Some(current), Some(rejected)) => &*current.token == rejected,
-        };
-        let forgotten = if forget { state.current.take() } else { None };
-        if forget {
-            self.generation.fetch_add(1, Ordering::Release);
-        }
-        drop(state);
-        // Tell the siblings, unless one of them is fetching (then a new
-        // token is on its way anyway).
-        let rejected_in_the_fleet = rejected.or(forgotten.as_ref().map(|t| &*t.token));
-        if let (Some(shared), Some(token)) = (&self.shared, rejected_in_the_fleet) {
-            if let Some(lock) = shared.try_lock() {
-                lock.invalidate(token, self.clock.now().wall_ms);
-            }
-        }
-        if forget {
-            self.wake_refresher();
-            if let Some(logger) = &self.logger {
-                logger.log(
-                    LogLevel::Info,
-                    "cached token invalidated; the next call gets a new one",
-                );
-            }
-        }
-        forget
     }
 
     /// Seconds the current token has left, if there is one.
