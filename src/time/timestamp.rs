@@ -23,7 +23,7 @@
 //! of their app key, every other one learns it from its next API call, a
 //! few milliseconds later, and Gets. With wall-clock timestamps most of
 //! those Gets would share a millisecond with another and be refused (1001);
-//! drawn from a second, two of eight collide about once in fifty times.
+//! drawn from a second, some two of eight collide in about 3% of renewals.
 //! A timestamp up to a second old is no different to the gateway from a
 //! request that took that long to arrive, or a clock that is that far
 //! behind (the doctor names clocks five seconds off). API-call timestamps
