@@ -158,6 +158,12 @@ mod tests {
         }
     }
 
+    /// A token refreshed here, with a margin of `margin_s`, not shortened.
+    fn refreshed(expire_s: i64, sent: Moment, margin_s: u64) -> CachedToken {
+        let margin = Duration::from_secs(margin_s);
+        CachedToken::new(token(expire_s), sent, margin, Obtained::ByRefresh, 0.0)
+    }
+
     fn start() -> Moment {
         Moment {
             monotonic_ns: 1_000_000_000_000,
@@ -168,13 +174,7 @@ mod tests {
     #[test]
     fn refresh_is_due_margin_before_expiry_or_at_half_life() {
         let sent = start();
-        let cached = CachedToken::new(
-            token(7200),
-            sent,
-            Duration::from_secs(600),
-            Obtained::ByRefresh,
-            0.0,
-        );
+        let cached = refreshed(7200, sent, 600);
         let at = |s: u64| sent.later_by(Duration::from_secs(s));
         assert!(cached.is_fresh(at(6599)));
         assert!(!cached.is_fresh(at(6600)));
@@ -235,13 +235,7 @@ mod tests {
             );
         }
 
-        let long_margin = CachedToken::new(
-            token(10),
-            sent,
-            Duration::from_secs(600),
-            Obtained::ByRefresh,
-            0.0,
-        );
+        let long_margin = refreshed(10, sent, 600);
         assert!(long_margin.is_fresh(at(4)));
         assert!(
             !long_margin.is_fresh(at(5)),
@@ -252,13 +246,7 @@ mod tests {
     #[test]
     fn either_clock_expires_the_token() {
         let sent = start();
-        let cached = CachedToken::new(
-            token(100),
-            sent,
-            Duration::from_secs(10),
-            Obtained::ByRefresh,
-            0.0,
-        );
+        let cached = refreshed(100, sent, 10);
         let wall_stepped = Moment {
             wall_ms: sent.wall_ms + 100_000,
             ..sent
@@ -279,24 +267,12 @@ mod tests {
     fn tiny_lifetimes_are_kept_one_second() {
         let sent = start();
         for expire in [-5, 0, 1] {
-            let cached = CachedToken::new(
-                token(expire),
-                sent,
-                Duration::from_secs(600),
-                Obtained::ByRefresh,
-                0.0,
-            );
+            let cached = refreshed(expire, sent, 600);
             let just_before = sent.later_by(MIN_FETCH_INTERVAL - Duration::from_millis(1));
             assert!(cached.is_fresh(just_before), "expire {expire}");
             assert!(!cached.is_valid(sent.later_by(MIN_FETCH_INTERVAL)));
         }
-        let two = CachedToken::new(
-            token(2),
-            sent,
-            Duration::from_secs(600),
-            Obtained::ByRefresh,
-            0.0,
-        );
+        let two = refreshed(2, sent, 600);
         assert!(two.is_fresh(sent.later_by(Duration::from_millis(999))));
         assert!(
             !two.is_fresh(sent.later_by(MIN_FETCH_INTERVAL)),
@@ -307,38 +283,19 @@ mod tests {
     #[test]
     fn paused_token_waits_or_expires() {
         let now = start();
-        let cached = CachedToken::new(
-            token(100),
-            now,
-            Duration::from_secs(90),
-            Obtained::ByRefresh,
-            0.0,
-        );
+        let cached = refreshed(100, now, 90);
         let paused = cached.paused(now, Duration::from_secs(30));
         let later = |s: u64| now.later_by(Duration::from_secs(s));
         assert!(paused.is_fresh(later(29)));
         assert!(!paused.is_fresh(later(30)));
-        let short = CachedToken::new(
-            token(10),
-            now,
-            Duration::from_secs(9),
-            Obtained::ByRefresh,
-            0.0,
-        )
-        .paused(now, Duration::from_secs(30));
+        let short = refreshed(10, now, 9).paused(now, Duration::from_secs(30));
         assert!(!short.is_fresh(later(10)), "never past expiry");
     }
 
     #[test]
     fn rejittering_moves_only_the_refresh_time() {
         let sent = start();
-        let cached = CachedToken::new(
-            token(7200),
-            sent,
-            Duration::from_secs(600),
-            Obtained::ByRefresh,
-            0.0,
-        );
+        let cached = refreshed(7200, sent, 600);
         let other = cached.rejittered(1.0);
         let at = |s: u64| sent.later_by(Duration::from_secs(s));
         assert!(!cached.is_fresh(at(6650)) && other.is_fresh(at(6650)));

@@ -28,6 +28,15 @@ struct GatewayState {
 }
 
 impl OneTokenPerKey {
+    /// Tokens of 30 s, on `clock`.
+    fn new(clock: &Arc<ManualClock>) -> Self {
+        OneTokenPerKey {
+            clock: clock.clone(),
+            lifetime: Duration::from_secs(30),
+            state: Mutex::default(),
+        }
+    }
+
     fn issue(&self, state: &mut GatewayState, now_ns: u64) -> Token {
         state.issued += 1;
         let expires = now_ns + self.lifetime.as_nanos() as u64;
@@ -79,6 +88,17 @@ impl TokenSource for OneTokenPerKey {
     }
 }
 
+/// One host's managed token on `clock`, refreshed 20 s early, without a
+/// shared cache.
+fn host(clock: &Arc<ManualClock>) -> ManagedToken {
+    let options = ManagedOptions {
+        refresh_margin: Duration::from_secs(20),
+        ..ManagedOptions::default()
+    };
+    let clock = Clock::Manual(clock.clone());
+    ManagedToken::new(options, Duration::from_secs(30), None, clock, None)
+}
+
 struct Outcome {
     calls: u32,
     failed: u32,
@@ -95,26 +115,8 @@ struct Outcome {
 fn run_fleet(seed: u64) -> Outcome {
     let clock = ManualClock::new();
     clock.seed(seed);
-    let gateway = OneTokenPerKey {
-        clock: clock.clone(),
-        lifetime: Duration::from_secs(30),
-        state: Mutex::default(),
-    };
-    let options = ManagedOptions {
-        refresh_margin: Duration::from_secs(20),
-        ..ManagedOptions::default()
-    };
-    let hosts: Vec<ManagedToken> = (0..8)
-        .map(|_| {
-            ManagedToken::new(
-                options.clone(),
-                Duration::from_secs(30),
-                None,
-                Clock::Manual(clock.clone()),
-                None,
-            )
-        })
-        .collect();
+    let gateway = OneTokenPerKey::new(&clock);
+    let hosts: Vec<ManagedToken> = (0..8).map(|_| host(&clock)).collect();
     let (mut calls, mut failed) = (0, 0);
     for _ in 0..4500 {
         for host in &hosts {
@@ -179,25 +181,8 @@ fn eight_hosts_refresh_once_per_period_and_never_fail_a_call() {
 #[test]
 fn the_host_that_refreshed_last_refreshes_next() {
     let clock = ManualClock::new();
-    let gateway = OneTokenPerKey {
-        clock: clock.clone(),
-        lifetime: Duration::from_secs(30),
-        state: Mutex::default(),
-    };
-    let options = ManagedOptions {
-        refresh_margin: Duration::from_secs(20),
-        ..ManagedOptions::default()
-    };
-    let host = || {
-        ManagedToken::new(
-            options.clone(),
-            Duration::from_secs(30),
-            None,
-            Clock::Manual(clock.clone()),
-            None,
-        )
-    };
-    let (leader, follower) = (host(), host());
+    let gateway = OneTokenPerKey::new(&clock);
+    let (leader, follower) = (host(&clock), host(&clock));
     let first = leader.access_token(&gateway, str::to_string).unwrap();
     follower.access_token(&gateway, str::to_string).unwrap();
     // Past every band of a token got (20 s less 10-20%): both are due; the
