@@ -23,7 +23,8 @@ use enos_token::fake::{FakeGateway, FakeGatewayConfig};
 use enos_token::ffi::builder::*;
 use enos_token::ffi::client::enos_client_free;
 use enos_token::ffi::enos_status::ENOS_OK;
-use enos_token::ffi::request::{enos_client_request, enos_response_free, enos_response_status};
+use enos_token::ffi::request::enos_client_request;
+use enos_token::ffi::response::{enos_response_free, enos_response_status};
 
 const KEY: &str = "fleet-key";
 const SECRET: &str = "fleet-secret";

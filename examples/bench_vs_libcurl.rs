@@ -35,7 +35,8 @@ use enos_token::ffi::client::*;
 use enos_token::ffi::enos_client;
 use enos_token::ffi::enos_status::ENOS_OK;
 use enos_token::ffi::oneshot::enos_get_access_token;
-use enos_token::ffi::request::{enos_client_request, enos_response_free, enos_response_status};
+use enos_token::ffi::request::enos_client_request;
+use enos_token::ffi::response::{enos_response_free, enos_response_status};
 use enos_token::ffi::strings::enos_string_free;
 
 const CALLS: u32 = 5000;

@@ -122,6 +122,17 @@ typedef enum enos_status {
    * A bug in this library: a Rust panic was caught at the boundary.
    */
   ENOS_ERR_INTERNAL = 9,
+  /**
+   * The call was stopped at the caller's request: a read, write or
+   * other callback asked to stop.
+   */
+  ENOS_ERR_CANCELLED = 10,
+  /**
+   * A local file or descriptor failed: a file to send vanished, became
+   * unreadable or changed size while it was sent, or the answer could not
+   * be written to its output (a full disk, a closed descriptor).
+   */
+  ENOS_ERR_IO = 11,
 } enos_status;
 
 /**
@@ -167,6 +178,22 @@ typedef struct enos_client enos_client;
  * from one thread at a time.
  */
 typedef struct enos_client_builder enos_client_builder;
+
+/**
+ * An API call to make with `enos_client_send()`, described piece by
+ * piece: method and path (`enos_request_new()`), headers, a body (bytes, a
+ * file streamed as it is sent, or `multipart/form-data` parts), where the
+ * answer goes (memory, a file descriptor or a callback), a progress
+ * callback and a time cap. Each setter checks its arguments at once, with a
+ * message naming the argument and the fix.
+ *
+ * Freed with `enos_request_free()`. A request is for one thread at a time
+ * while it is being set up; once set up it is read-only during
+ * `enos_client_send()`, so one request may be sent many times, and from
+ * several threads at once (its callbacks are then called from each of
+ * them). Never free or change a request while a send of it is running.
+ */
+typedef struct enos_request enos_request;
 
 /**
  * An API's answer, owned by the caller until `enos_response_free()`: its
@@ -250,6 +277,38 @@ typedef struct enos_client_counters {
    */
   uint64_t token_renewals;
 } enos_client_counters;
+
+/**
+ * Supplies a callback part's bytes (`enos_request_add_callback_part()`):
+ * write at most `capacity` bytes to `buffer` and return how many, 0 at the
+ * end of the part, or -1 to stop the call (`ENOS_ERR_CANCELLED`). Called on
+ * the thread that sends, with `capacity` at least 1; after the part's
+ * declared length it is called once more and must return 0.
+ */
+typedef int64_t (*enos_read_callback)(void *user_data, uint8_t *buffer, size_t capacity);
+
+/**
+ * Receives a streamed answer's bytes (`enos_request_set_output_callback()`):
+ * `data` holds `len` bytes, valid only during the call. Return 0 to go on,
+ * anything else to stop the call (it then ends with `ENOS_ERR_CANCELLED`).
+ * Called on the thread that sends, never with `len` 0; it may call any
+ * function of this library except freeing or changing the request being
+ * sent.
+ */
+typedef int (*enos_write_callback)(void *user_data, const uint8_t *data, size_t len);
+
+/**
+ * Reports a call's progress (`enos_request_set_progress_callback()`):
+ * bytes of the request body sent and to send (the current attempt's),
+ * bytes of the answer body received and to receive (`-1` when the server
+ * did not say). Called on the thread that sends, at most every 100 ms and
+ * once when the call ends.
+ */
+typedef void (*enos_progress_callback)(void *user_data,
+                                       uint64_t sent,
+                                       uint64_t send_total,
+                                       uint64_t received,
+                                       int64_t receive_total);
 
 #ifdef __cplusplus
 extern "C" {
@@ -756,7 +815,16 @@ enum enos_status enos_client_get_counters(const struct enos_client *client,
  * Computes the `apim-signature` header of one API call:
  * `hex(sha256(access_token + paramsData + timestamp_ms + app_secret))`,
  * where `paramsData` is the decoded query's parameters sorted by name,
- * written `name1value1name2value2…`, followed by the body bytes.
+ * written `name1value1name2value2…`, followed by the body bytes **when the
+ * body is JSON**.
+ *
+ * Which bodies are signed: a body is part of the signature exactly when
+ * its `Content-Type` is JSON (`application/json`, or any
+ * `type/subtype+json`; case and parameters such as `charset` ignored).
+ * For a multipart, binary or form body, pass no body (`body_len` 0): the
+ * signature covers the query only. This follows the docs' words ("if the
+ * request has a JSON body") and EnOS's own SDKs, which never sign file
+ * parts; `enos_client_send()` and the fake gateway apply the same rule.
  *
  * - `access_token`: the token sent in `apim-accesstoken`, non-empty. Not NULL.
  * - `query`: the raw query string, e.g. `"k3=v3&k1=v1"` (a leading `?` is
@@ -766,8 +834,8 @@ enum enos_status enos_client_get_counters(const struct enos_client *client,
  *   U+FFFD); sorted by name in byte order, parameters with the same name
  *   keeping their order. **A parameter without `=`** (`"flag"`) is a
  *   parameter with an empty value: it signs as its name alone.
- * - `body`, `body_len`: the exact request body bytes as sent; `body` may be
- *   NULL only when `body_len` is 0.
+ * - `body`, `body_len`: the exact request body bytes as sent when it is a
+ *   JSON body, else nothing; `body` may be NULL only when `body_len` is 0.
  * - `timestamp_ms`: the value sent in `apim-timestamp` (UNIX milliseconds).
  * - `app_secret`: non-empty. Not NULL. Never appears in a message.
  * - `signature_out`: receives 64 lowercase hex characters on success, owned
@@ -793,8 +861,9 @@ enum enos_status enos_sign_request(const char *access_token,
  * `"apim-accesstoken: <token>\r\napim-signature: <signature>\r\napim-timestamp: <ms>\r\n"`.
  *
  * - `client`: the client. Not NULL.
- * - `query`, `body`, `body_len`: as for `enos_sign_request()`; the request
- *   must then be sent with exactly this query and body.
+ * - `query`, `body`, `body_len`: as for `enos_sign_request()` (a body only
+ *   when it is JSON); the request must then be sent with exactly this query
+ *   and body, and a signed body with a JSON `Content-Type`.
  * - `headers_out`: receives the headers on success, owned by the caller and
  *   freed with `enos_string_free()`; NULL on any failure. Not NULL.
  *
@@ -811,8 +880,282 @@ enum enos_status enos_client_auth_headers(const struct enos_client *client,
                                           char **headers_out);
 
 /**
+ * Starts a request for `method` on `path`, with no headers and no body,
+ * its answer kept in memory.
+ *
+ * - `method`: an HTTP method name, such as `"GET"` or `"POST"` (any HTTP
+ *   token; not CONNECT or TRACE). Not NULL.
+ * - `path`: path and query relative to the client's gateway URL, starting
+ *   with one `/`, such as `"/connect-service/v2.1/files?action=download&fileUri=…"`;
+ *   percent-encode what is not visible ASCII. Not NULL.
+ * - `request_out`: receives the request, freed with `enos_request_free()`;
+ *   NULL on failure. Not NULL.
+ *
+ * Refused with `ENOS_ERR_INVALID_ARGUMENT` as `enos_client_request()`
+ * refuses them: absolute or scheme-relative URLs, control characters,
+ * spaces, non-ASCII or a fragment in the path, a method that is not a token.
+ *
+ * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
+ * or `ENOS_ERR_INTERNAL`.
+ */
+enum enos_status enos_request_new(const char *method,
+                                  const char *path,
+                                  struct enos_request **request_out);
+
+/**
+ * Sets header `name` to `value` (such as `"Accept"`, `"Range"` or
+ * `"If-None-Match"`), replacing a value set before under that name (any
+ * case); `value` NULL removes the header.
+ *
+ * Refused with `ENOS_ERR_INVALID_ARGUMENT`: the `apim-*` headers (the call
+ * is signed for you), `Host`, `Content-Length`, `Transfer-Encoding`,
+ * `Connection`, `Expect` (the library writes them), `Content-Type` (it
+ * comes with the body or part), names that are not HTTP tokens, values
+ * with CR or LF, more than 100 headers or a value over 8 KiB.
+ *
+ * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` (`request` or `name`),
+ * `ENOS_ERR_INVALID_ARGUMENT` or `ENOS_ERR_INTERNAL`.
+ */
+enum enos_status enos_request_set_header(struct enos_request *request,
+                                         const char *name,
+                                         const char *value);
+
+/**
+ * Sets the body: `body_len` bytes at `body`, copied now, of
+ * `content_type` (NULL: `application/json;charset=UTF-8`). Replaces an
+ * earlier body. A JSON body (`application/json` or `type/subtype+json`) is part of
+ * the signature; any other is not (see `enos_sign_request()`).
+ *
+ * - `body` may be NULL only when `body_len` is 0.
+ *
+ * Refused with `ENOS_ERR_INVALID_ARGUMENT` when the request already has
+ * parts (a body and parts are exclusive; the message names both), for a
+ * HEAD request, or for a content type with control characters.
+ *
+ * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
+ * or `ENOS_ERR_INTERNAL`.
+ */
+enum enos_status enos_request_set_body(struct enos_request *request,
+                                       const char *content_type,
+                                       const uint8_t *body,
+                                       size_t body_len);
+
+/**
+ * Sets the body to the file at `file_path`, read when the request is sent
+ * and streamed as it goes (in constant memory, whatever its size), with its
+ * length as `Content-Length` (never chunked), of `content_type` (NULL:
+ * `application/octet-stream`). A JSON file is signed: it is read once to
+ * sign and once to send. The library opens the file anew for each send.
+ *
+ * Refused with `ENOS_ERR_INVALID_ARGUMENT`, naming the path, when the file
+ * is missing, unreadable, a directory or not a regular file; and as
+ * `enos_request_set_body()` refuses a body. When it is sent, a file that
+ * has become missing or unreadable, or that changes size or is rewritten
+ * while it is sent, ends the call with `ENOS_ERR_IO` before its last byte
+ * goes out: never a corrupt or short upload.
+ *
+ * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
+ * or `ENOS_ERR_INTERNAL`.
+ */
+enum enos_status enos_request_set_body_file(struct enos_request *request,
+                                            const char *content_type,
+                                            const char *file_path);
+
+/**
+ * Adds a `multipart/form-data` part named `name` holding `data_len` bytes
+ * at `data`, copied now. With a `content_type` the part carries that
+ * `Content-Type`; NULL makes it a plain text field without one.
+ *
+ * Parts make the body `multipart/form-data` with a random boundary; each
+ * part has its `Content-Disposition`, its `Content-Type` (unless a plain
+ * field) and its own `Content-Length`, as EnOS requires since 2.1.0; the
+ * request has one `Content-Length`, computed before the first byte. A
+ * multipart body is not part of the signature (only the query is).
+ *
+ * - `name`: the form field's name, such as `"enos-message"`. Not NULL.
+ * - `data` may be NULL only when `data_len` is 0.
+ *
+ * Refused with `ENOS_ERR_INVALID_ARGUMENT` when the request has a body (a
+ * body and parts are exclusive), for a HEAD request, a name with CR, LF or
+ * NUL, or a content type with control characters.
+ *
+ * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
+ * or `ENOS_ERR_INTERNAL`.
+ */
+enum enos_status enos_request_add_part(struct enos_request *request,
+                                       const char *name,
+                                       const char *content_type,
+                                       const uint8_t *data,
+                                       size_t data_len);
+
+/**
+ * Adds a file part named `name`: the file at `file_path`, read when the
+ * request is sent and streamed as it goes, named `file_name` in its
+ * `Content-Disposition` (NULL: the path's last component), of
+ * `content_type` (NULL: `application/octet-stream`).
+ *
+ * Refused as `enos_request_add_part()` refuses a part, and, naming the
+ * path, when the file is missing, unreadable, a directory or not a regular
+ * file. At send time the file behaves as with `enos_request_set_body_file()`.
+ *
+ * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
+ * or `ENOS_ERR_INTERNAL`.
+ */
+enum enos_status enos_request_add_file_part(struct enos_request *request,
+                                            const char *name,
+                                            const char *file_name,
+                                            const char *content_type,
+                                            const char *file_path);
+
+/**
+ * Adds a part named `name` of exactly `length` bytes, pulled from
+ * `callback` (see `enos_read_callback`) with `user_data` as the request is
+ * sent, named `file_name` in its `Content-Disposition` (NULL: no file
+ * name), of `content_type` (NULL: a plain field without one).
+ *
+ * Fewer or more bytes than `length` end the call with
+ * `ENOS_ERR_INVALID_ARGUMENT` before the part's last byte is sent; -1 from
+ * the callback ends it with `ENOS_ERR_CANCELLED`. Each send pulls the bytes
+ * anew (rewind your source between sends). A request with a callback part
+ * is never sent twice by the library: a refused token is returned as the
+ * answer instead of renewed, and a stale connection is not retried.
+ * `user_data` must stay valid as long as the request may be sent.
+ *
+ * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` (`request`, `name` or
+ * `callback`), `ENOS_ERR_INVALID_ARGUMENT` or `ENOS_ERR_INTERNAL`.
+ */
+enum enos_status enos_request_add_callback_part(struct enos_request *request,
+                                                const char *name,
+                                                const char *file_name,
+                                                const char *content_type,
+                                                uint64_t length,
+                                                enos_read_callback callback,
+                                                void *user_data);
+
+/**
+ * Writes the answer's body, whatever its HTTP status, to the open file
+ * descriptor `fd` as it arrives, instead of keeping it in memory: the
+ * response's body is then empty and the client's `max_response_bytes`
+ * does not apply. The library never closes `fd`; a non-blocking `fd` is
+ * waited for. Replaces an output callback. `fd` -1 keeps the answer in
+ * memory again.
+ *
+ * A failed write (a full disk, a closed pipe) ends the call with
+ * `ENOS_ERR_IO`. A GET streamed to an output resumes by itself when its
+ * connection breaks mid-body (see `enos_client_send()`).
+ *
+ * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
+ * (an `fd` that is not open) or `ENOS_ERR_INTERNAL`.
+ */
+enum enos_status enos_request_set_output_fd(struct enos_request *request, int fd);
+
+/**
+ * Hands the answer's body, whatever its HTTP status, to `callback` with
+ * `user_data` as it arrives (see `enos_write_callback`), instead of
+ * keeping it in memory: the response's body is then empty and the
+ * client's `max_response_bytes` does not apply. A callback that returns
+ * non-zero stops the call: `ENOS_ERR_CANCELLED`. Replaces an output fd.
+ * `callback` NULL keeps the answer in memory again.
+ *
+ * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
+ */
+enum enos_status enos_request_set_output_callback(struct enos_request *request,
+                                                  enos_write_callback callback,
+                                                  void *user_data);
+
+/**
+ * Reports the call's progress to `callback` with `user_data` (see
+ * `enos_progress_callback`): at most every 100 ms, and once when the call
+ * ends. `callback` NULL turns reports off.
+ *
+ * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
+ */
+enum enos_status enos_request_set_progress_callback(struct enos_request *request,
+                                                    enos_progress_callback callback,
+                                                    void *user_data);
+
+/**
+ * Caps the whole call at `timeout_ms` milliseconds, a streamed body and
+ * answer included; 0 removes the cap (the default).
+ *
+ * Without a cap, the client's overall timeout bounds a call whose body and
+ * answer are in memory, from its start to its answer's end. A call that
+ * streams (a file body or part, a callback part, an output fd or callback)
+ * is bounded by its progress instead: connecting by the connect timeout,
+ * then each read and write must make progress within the overall timeout,
+ * and the answer's headers must arrive within the overall timeout of the
+ * request's last byte. With a cap, the call also ends at the cap
+ * (`ENOS_ERR_TIMEOUT`).
+ *
+ * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
+ */
+enum enos_status enos_request_set_timeout_ms(struct enos_request *request, uint64_t timeout_ms);
+
+/**
+ * Frees a request from `enos_request_new()`, with its copied bodies and
+ * parts (files are not touched). NULL is accepted and does nothing. No send
+ * of `request` may be running. Does not touch the last error.
+ */
+void enos_request_free(struct enos_request *request);
+
+/**
+ * Sends `request` with the client: signed with the managed token, over the
+ * client's connections; the answer in `*response_out`.
+ *
+ * - `client`, `request`: Not NULL. The request is only read: it may be sent
+ *   again, and from several threads at once.
+ * - `response_out`: receives the response, freed with
+ *   `enos_response_free()`; NULL on any failure. Not NULL.
+ *
+ * **Signing.** `apim-signature` covers the query and, only when the body is
+ * JSON (`application/json` or `type/subtype+json`, case and parameters ignored),
+ * the body: a multipart, binary or form body is not signed. That follows
+ * the docs' words ("if the request has a JSON body") and EnOS's own SDKs,
+ * which never sign file parts; nobody here could try a live gateway.
+ *
+ * **Answers.** Any HTTP answer is `ENOS_OK`, whatever its status. Kept in
+ * memory (at most the client's `max_response_bytes`), or, with an output
+ * fd or callback, streamed there as it arrives (any status; the response's
+ * body is then empty). A **GET streamed to an output resumes by itself**
+ * when its connection breaks mid-body: it asks for the rest with
+ * `Range: bytes=N-` and `If-Range`, when the first answer had
+ * `Accept-Ranges: bytes` and a strong `ETag` or a `Last-Modified`, up to the
+ * client's retries in a row without progress, with backoff, within the
+ * request's cap; the output receives every byte exactly once. A file that
+ * changed on the server meanwhile ends the call with
+ * `ENOS_ERR_BAD_RESPONSE` (the output then holds its first bytes).
+ *
+ * **Renewal and resends.** A token refusal (HTTP 401, or a JSON body of at
+ * most 64 KiB whose `status` is 1203) makes the call drop the token it sent
+ * (unless another thread already renewed it), get a valid one and send the
+ * call once more; files are read again. A request with a callback part is
+ * not sent again: the refusal is returned as the answer. A GET, HEAD, PUT,
+ * DELETE or OPTIONS may be sent once more on a new connection when a
+ * reused connection failed before any byte of the answer; a POST, PATCH or
+ * other method never is once written (then `ENOS_ERR_CONNECT` says the
+ * server may have processed it).
+ *
+ * **Time.** See `enos_request_set_timeout_ms()`.
+ *
+ * Log lines and counters are those of `enos_client_request()`; a resumed
+ * download adds an `ENOS_LOG_INFO` line.
+ *
+ * Returns `ENOS_OK`, or `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_CONNECT`,
+ * `ENOS_ERR_TIMEOUT`, `ENOS_ERR_TLS`, `ENOS_ERR_HTTP_STATUS` (a token fetch,
+ * or a resume answered with another status), `ENOS_ERR_BAD_RESPONSE`,
+ * `ENOS_ERR_SERVICE` (a token fetch), `ENOS_ERR_CANCELLED` (a callback
+ * asked to stop), `ENOS_ERR_IO` (a file or the output failed),
+ * `ENOS_ERR_INVALID_ARGUMENT` (a callback part of the wrong length),
+ * `ENOS_ERR_INTERNAL`.
+ */
+enum enos_status enos_client_send(const struct enos_client *client,
+                                  const struct enos_request *request,
+                                  struct enos_response **response_out);
+
+/**
  * Calls an API of the gateway: `method` on `path`, signed with the managed
- * token, over the client's connections; the answer in `*response_out`.
+ * token, over the client's connections; the answer in `*response_out`. The
+ * one-line form of `enos_request_new()` + `enos_client_send()`.
  *
  * - `client`: the client. Not NULL.
  * - `method`: an HTTP method name, such as `"GET"`, `"POST"`, `"PUT"`,
@@ -822,7 +1165,8 @@ enum enos_status enos_client_auth_headers(const struct enos_client *client,
  *   prefix of the gateway URL is kept (gateway `https://gw/pfx` and
  *   `/a/b` go to `https://gw/pfx/a/b`). Percent-encode what is not visible
  *   ASCII. Not NULL.
- * - `content_type`: the body's `Content-Type`, or NULL for none.
+ * - `content_type`: the body's `Content-Type`; NULL with a body means
+ *   `application/json;charset=UTF-8`, NULL without one sends none.
  * - `body`, `body_len`: the body, sent exactly as given; `body` may be
  *   NULL only when `body_len` is 0.
  * - `response_out`: receives the response, freed with
@@ -835,8 +1179,8 @@ enum enos_status enos_client_auth_headers(const struct enos_client *client,
  * path, a method that is not an HTTP token, control characters in the
  * content type), a fragment, and a body with HEAD.
  *
- * The call signs exactly the query and body it sends (the rule of
- * `enos_sign_request()`) with the managed token (as
+ * The call signs the query it sends, and the body when it is JSON (the
+ * rule of `enos_client_send()`), with the managed token (as
  * `enos_client_access_token()` gets it) and a fresh, unique timestamp, and
  * sends the headers `apim-accesstoken`, `apim-signature` and
  * `apim-timestamp`, with the client's proxy, CA and timeouts; the overall
@@ -859,10 +1203,11 @@ enum enos_status enos_client_auth_headers(const struct enos_client *client,
  * Answers larger than the client's limit (64 MiB unless
  * `enos_client_builder_set_max_response_bytes()` set another) are
  * `ENOS_ERR_BAD_RESPONSE` naming the limit; the body is never buffered
- * past it. Log lines: one `ENOS_LOG_DEBUG` line per call (method, path
- * without query values, HTTP status, time), an `ENOS_LOG_WARN` line when a
- * token was refused and renewed; never a header value. Counted in
- * `api_calls` and `token_renewals` (`enos_client_get_counters()`).
+ * past it (stream a larger answer with `enos_client_send()` and an output).
+ * Log lines: one `ENOS_LOG_DEBUG` line per call (method, path without query
+ * values, HTTP status, time), an `ENOS_LOG_WARN` line when a token was
+ * refused and renewed; never a header value. Counted in `api_calls` and
+ * `token_renewals` (`enos_client_get_counters()`).
  *
  * Thread-safe: any number of threads may make calls on one client.
  *
@@ -918,7 +1263,7 @@ bool enos_response_header_at(const struct enos_response *response,
                              const char **value_out);
 
 /**
- * Frees a response from `enos_client_request()`, and with it its body and
+ * Frees a response from `enos_client_request()` or `enos_client_send()`, and with it its body and
  * header strings. NULL is accepted and does nothing. Does not touch the
  * last error.
  */

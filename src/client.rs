@@ -3,12 +3,15 @@
 //! A [`Client`] holds one gateway's connections and one application's
 //! credentials, and may be shared by any number of threads. The calls
 //! without a client are in `oneshot.rs`; both make their Get and Refresh
-//! requests through `token_request.rs`, and API calls through `api_call.rs`.
+//! requests through `token_request.rs`, and API calls through `api/`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::api_call::{ApiCall, CallContext, DEFAULT_MAX_RESPONSE_BYTES, Response, make_call};
+use crate::api::{
+    BodyView, CallContext, CallSpec, DEFAULT_MAX_RESPONSE_BYTES, JSON_CONTENT_TYPE, Output,
+    Request, Response,
+};
 use crate::error::Error;
 use crate::log::{LogLevel, Logger};
 use crate::managed::{
@@ -320,11 +323,13 @@ impl Client {
     }
 
     /// Calls an API of the gateway: `method` on `path` (path and query,
-    /// relative to the gateway URL), with `body` and its `content_type`,
-    /// signed with the managed token over exactly the query and body sent.
-    /// Any HTTP answer is `Ok`; a refused token (HTTP 401 or status 1203) is
-    /// renewed and the call sent once more. The header's
-    /// `enos_client_request()` has the whole contract.
+    /// relative to the gateway URL), with `body` and its `content_type`
+    /// (`None` with a body: JSON, `application/json;charset=UTF-8`), signed
+    /// with the managed token over exactly the query (and a JSON body)
+    /// sent. Any HTTP answer is `Ok`; a refused token (HTTP 401 or status
+    /// 1203) is renewed and the call sent once more. The header's
+    /// `enos_client_request()` has the whole contract; [`Client::send`]
+    /// takes a [`Request`] for files, headers and streamed answers.
     pub fn request(
         &self,
         method: &str,
@@ -332,8 +337,70 @@ impl Client {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Result<Response, Error> {
+        let result = (|| {
+            crate::api::check_method(method)?;
+            crate::api::check_path(path)?;
+            let content_type = match (content_type, body.is_empty()) {
+                (Some(content_type), _) => {
+                    crate::api::checked_content_type(Some(content_type), "")?;
+                    Some(content_type)
+                }
+                (None, true) => None,
+                (None, false) => Some(JSON_CONTENT_TYPE),
+            };
+            if method == "HEAD" && !body.is_empty() {
+                return Err(Error::invalid_argument("a HEAD request has no body"));
+            }
+            let body = match content_type {
+                Some(content_type) => BodyView::Bytes {
+                    content_type,
+                    bytes: body,
+                },
+                None => BodyView::Empty,
+            };
+            let spec = CallSpec {
+                method,
+                path,
+                headers: &[],
+                body,
+                output: &Output::Memory,
+                progress: None,
+                timeout: None,
+            };
+            crate::api::send(&self.call_context(), &spec)
+        })();
+        if let Err(error) = &result {
+            self.log_error(error);
+        }
+        result
+    }
+
+    /// Sends `request`: signed with the managed token over exactly the
+    /// query (and a JSON body) sent, its files streamed, its answer kept
+    /// or streamed to its output, a refused token renewed and the call
+    /// sent once more, a broken download resumed. Any HTTP answer is `Ok`.
+    /// The header's `enos_client_send()` has the whole contract.
+    pub fn send(&self, request: &Request) -> Result<Response, Error> {
+        let spec = CallSpec {
+            method: &request.method,
+            path: &request.path,
+            headers: &request.headers,
+            body: request.body.view(),
+            output: &request.output,
+            progress: request.progress.as_ref(),
+            timeout: request.timeout,
+        };
+        let result = crate::api::send(&self.call_context(), &spec);
+        if let Err(error) = &result {
+            self.log_error(error);
+        }
+        result
+    }
+
+    fn call_context(&self) -> CallContext<'_> {
         let shared = &*self.shared;
-        let context = CallContext {
+        let options = shared.managed.options();
+        CallContext {
             transport: &shared.transport,
             managed: &shared.managed,
             source: shared,
@@ -341,13 +408,9 @@ impl Client {
             logger: shared.logger.as_ref(),
             max_response_bytes: shared.max_response_bytes,
             total_timeout: shared.total_timeout,
-        };
-        let result = ApiCall::check(method, path, content_type, body)
-            .and_then(|call| make_call(&context, &call));
-        if let Err(error) = &result {
-            self.log_error(error);
+            max_retries: options.max_retries,
+            base_backoff: options.base_backoff,
         }
-        result
     }
 
     /// What the client has done so far.

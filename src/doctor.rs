@@ -221,12 +221,21 @@ pub fn diagnose(setup: &Setup, report: &mut dyn FnMut(&Step)) -> bool {
         proxy: setting.clone(),
     };
     let answer = Transport::new(gateway.clone(), options).and_then(|transport| {
-        transport.exchange_with(
-            "GET",
-            "/",
-            || (Vec::new(), std::borrow::Cow::Borrowed(&[][..])),
-            Instant::now() + STEP_TIMEOUT,
-            true,
+        let exchange = crate::transport::Exchange {
+            method: "GET",
+            path_and_query: "/",
+            timing: crate::transport::Timing::Whole(Instant::now() + STEP_TIMEOUT),
+            resend_on_stale_connection: true,
+        };
+        transport.exchange_whole(
+            &exchange,
+            &mut || {
+                Ok(crate::transport::Attempt {
+                    headers: Vec::new(),
+                    extra_headers: &[],
+                    body: crate::transport::OutgoingBody::Bytes(std::borrow::Cow::Borrowed(&[])),
+                })
+            },
             64 * 1024,
         )
     });
@@ -274,8 +283,8 @@ pub fn diagnose(setup: &Setup, report: &mut dyn FnMut(&Step)) -> bool {
             )),
         );
     }
-    let date = answer
-        .headers
+    let (_, answer_headers, _) = &answer;
+    let date = answer_headers
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case("date"))
         .and_then(|(_, value)| crate::time::http_date::parse(value));

@@ -31,6 +31,12 @@ pub enum ErrorKind {
     Service,
     /// A bug in this library (for example a caught panic).
     Internal,
+    /// A callback of the caller's asked to stop the call.
+    Cancelled,
+    /// Reading a file to send, or writing the answer to its output,
+    /// failed: a file that vanished or changed while sent, a full disk, a
+    /// closed file descriptor.
+    Io,
 }
 
 /// A failure, with a message meant for people and the codes meant for programs.
@@ -177,6 +183,47 @@ impl fmt::Debug for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// An [`Error`] of the library's own carried through an `io::Error`: a
+/// body source (a file, a read callback) fails inside the HTTP client,
+/// which only passes `io::Error`s on.
+#[derive(Debug)]
+struct CarriedError(Error);
+
+impl fmt::Display for CarriedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.message)
+    }
+}
+
+impl std::error::Error for CarriedError {}
+
+impl Error {
+    /// This error inside an `io::Error`, for code that only passes those on.
+    pub(crate) fn into_io(self) -> std::io::Error {
+        std::io::Error::other(CarriedError(self))
+    }
+
+    /// The error [`Error::into_io`] put inside `error` (looking through
+    /// the sources an HTTP client may have wrapped it in), if any.
+    pub(crate) fn carried_by(error: &(dyn std::error::Error + 'static)) -> Option<Error> {
+        let mut current = Some(error);
+        while let Some(inner) = current {
+            if let Some(CarriedError(carried)) = inner.downcast_ref::<CarriedError>() {
+                return Some(carried.clone());
+            }
+            if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+                if let Some(CarriedError(carried)) =
+                    io.get_ref().and_then(|e| e.downcast_ref::<CarriedError>())
+                {
+                    return Some(carried.clone());
+                }
+            }
+            current = inner.source();
+        }
+        None
+    }
+}
 
 /// The gateway's documented status codes (`token-service.md`).
 pub mod service_status {

@@ -12,7 +12,8 @@
 //! | layer | modules |
 //! |---|---|
 //! | C boundary | `ffi/` (`boundary.rs`: the one road every export takes; one module per group of functions) |
-//! | client | `client.rs` (builder, client), `token_request.rs` (Get and Refresh requests), `api_call.rs` (signed API calls), `oneshot.rs` (calls without a client), `doctor.rs` (a setup checked step by step) |
+//! | client | `client.rs` (builder, client), `token_request.rs` (Get and Refresh requests), `oneshot.rs` (calls without a client), `doctor.rs` (a setup checked step by step) |
+//! | API calls | `api/` (the request object, bodies and multipart, outputs and progress, one call with its renewal, resumed downloads, the response) |
 //! | managed token | `managed/` (the state table, flights, the background thread, the shared file's use), `shared_cache.rs` and `shared_cache/` (the file, its directory, records and lock) |
 //! | wire | `transport/` (agent per process, TCP, proxies, DNS, error classification), `response.rs`, `signing.rs` |
 //! | time | `time/` (both clocks, the test clock, request timestamps) |
@@ -35,7 +36,7 @@
 //!    arguments in `tests/ffi.rs`) and from C where hosts differ, and list it
 //!    in the table of the C contract in `examples/c/README.md`.
 
-mod api_call;
+mod api;
 mod client;
 pub mod doctor;
 mod error;
@@ -64,7 +65,9 @@ pub mod fuzzing {
     pub use crate::transport::HttpAnswer;
 }
 
-pub use api_call::{DEFAULT_MAX_RESPONSE_BYTES, Response};
+pub use api::{
+    BINARY_CONTENT_TYPE, DEFAULT_MAX_RESPONSE_BYTES, JSON_CONTENT_TYPE, Progress, Request, Response,
+};
 pub use client::{Client, ClientBuilder};
 pub use error::{Error, ErrorKind, service_status};
 pub use log::{LogLevel, Logger};

@@ -5,7 +5,9 @@
 //! * `apim-signature` for API calls:
 //!   `hex(sha256(accessToken + paramsData + timestamp + appSecret))`, where
 //!   `paramsData` is the sorted, decoded query as `name1value1name2value2…`
-//!   followed by the request body exactly as sent.
+//!   followed by the request body exactly as sent **when it is a JSON body**
+//!   ([`signs_body`] owns that rule; a multipart, binary or form body is not
+//!   signed, as the docs' words "if the request has a JSON body" say).
 //!
 //! Both hash the parts in sequence, so the secret is never copied into a
 //! concatenated buffer.
@@ -23,10 +25,28 @@ pub fn encryption(app_key: &str, timestamp_ms: i64, app_secret: &AppSecret) -> S
     hex::encode(hasher.finalize())
 }
 
+/// Whether a body of this `Content-Type` is part of `apim-signature`: a
+/// JSON body (`application/json`, or any `type/subtype+json`; case and
+/// parameters such as `charset` ignored). Every other body (multipart,
+/// binary, form) is not: the signature then covers the query only. The
+/// docs say "if the request has a JSON body"; EnOS's own SDKs never sign
+/// file parts. The library signs, and the fake gateway checks, by this
+/// one function.
+pub fn signs_body(content_type: &str) -> bool {
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    let Some((kind, subtype)) = media_type.split_once('/') else {
+        return false;
+    };
+    let (kind, subtype) = (kind.trim(), subtype.trim().to_ascii_lowercase());
+    let application_json = kind.eq_ignore_ascii_case("application") && subtype == "json";
+    !kind.is_empty() && (application_json || subtype.ends_with("+json"))
+}
+
 /// The `apim-signature` header of an API call.
 ///
 /// `query` is the raw query string without the leading `?` (empty for none);
-/// `body` the exact bytes of the request body (empty for none).
+/// `body` the exact bytes of the request body when it is signed (see
+/// [`signs_body`]), else empty.
 pub fn api_signature(
     access_token: &str,
     query: &str,
@@ -34,16 +54,32 @@ pub fn api_signature(
     timestamp_ms: i64,
     app_secret: &AppSecret,
 ) -> String {
+    api_signature_streaming(access_token, query, timestamp_ms, app_secret, |hasher| {
+        hasher.update(body);
+        Ok::<(), std::convert::Infallible>(())
+    })
+    .unwrap_or_else(|never| match never {})
+}
+
+/// [`api_signature`] with the body fed to the hash by `feed_body` (a file
+/// read as it is hashed); its error ends the signing.
+pub(crate) fn api_signature_streaming<E>(
+    access_token: &str,
+    query: &str,
+    timestamp_ms: i64,
+    app_secret: &AppSecret,
+    feed_body: impl FnOnce(&mut Sha256) -> Result<(), E>,
+) -> Result<String, E> {
     let mut hasher = Sha256::new();
     hasher.update(access_token.as_bytes());
     for (name, value) in sorted_query_parameters(query) {
         hasher.update(name.as_bytes());
         hasher.update(value.as_bytes());
     }
-    hasher.update(body);
+    feed_body(&mut hasher)?;
     hasher.update(timestamp_ms.to_string().as_bytes());
     hasher.update(app_secret.expose().as_bytes());
-    hex::encode(hasher.finalize())
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// The query's parameters, decoded, in the order the signature uses.
@@ -106,6 +142,34 @@ fn hex_pair(high: u8, low: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_json_bodies_are_signed() {
+        for json in [
+            "application/json",
+            "application/json;charset=UTF-8",
+            "Application/JSON; charset=utf-8",
+            " application/json ",
+            "application/problem+json",
+            "application/vnd.enos.v2+JSON;q=1",
+        ] {
+            assert!(signs_body(json), "{json}");
+        }
+        for other in [
+            "multipart/form-data; boundary=x",
+            "application/octet-stream",
+            "application/x-www-form-urlencoded",
+            "text/plain",
+            "text/json",
+            "application/jsonp",
+            "json",
+            "",
+            "/json",
+            "application/json-seq",
+        ] {
+            assert!(!signs_body(other), "{other}");
+        }
+    }
 
     #[test]
     fn query_decoding_rules() {

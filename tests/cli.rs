@@ -112,7 +112,12 @@ fn headers_are_accepted_by_the_signed_api_when_curl_sends_them() {
     let curl = Command::new("curl")
         .args(["-s", "--noproxy", "*", "-H"])
         .arg(format!("@{}", file.display()))
-        .args(["--data", "{\"k\":\"v\"}"])
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            "{\"k\":\"v\"}",
+        ])
         .arg(format!("{}/fake/v1/echo?orgId=o1", fake.url))
         .output()
         .unwrap();

@@ -26,7 +26,9 @@ fn status_names_and_version() {
     assert_eq!(name(0), "ENOS_OK");
     assert_eq!(name(4), "ENOS_ERR_TIMEOUT");
     assert_eq!(name(9), "ENOS_ERR_INTERNAL");
-    assert_eq!(name(10), "ENOS_UNKNOWN");
+    assert_eq!(name(10), "ENOS_ERR_CANCELLED");
+    assert_eq!(name(11), "ENOS_ERR_IO");
+    assert_eq!(name(12), "ENOS_UNKNOWN");
     assert_eq!(name(-1), "ENOS_UNKNOWN");
     let version = unsafe { CStr::from_ptr(enos_version()) }.to_str().unwrap();
     assert_eq!(version, env!("CARGO_PKG_VERSION"));

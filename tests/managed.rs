@@ -306,7 +306,7 @@ fn auth_headers_pass_the_fake_echo_api() {
     assert_eq!(lines[3], "");
 
     let request = |query: &str, body: &[u8], headers: &str| {
-        let mut raw = format!("POST /fake/v1/echo?{query} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n", body.len()).into_bytes();
+        let mut raw = format!("POST /fake/v1/echo?{query} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n", body.len()).into_bytes();
         raw.extend_from_slice(body);
         let mut stream = std::net::TcpStream::connect(fake.address()).unwrap();
         use std::io::{Read, Write};

@@ -20,6 +20,7 @@ use enos_token::ffi::enos_status;
 use enos_token::ffi::managed::*;
 use enos_token::ffi::oneshot::*;
 use enos_token::ffi::request::*;
+use enos_token::ffi::response::*;
 use enos_token::ffi::signing::*;
 use enos_token::ffi::status::enos_status_name;
 use enos_token::ffi::strings::enos_string_free;

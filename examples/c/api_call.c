@@ -84,7 +84,7 @@ int main(void) {
     goto done;
   }
 
-  /* The signature covers the query and the body exactly as sent. */
+  /* The signature covers the query and the JSON body exactly as sent. */
   status = enos_client_auth_headers(client, query, (const uint8_t *)body, strlen(body), &headers);
   if (status != ENOS_OK) {
     report("enos_client_auth_headers", status);

@@ -160,6 +160,7 @@ class ClientTest(unittest.TestCase):
             body = b'{"assetIds":["a1"]}'
             headers = client.auth_headers("pageSize=10&orgId=o15", body)
             self.assertEqual(sorted(headers), ["apim-accesstoken", "apim-signature", "apim-timestamp"])
+            headers["Content-Type"] = "application/json"  # a JSON body is signed
             request = urllib.request.Request(FAKE.url + "/fake/v1/echo?pageSize=10&orgId=o15", data=body,
                                              headers=headers, method="POST")
             with urllib.request.urlopen(request) as answer:

@@ -7,11 +7,17 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::http::{Answer, Request};
-use super::{Fault, MAX_OVERSIZED_BYTES, Shared, TokenRefusal};
+use super::{Fault, MAX_OVERSIZED_BYTES, Shared, State, TokenRefusal};
 
-/// The signed test API: checks the three `apim-*` headers.
-pub(super) fn echo(request: &Request, shared: &Shared) -> Answer {
-    let mut state = shared.lock();
+/// Checks an API call's three `apim-*` headers the way the gateway does:
+/// the token must be valid, and the signature must cover the query and,
+/// when the body is JSON (`signing::signs_body`), `signed_body`. Counts
+/// the verdict in the echo counters.
+pub(super) fn check_signature(
+    request: &Request,
+    state: &mut State,
+    signed_body: &[u8],
+) -> Result<(), Refused> {
     let verdict = (|| {
         let token = request
             .header("apim-accesstoken")
@@ -29,17 +35,46 @@ pub(super) fn echo(request: &Request, shared: &Shared) -> Answer {
             .valid_token_owner(token)
             .ok_or(Refused::Token)?;
         let secret = crate::secret::AppSecret::new(secret);
+        let content_type = request.header("content-type").unwrap_or("");
+        let body = if crate::signing::signs_body(content_type) {
+            signed_body
+        } else {
+            &[]
+        };
         let expected =
-            crate::signing::api_signature(token, &request.query, &request.body, timestamp, &secret);
+            crate::signing::api_signature(token, &request.query, body, timestamp, &secret);
         if expected == signature {
             Ok(())
         } else {
-            Err("signature mismatch".into())
+            Err(Refused::Request("signature mismatch"))
         }
     })();
     match verdict {
+        Ok(()) => state.stats.echo_accepted += 1,
+        Err(_) => state.stats.echo_rejected += 1,
+    }
+    verdict
+}
+
+/// How the fake answers a call it refused.
+pub(super) fn refusal(refused: Refused, state: &State) -> Answer {
+    match refused {
+        Refused::Token => {
+            let why = "access token unknown, retired or expired";
+            match state.token_refusal {
+                TokenRefusal::Http401 => Answer::json(401, &json!({"status": 401, "msg": why})),
+                TokenRefusal::Status1203 => Answer::json(200, &json!({"status": 1203, "msg": why})),
+            }
+        }
+        Refused::Request(why) => Answer::json(401, &json!({"status": 401, "msg": why})),
+    }
+}
+
+/// The signed test API: checks the three `apim-*` headers.
+pub(super) fn echo(request: &Request, shared: &Shared) -> Answer {
+    let mut state = shared.lock();
+    match check_signature(request, &mut state, &request.body) {
         Ok(()) => {
-            state.stats.echo_accepted += 1;
             let body = (request.body.len() <= 64 * 1024)
                 .then(|| String::from_utf8_lossy(&request.body).into_owned());
             Answer::json(
@@ -50,23 +85,12 @@ pub(super) fn echo(request: &Request, shared: &Shared) -> Answer {
                     "bodyBytes": request.body.len(), "body": body}}),
             )
         }
-        Err(Refused::Token) => {
-            state.stats.echo_rejected += 1;
-            let why = "access token unknown, retired or expired";
-            match state.token_refusal {
-                TokenRefusal::Http401 => Answer::json(401, &json!({"status": 401, "msg": why})),
-                TokenRefusal::Status1203 => Answer::json(200, &json!({"status": 1203, "msg": why})),
-            }
-        }
-        Err(Refused::Request(why)) => {
-            state.stats.echo_rejected += 1;
-            Answer::json(401, &json!({"status": 401, "msg": why}))
-        }
+        Err(refused) => refusal(refused, &state),
     }
 }
 
 /// Why the signed API refused a call.
-enum Refused {
+pub(super) enum Refused {
     /// The token is unknown, retired or expired.
     Token,
     /// A header is missing or wrong.
@@ -96,6 +120,8 @@ pub(super) fn control(request: &Request, shared: &Shared) -> Answer {
                     "getRequests": stats.get_requests, "refreshRequests": stats.refresh_requests,
                     "statuses": statuses, "faults": stats.faults,
                     "echoAccepted": stats.echo_accepted, "echoRejected": stats.echo_rejected,
+                    "uploads": stats.uploads, "downloads": stats.downloads,
+                    "rangeRequests": stats.range_requests,
                 }),
             )
         }
@@ -131,13 +157,38 @@ pub(super) fn control(request: &Request, shared: &Shared) -> Answer {
             shared.lock().token_refusal = refusal;
             Answer::json(200, &json!({"status": 0}))
         }
+        ("GET", "file-digest") => super::files::digest(request, &shared.lock()),
+        ("POST", "files") => {
+            let version = serde_json::from_slice::<Value>(&request.body)
+                .ok()
+                .and_then(|v| v.get("version")?.as_u64());
+            match version {
+                Some(version) => {
+                    shared.lock().file_version = version;
+                    Answer::json(200, &json!({"status": 0}))
+                }
+                None => Answer::json(
+                    400,
+                    &json!({"status": 400, "msg": "\"version\" (a number) is required"}),
+                ),
+            }
+        }
         ("POST", "expire-tokens") => {
             shared.lock().service.expire_all();
             Answer::json(200, &json!({"status": 0}))
         }
         ("POST", "fault") => match parse_fault(&request.body) {
             Ok((None, _)) => {
-                shared.lock().faults.clear();
+                let mut state = shared.lock();
+                state.faults.clear();
+                state.download_cuts.clear();
+                Answer::json(200, &json!({"status": 0}))
+            }
+            Ok((Some(Fault::CutDownload(bytes)), times)) => {
+                let mut state = shared.lock();
+                for _ in 0..times {
+                    state.download_cuts.push_back(bytes);
+                }
                 Answer::json(200, &json!({"status": 0}))
             }
             Ok((Some(fault), times)) => {
@@ -180,6 +231,7 @@ fn parse_fault(body: &[u8]) -> Result<(Option<Fault>, usize), String> {
         "truncated" => Fault::Truncated,
         "redirect" => Fault::Redirect,
         "status" => Fault::GatewayStatus(number("status")? as i32),
+        "cut-download" => Fault::CutDownload(number("bytes")?),
         "clear" => return Ok((None, 0)),
         other => return Err(format!("unknown fault \"{other}\"")),
     };

@@ -21,7 +21,13 @@ pub struct Request {
     pub version: String,
     /// Header names in lower case, in arrival order.
     pub headers: Vec<(String, String)>,
+    /// The body, read whole (empty while `body_unread` is set).
     pub body: Vec<u8>,
+    /// The body's declared length.
+    pub body_length: u64,
+    /// The body is still on the connection, to be streamed by the endpoint
+    /// (a file upload).
+    pub body_unread: bool,
 }
 
 impl Request {
@@ -55,8 +61,29 @@ pub enum ReadError {
     Broken,
 }
 
-/// Reads one request from `reader`.
+/// Reads one request from `reader`, its body whole.
+#[cfg(test)]
 pub fn read_request<R: BufRead>(reader: &mut R) -> Result<Request, ReadError> {
+    let mut request = read_head(reader)?;
+    read_body(reader, &mut request)?;
+    Ok(request)
+}
+
+/// Reads the body of `request` whole (at most 1 MiB).
+pub fn read_body<R: BufRead>(reader: &mut R, request: &mut Request) -> Result<(), ReadError> {
+    if request.body_length > MAX_BODY_BYTES as u64 {
+        return Err(ReadError::Reject(413, "request body too large"));
+    }
+    request.body = vec![0; request.body_length as usize];
+    reader
+        .read_exact(&mut request.body)
+        .map_err(|_| ReadError::Broken)?;
+    request.body_unread = false;
+    Ok(())
+}
+
+/// Reads one request's head from `reader`, leaving its body unread.
+pub fn read_head<R: BufRead>(reader: &mut R) -> Result<Request, ReadError> {
     // A TLS ClientHello on this plain port: answer 400 at once, as web
     // servers do, instead of waiting for a line that never ends.
     if reader
@@ -119,6 +146,8 @@ pub fn read_request<R: BufRead>(reader: &mut R) -> Result<Request, ReadError> {
         version: version.to_string(),
         headers,
         body: Vec::new(),
+        body_length: 0,
+        body_unread: true,
     };
     if request.header("transfer-encoding").is_some() {
         return Err(ReadError::Reject(
@@ -126,20 +155,22 @@ pub fn read_request<R: BufRead>(reader: &mut R) -> Result<Request, ReadError> {
             "chunked request bodies are not supported",
         ));
     }
-    let length = match request.header("content-length") {
+    request.body_length = match request.header("content-length") {
         None => 0,
         Some(v) => v
-            .parse::<usize>()
+            .parse::<u64>()
             .map_err(|_| ReadError::Reject(400, "bad content-length"))?,
     };
-    if length > MAX_BODY_BYTES {
-        return Err(ReadError::Reject(413, "request body too large"));
-    }
-    request.body = vec![0; length];
-    reader
-        .read_exact(&mut request.body)
-        .map_err(|_| ReadError::Broken)?;
     Ok(request)
+}
+
+/// Reads and drops `length` bytes of a body nobody wants.
+pub fn discard<R: Read>(reader: &mut R, length: u64) -> io::Result<()> {
+    let copied = io::copy(&mut reader.take(length), &mut io::sink())?;
+    if copied < length {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(())
 }
 
 /// An answer to write.
@@ -174,23 +205,28 @@ impl Answer {
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        206 => "Partial Content",
         302 => "Found",
         400 => "Bad Request",
         401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         413 => "Content Too Large",
+        416 => "Range Not Satisfiable",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
+        429 => "Too Many Requests",
         501 => "Not Implemented",
         502 => "Bad Gateway",
         503 => "Service Unavailable",
+        504 => "Gateway Timeout",
         _ => "Status",
     }
 }
 
 /// The status line and headers of `answer`, announcing `content_length`.
-pub fn head_bytes(answer: &Answer, content_length: usize, keep_alive: bool) -> Vec<u8> {
+pub fn head_bytes(answer: &Answer, content_length: u64, keep_alive: bool) -> Vec<u8> {
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n",
         answer.status,
@@ -208,7 +244,7 @@ pub fn head_bytes(answer: &Answer, content_length: usize, keep_alive: bool) -> V
 
 /// Writes `answer` in one write.
 pub fn write_answer<W: Write>(writer: &mut W, answer: &Answer, keep_alive: bool) -> io::Result<()> {
-    let mut bytes = head_bytes(answer, answer.body.len(), keep_alive);
+    let mut bytes = head_bytes(answer, answer.body.len() as u64, keep_alive);
     bytes.extend_from_slice(&answer.body);
     writer.write_all(&bytes)?;
     writer.flush()

@@ -21,6 +21,7 @@
 //! * `POST /fake/control/expire-tokens`.
 
 mod endpoints;
+mod files;
 mod http;
 mod server;
 pub mod service;
@@ -69,6 +70,9 @@ pub enum Fault {
     GatewayStatus(i32),
     /// Answers HTTP 302 with a `Location`.
     Redirect,
+    /// Cuts the next download after this many bytes of its body (only
+    /// downloads take it: token requests and other calls pass).
+    CutDownload(u64),
     /// Answers exactly this.
     Raw {
         status: u16,
@@ -133,9 +137,14 @@ pub struct FakeStats {
     pub statuses: BTreeMap<i32, u64>,
     /// Faults applied.
     pub faults: u64,
-    /// Echo calls whose signature was right, and wrong.
+    /// Signed API calls (echo, file APIs) whose signature was right, and wrong.
     pub echo_accepted: u64,
     pub echo_rejected: u64,
+    /// Multipart uploads read (whatever their verdict).
+    pub uploads: u64,
+    /// Downloads served, and how many of them asked for a range.
+    pub downloads: u64,
+    pub range_requests: u64,
 }
 
 impl FakeStats {
@@ -157,6 +166,11 @@ struct State {
     token_refusal: TokenRefusal,
     /// What the `Date` header says, against the real clock (milliseconds).
     clock_skew_ms: i64,
+    /// The content version of generated files (a new one changes every
+    /// file and its ETag).
+    file_version: u64,
+    /// Downloads to cut after this many body bytes, in order.
+    download_cuts: VecDeque<u64>,
 }
 
 /// How the fake's signed API refuses a token, as gateways do.
@@ -208,6 +222,8 @@ impl FakeGateway {
                 next_connection_id: 0,
                 token_refusal: TokenRefusal::default(),
                 clock_skew_ms: 0,
+                file_version: 0,
+                download_cuts: VecDeque::new(),
             }),
             stopping: AtomicBool::new(false),
             https: tls.is_some(),
@@ -247,17 +263,36 @@ impl FakeGateway {
         self.inject_times(fault, 1);
     }
 
-    /// Misbehaves on the next `times` requests.
+    /// Misbehaves on the next `times` requests (a download cut: on the
+    /// next `times` downloads).
     pub fn inject_times(&self, fault: Fault, times: usize) {
         let mut state = self.shared.lock();
         for _ in 0..times {
-            state.faults.push_back(fault.clone());
+            match fault {
+                Fault::CutDownload(bytes) => state.download_cuts.push_back(bytes),
+                _ => state.faults.push_back(fault.clone()),
+            }
         }
+    }
+
+    /// Changes every generated file (content and ETag) from now on.
+    pub fn set_file_version(&self, version: u64) {
+        self.shared.lock().file_version = version;
+    }
+
+    /// The size and SHA-256 of the generated file `file_uri` names
+    /// (`enos-connect://…/<size>`), as downloads serve it now.
+    pub fn file_digest(&self, file_uri: &str) -> Option<(u64, String)> {
+        let version = self.shared.lock().file_version;
+        let file = files::GeneratedFile::of(file_uri, version)?;
+        Some((file.size, file.sha256()))
     }
 
     /// Forgets faults not yet applied.
     pub fn clear_faults(&self) {
-        self.shared.lock().faults.clear();
+        let mut state = self.shared.lock();
+        state.faults.clear();
+        state.download_cuts.clear();
     }
 
     /// How the signed API refuses a retired or expired token from now on.

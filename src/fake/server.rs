@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::endpoints;
+use super::files::{self, FileApi};
 use super::http::{self, Answer, ReadError, Request};
 use super::service::Fetch;
 use super::{
@@ -91,7 +92,17 @@ fn serve_connection<S: io::Read + Write>(stream: S, shared: &Shared) {
         if shared.stopping.load(Ordering::SeqCst) {
             return;
         }
-        let request = match http::read_request(&mut reader) {
+        let read = http::read_head(&mut reader).and_then(|mut request| {
+            // An upload's body is streamed by its endpoint; any other is read now.
+            if !matches!(
+                files::file_api(&request),
+                Some(FileApi::Integration | FileApi::Firmware)
+            ) {
+                http::read_body(&mut reader, &mut request)?;
+            }
+            Ok(request)
+        });
+        let request = match read {
             Ok(request) => request,
             Err(ReadError::Closed) | Err(ReadError::Broken) => return,
             Err(ReadError::Reject(status, why)) => {
@@ -101,9 +112,8 @@ fn serve_connection<S: io::Read + Write>(stream: S, shared: &Shared) {
             }
         };
         let keep_alive = request.keep_alive();
-        let stream = reader.get_mut();
-        let outcome = respond(&request, shared, stream, keep_alive);
-        if outcome.is_err() || !keep_alive || shared.stopping.load(Ordering::SeqCst) {
+        let outcome = respond(&request, shared, &mut reader, keep_alive);
+        if !matches!(outcome, Ok(true)) || shared.stopping.load(Ordering::SeqCst) {
             return;
         }
     }
@@ -126,20 +136,24 @@ fn write_dated<W: Write>(
     http::write_answer(stream, &answer, keep_alive)
 }
 
-/// Answers one request; `Err` closes the connection.
-fn respond<W: Write>(
+/// Answers one request; `Ok(true)` when the connection may serve another
+/// one, `Err` or `Ok(false)` closes it.
+fn respond<S: io::Read + Write>(
     request: &Request,
     shared: &Shared,
-    stream: &mut W,
+    reader: &mut io::BufReader<S>,
     keep_alive: bool,
-) -> io::Result<()> {
+) -> io::Result<bool> {
     if shared.log_requests {
         eprintln!("enos-fake-gateway: {} {}", request.method, request.path);
     }
     if request.path.starts_with("/fake/control/") {
         let answer = endpoints::control(request, shared);
-        return write_dated(stream, answer, keep_alive, shared);
+        return write_dated(reader.get_mut(), answer, keep_alive, shared).map(|()| keep_alive);
     }
+    let api = files::file_api(request);
+    // A fault answers an upload without reading its body: close afterwards.
+    let keep_alive = keep_alive && !request.body_unread;
     let fault = {
         let mut state = shared.lock();
         state.stats.requests += 1;
@@ -171,13 +185,25 @@ fn respond<W: Write>(
             return Err(io::Error::other("fault: drop"));
         }
         Some(Fault::ProcessThenDrop) => {
-            drop(route(request, shared));
+            match api {
+                Some(FileApi::Integration | FileApi::Firmware) => {
+                    drop(files::upload(
+                        reader,
+                        request,
+                        shared,
+                        api.unwrap_or(FileApi::Integration),
+                    )?);
+                }
+                Some(FileApi::Download) => {}
+                None => drop(route(request, shared)),
+            }
             return Err(io::Error::other("fault: processed, then dropped"));
         }
         Some(Fault::Truncated) => {
             let body = br#"{"status":0,"msg":"SUCCESS","data":{"accessToken":"tr"#;
             let answer = Answer::text(200, "application/json", &body[..]);
-            stream.write_all(&http::head_bytes(&answer, body.len() + 100, true))?;
+            let stream = reader.get_mut();
+            stream.write_all(&http::head_bytes(&answer, body.len() as u64 + 100, true))?;
             stream.write_all(body)?;
             stream.flush()?;
             return Err(io::Error::other("fault: truncated"));
@@ -217,16 +243,24 @@ fn respond<W: Write>(
                 Fault::Delay(_)
                 | Fault::DropConnection
                 | Fault::ProcessThenDrop
-                | Fault::Truncated => unreachable!(),
+                | Fault::Truncated
+                | Fault::CutDownload(_) => unreachable!(),
             };
             if let Some(status) = gateway_status_of(&answer) {
                 if token_fetch(&request.path, &shared.path_prefix).is_some() {
                     *shared.lock().stats.statuses.entry(status).or_default() += 1;
                 }
             }
-            return write_dated(stream, answer, keep_alive, shared);
+            return write_dated(reader.get_mut(), answer, keep_alive, shared).map(|()| keep_alive);
         }
     }
-    let answer = route(request, shared);
-    write_dated(stream, answer, keep_alive, shared)
+    let answer = match api {
+        Some(FileApi::Download) => {
+            return files::download(reader.get_mut(), request, shared, keep_alive);
+        }
+        Some(api) => files::upload(reader, request, shared, api)?,
+        None => route(request, shared),
+    };
+    let keep_alive = request.keep_alive();
+    write_dated(reader.get_mut(), answer, keep_alive, shared).map(|()| keep_alive)
 }

@@ -37,10 +37,13 @@ pub mod signing;
 
 pub mod request;
 
+pub mod response;
+
 pub mod boundary;
 
 pub use builder::{enos_client_builder, enos_log_callback, enos_log_level};
 pub use client::enos_client;
 pub use managed::enos_client_counters;
-pub use request::enos_response;
+pub use request::enos_request;
+pub use response::enos_response;
 pub use status::enos_status;

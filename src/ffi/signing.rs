@@ -15,7 +15,16 @@ use crate::secret::AppSecret;
 /// Computes the `apim-signature` header of one API call:
 /// `hex(sha256(access_token + paramsData + timestamp_ms + app_secret))`,
 /// where `paramsData` is the decoded query's parameters sorted by name,
-/// written `name1value1name2value2…`, followed by the body bytes.
+/// written `name1value1name2value2…`, followed by the body bytes **when the
+/// body is JSON**.
+///
+/// Which bodies are signed: a body is part of the signature exactly when
+/// its `Content-Type` is JSON (`application/json`, or any
+/// `type/subtype+json`; case and parameters such as `charset` ignored).
+/// For a multipart, binary or form body, pass no body (`body_len` 0): the
+/// signature covers the query only. This follows the docs' words ("if the
+/// request has a JSON body") and EnOS's own SDKs, which never sign file
+/// parts; `enos_client_send()` and the fake gateway apply the same rule.
 ///
 /// - `access_token`: the token sent in `apim-accesstoken`, non-empty. Not NULL.
 /// - `query`: the raw query string, e.g. `"k3=v3&k1=v1"` (a leading `?` is
@@ -25,8 +34,8 @@ use crate::secret::AppSecret;
 ///   U+FFFD); sorted by name in byte order, parameters with the same name
 ///   keeping their order. **A parameter without `=`** (`"flag"`) is a
 ///   parameter with an empty value: it signs as its name alone.
-/// - `body`, `body_len`: the exact request body bytes as sent; `body` may be
-///   NULL only when `body_len` is 0.
+/// - `body`, `body_len`: the exact request body bytes as sent when it is a
+///   JSON body, else nothing; `body` may be NULL only when `body_len` is 0.
 /// - `timestamp_ms`: the value sent in `apim-timestamp` (UNIX milliseconds).
 /// - `app_secret`: non-empty. Not NULL. Never appears in a message.
 /// - `signature_out`: receives 64 lowercase hex characters on success, owned
@@ -71,8 +80,9 @@ pub unsafe extern "C" fn enos_sign_request(
 /// `"apim-accesstoken: <token>\r\napim-signature: <signature>\r\napim-timestamp: <ms>\r\n"`.
 ///
 /// - `client`: the client. Not NULL.
-/// - `query`, `body`, `body_len`: as for `enos_sign_request()`; the request
-///   must then be sent with exactly this query and body.
+/// - `query`, `body`, `body_len`: as for `enos_sign_request()` (a body only
+///   when it is JSON); the request must then be sent with exactly this query
+///   and body, and a signed body with a JSON `Content-Type`.
 /// - `headers_out`: receives the headers on success, owned by the caller and
 ///   freed with `enos_string_free()`; NULL on any failure. Not NULL.
 ///

@@ -38,6 +38,13 @@ pub enum enos_status {
     ENOS_ERR_SERVICE = 8,
     /// A bug in this library: a Rust panic was caught at the boundary.
     ENOS_ERR_INTERNAL = 9,
+    /// The call was stopped at the caller's request: a read, write or
+    /// other callback asked to stop.
+    ENOS_ERR_CANCELLED = 10,
+    /// A local file or descriptor failed: a file to send vanished, became
+    /// unreadable or changed size while it was sent, or the answer could not
+    /// be written to its output (a full disk, a closed descriptor).
+    ENOS_ERR_IO = 11,
 }
 
 impl From<ErrorKind> for enos_status {
@@ -52,6 +59,8 @@ impl From<ErrorKind> for enos_status {
             ErrorKind::BadResponse => enos_status::ENOS_ERR_BAD_RESPONSE,
             ErrorKind::Service => enos_status::ENOS_ERR_SERVICE,
             ErrorKind::Internal => enos_status::ENOS_ERR_INTERNAL,
+            ErrorKind::Cancelled => enos_status::ENOS_ERR_CANCELLED,
+            ErrorKind::Io => enos_status::ENOS_ERR_IO,
         }
     }
 }
@@ -68,6 +77,8 @@ fn status_name(status: i32) -> &'static CStr {
         7 => c"ENOS_ERR_BAD_RESPONSE",
         8 => c"ENOS_ERR_SERVICE",
         9 => c"ENOS_ERR_INTERNAL",
+        10 => c"ENOS_ERR_CANCELLED",
+        11 => c"ENOS_ERR_IO",
         _ => c"ENOS_UNKNOWN",
     }
 }
@@ -113,6 +124,8 @@ mod tests {
             ENOS_ERR_BAD_RESPONSE,
             ENOS_ERR_SERVICE,
             ENOS_ERR_INTERNAL,
+            ENOS_ERR_CANCELLED,
+            ENOS_ERR_IO,
         ];
         for (value, status) in all.iter().enumerate() {
             assert_eq!(*status as i32, value as i32, "values are fixed");
@@ -121,7 +134,7 @@ mod tests {
                 format!("{status:?}")
             );
         }
-        for unknown in [-1, 10, i32::MAX, i32::MIN] {
+        for unknown in [-1, 12, i32::MAX, i32::MIN] {
             assert_eq!(status_name(unknown), c"ENOS_UNKNOWN");
         }
     }

@@ -226,11 +226,16 @@ mod system {
 /// hasher, mixed with the process id: a child process forked from a parent
 /// inherits the hasher's keys and would otherwise draw the parent's numbers.
 pub(crate) fn random_fraction() -> f64 {
+    (random_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// 64 random bits, drawn as [`random_fraction`] draws them.
+pub(crate) fn random_u64() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut hasher = RandomState::new().build_hasher();
     hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
     hasher.write_u32(crate::fork::process_id());
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+    hasher.finish()
 }
 
 #[cfg(test)]

@@ -1,53 +1,115 @@
-//! One request and its whole answer over a [`Transport`]: the token calls'
-//! JSON POSTs and the API calls of `Client::request`, with the resend rule
-//! for a stale kept-alive connection, per-request deadlines, and failures
-//! classified by cause.
+//! One request over a [`Transport`]: sent with its body (bytes, or a reader
+//! streamed as it is sent), answered with a head whose body the caller then
+//! reads whole or streams. Owns the resend rule for a stale kept-alive
+//! connection, the deadlines of whole and streamed exchanges, and the
+//! classification of every failure by cause.
 
 use std::borrow::Cow;
+use std::io::Read;
 use std::time::{Duration, Instant};
 
+use ureq::SendBody;
 use ureq::http::{self, Method};
 
-use super::{HttpAnswer, MAX_RESPONSE_BODY_BYTES, Transport, classify, peer_issuer, trace};
+use super::{HttpAnswer, MAX_RESPONSE_BODY_BYTES, RequestInProgress, Transport, classify};
+use super::{peer_issuer, trace};
 use crate::error::Error;
 
 /// A request is sent again at most this many times because its pooled
 /// connection turned out to be closed.
 const MAX_STALE_CONNECTION_RETRIES: u32 = 2;
 
-/// One request to send: where, with which headers, and the body.
-pub(crate) struct Outgoing<'a> {
-    pub(crate) method: &'a str,
-    /// Path and query, appended to the gateway URL.
-    pub(crate) path_and_query: &'a str,
-    pub(crate) headers: Vec<(&'static str, String)>,
-    pub(crate) body: &'a [u8],
+/// The body of one attempt.
+pub(crate) enum OutgoingBody<'a> {
+    /// These bytes (none for an empty body).
+    Bytes(Cow<'a, [u8]>),
+    /// Exactly `length` bytes, read from `reader` as they are sent: the
+    /// reader fails rather than give fewer or more.
+    Stream {
+        length: u64,
+        reader: Box<dyn Read + 'a>,
+    },
 }
 
-impl Drop for Outgoing<'_> {
+/// What one attempt sends: the library's headers (wiped when dropped:
+/// they hold the token), the caller's headers, and the body. Made anew for
+/// every attempt: a request never repeats its timestamp.
+pub(crate) struct Attempt<'a> {
+    pub(crate) headers: Vec<(&'static str, String)>,
+    pub(crate) extra_headers: &'a [(String, String)],
+    pub(crate) body: OutgoingBody<'a>,
+}
+
+impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         for (_, value) in &mut self.headers {
             // SAFETY: zero bytes keep the String valid UTF-8 (a header may
             // hold a token).
             crate::secret::wipe(unsafe { value.as_bytes_mut() });
         }
+        if let OutgoingBody::Bytes(Cow::Owned(body)) = &mut self.body {
+            crate::secret::wipe(body); // a Refresh body holds a token
+        }
     }
 }
 
-/// A whole answer: status, headers (in order, names lower case) and body.
-#[derive(Debug)]
-pub(crate) struct Incoming {
+/// How long an exchange may take.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Timing {
+    /// Everything, the answer's body included, by this instant.
+    Whole(Instant),
+    /// A streamed body or answer: each read and write must make progress
+    /// within `stall`, the answer's head must come within `stall` of the
+    /// request's last byte, and nothing may go on past `cap`.
+    Streamed {
+        stall: Duration,
+        cap: Option<Instant>,
+    },
+}
+
+impl Timing {
+    /// Whether a new attempt may start now.
+    fn has_time_left(&self) -> bool {
+        match self {
+            Timing::Whole(deadline) => Instant::now() < *deadline,
+            Timing::Streamed { cap, .. } => cap.is_none_or(|cap| Instant::now() < cap),
+        }
+    }
+}
+
+/// One exchange: where it goes, how long it may take, and whether it may
+/// be sent again on a new connection when a reused one turns out closed.
+pub(crate) struct Exchange<'a> {
+    pub(crate) method: &'a str,
+    /// Path and query, appended to the gateway URL.
+    pub(crate) path_and_query: &'a str,
+    pub(crate) timing: Timing,
+    /// An idempotent request whose body can be made again: resent, like
+    /// libcurl does, when a reused connection failed before any byte of
+    /// the answer. Any other request is sent once; a failure after it
+    /// reached the server is marked [`Error::answer_lost`].
+    pub(crate) resend_on_stale_connection: bool,
+}
+
+/// An answer whose head has arrived; its body is read with
+/// [`OpenAnswer::read_all`] or [`OpenAnswer::into_body`], or dropped unread
+/// (which closes the connection unless the body was empty).
+pub(crate) struct OpenAnswer<'t> {
+    transport: &'t Transport,
     pub(crate) status: u16,
+    /// In the order received, names lower case.
     pub(crate) headers: Vec<(String, String)>,
-    pub(crate) body: Vec<u8>,
+    body: ureq::Body,
+    named_timeout: Duration,
+    _in_progress: RequestInProgress,
 }
 
 impl Transport {
     /// POSTs the JSON that `make_body` returns to `path` (appended to the
     /// gateway URL) and reads the whole answer, whatever its HTTP status.
     /// With a `deadline`, the call ends by then even when the client's
-    /// overall timeout would allow more. See [`Transport::exchange`] for
-    /// when it is sent again.
+    /// overall timeout would allow more. See [`Exchange`] for when it is
+    /// sent again.
     pub fn post_json(
         &self,
         path: &str,
@@ -56,66 +118,61 @@ impl Transport {
         idempotent: bool,
     ) -> Result<HttpAnswer, Error> {
         let deadline = deadline.unwrap_or_else(|| Instant::now() + self.options.total_timeout);
-        let make_request = || {
-            let body = make_body(); // holds the token to refresh: wiped below
-            (
-                vec![("content-type", "application/json;charset=UTF-8".to_string())],
-                Cow::Owned(body),
-            )
+        let exchange = Exchange {
+            method: "POST",
+            path_and_query: path,
+            timing: Timing::Whole(deadline),
+            resend_on_stale_connection: idempotent,
         };
-        let answer = self.exchange_with(
-            "POST",
-            path,
-            make_request,
-            deadline,
-            idempotent,
+        let (status, _, body) = self.exchange_whole(
+            &exchange,
+            &mut || {
+                Ok(Attempt {
+                    headers: vec![("content-type", "application/json;charset=UTF-8".into())],
+                    extra_headers: &[],
+                    body: OutgoingBody::Bytes(Cow::Owned(make_body())),
+                })
+            },
             MAX_RESPONSE_BODY_BYTES,
         )?;
-        Ok(HttpAnswer {
-            status: answer.status,
-            body: answer.body,
-        })
+        Ok(HttpAnswer { status, body })
     }
 
-    /// Sends `method` to `path_and_query` with the headers and body that
-    /// `make_request` returns (made anew for every attempt: a request must
-    /// never repeat its timestamp) and reads the whole answer, at most
-    /// `max_body` bytes of body, by `deadline`.
-    ///
-    /// Like libcurl, an `idempotent` request that fails on a reused
-    /// keep-alive connection before any byte of the answer arrived (the
-    /// server closed the connection just as the request went out) is sent
-    /// again on a new connection, within the same deadline. Any other
-    /// request is sent once: a failure after it reached the server is
-    /// marked [`Error::answer_lost`], since the server may have processed it.
-    pub(crate) fn exchange_with<'body>(
+    /// Sends the exchange and reads the whole answer, at most `max_body`
+    /// bytes of body: its status, headers and body.
+    pub(crate) fn exchange_whole<'a>(
         &self,
-        method: &str,
-        path_and_query: &str,
-        make_request: impl Fn() -> (Vec<(&'static str, String)>, Cow<'body, [u8]>),
-        deadline: Instant,
-        idempotent: bool,
+        exchange: &Exchange<'_>,
+        make_attempt: &mut dyn FnMut() -> Result<Attempt<'a>, Error>,
         max_body: u64,
-    ) -> Result<Incoming, Error> {
-        let mut stale_connections_left = if idempotent {
+    ) -> Result<(u16, Vec<(String, String)>, Vec<u8>), Error> {
+        let mut answer = self.open(exchange, make_attempt)?;
+        let (status, headers) = (answer.status, std::mem::take(&mut answer.headers));
+        match answer.read_all(max_body) {
+            Ok(body) => Ok((status, headers, body)),
+            Err(e) if !exchange.resend_on_stale_connection => {
+                Err(e.with_answer_lost("the server may have processed the request"))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends the exchange and waits for the answer's head; the attempt is
+    /// made anew by `make_attempt` for each send.
+    pub(crate) fn open<'a>(
+        &self,
+        exchange: &Exchange<'_>,
+        make_attempt: &mut dyn FnMut() -> Result<Attempt<'a>, Error>,
+    ) -> Result<OpenAnswer<'_>, Error> {
+        let mut stale_connections_left = if exchange.resend_on_stale_connection {
             MAX_STALE_CONNECTION_RETRIES
         } else {
             0
         };
         loop {
             trace::start();
-            let (headers, mut body) = make_request();
-            let outgoing = Outgoing {
-                method,
-                path_and_query,
-                headers,
-                body: &body,
-            };
-            let result = self.send_once(&outgoing, deadline, max_body);
-            drop(outgoing);
-            if let Cow::Owned(body) = &mut body {
-                crate::secret::wipe(body); // a Refresh body holds a token
-            }
+            let attempt = make_attempt()?;
+            let result = self.send_once(exchange, attempt);
             let trace = trace::current();
             let stale_pooled_connection = !trace.opened_connection && !trace.answer_started;
             match result {
@@ -124,13 +181,13 @@ impl Transport {
                     if stale_pooled_connection
                         && e.kind() == crate::ErrorKind::Connect
                         && stale_connections_left > 0
-                        && Instant::now() < deadline =>
+                        && exchange.timing.has_time_left() =>
                 {
                     stale_connections_left -= 1;
                 }
                 // Written (or perhaps written) on an open connection, no answer.
                 Err(e)
-                    if !idempotent
+                    if !exchange.resend_on_stale_connection
                         && !trace.connect_failed
                         && e.http_status() == 0
                         && matches!(
@@ -150,63 +207,45 @@ impl Transport {
 
     fn send_once(
         &self,
-        outgoing: &Outgoing<'_>,
-        deadline: Instant,
-        max_body: u64,
-    ) -> Result<Incoming, Error> {
-        let url = self.gateway.join(outgoing.path_and_query);
-        let (agent, _in_progress) = self.agent();
-        let method = Method::from_bytes(outgoing.method.as_bytes())
+        exchange: &Exchange<'_>,
+        mut attempt: Attempt<'_>,
+    ) -> Result<OpenAnswer<'_>, Error> {
+        let url = self.gateway.join(exchange.path_and_query);
+        let (agent, in_progress) = self.agent();
+        let method = Method::from_bytes(exchange.method.as_bytes())
             .map_err(|_| Error::invalid_argument("method is not an HTTP token"))?;
         let mut builder = http::Request::builder().method(method).uri(&url);
-        for (name, value) in &outgoing.headers {
+        for (name, value) in &attempt.headers {
             builder = builder.header(*name, value.as_str());
         }
-        let request = builder
-            .body(outgoing.body)
-            .map_err(|e| Error::invalid_argument(format!("request cannot be built: {e}")))?;
-        let mut total_timeout = self.options.total_timeout;
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let mut configured = agent.configure_request(request);
-        // A deadline from the caller (or a retry's) that is shorter than the
-        // client's own timeout; a few milliseconds do not warrant the
-        // request-level configuration.
-        if remaining + Duration::from_millis(5) < total_timeout {
-            total_timeout = remaining.max(Duration::from_millis(1));
-            // A request-level timeout still shares the agent's pool.
-            configured = configured.timeout_global(Some(total_timeout));
+        for (name, value) in attempt.extra_headers {
+            builder = builder.header(name.as_str(), value.as_str());
         }
-        let request = configured.build();
-        // Only asked for a certificate that was not trusted, on a direct
-        // connection, within what is left of the deadline.
-        let presented_issuer = || {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let timeout = self.options.connect_timeout.min(left);
-            (!self.route.via_proxy() && !timeout.is_zero())
-                .then(|| {
-                    peer_issuer::issuer_presented_by(
-                        self.gateway.host(),
-                        self.gateway.port(),
-                        timeout,
-                    )
-                })
-                .flatten()
+        let built =
+            |e: http::Error| Error::invalid_argument(format!("request cannot be built: {e}"));
+        let (named_timeout, deadline) = self.named_timeout(exchange.timing);
+        let context = ErrorContext {
+            transport: self,
+            phase: classify::Phase::Exchange,
+            named_timeout,
+            deadline,
+            body_limit: MAX_RESPONSE_BODY_BYTES,
         };
-        let context = |phase| classify::Context {
-            authority: &self.peer,
-            via_proxy: self.route.via_proxy(),
-            https: self.gateway.is_https(),
-            ca_file: self.options.ca_file.as_deref(),
-            presented_issuer: &presented_issuer,
-            connect_timeout: self.options.connect_timeout.min(total_timeout),
-            total_timeout,
-            body_limit: max_body,
-            phase,
-            trace: trace::current(),
+        let ran = match &mut attempt.body {
+            OutgoingBody::Bytes(bytes) => {
+                let request = builder.body(&bytes[..]).map_err(built)?;
+                agent.run(self.configured(&agent, request, exchange.timing))
+            }
+            OutgoingBody::Stream { length, reader } => {
+                let request = builder
+                    .header("content-length", length.to_string())
+                    .body(SendBody::from_reader(reader))
+                    .map_err(built)?;
+                agent.run(self.configured(&agent, request, exchange.timing))
+            }
         };
-        let mut response = agent
-            .run(request)
-            .map_err(|e| classify::transport_error(e, &context(classify::Phase::Exchange)))?;
+        let mut response = ran.map_err(|e| context.classify(e))?;
+        drop(attempt);
         let status = response.status().as_u16();
         check_encodings(response.headers()).map_err(|e| e.with_http_status(status))?;
         let headers = response
@@ -219,18 +258,209 @@ impl Transport {
                 )
             })
             .collect();
-        let reader = response.body_mut().with_config().limit(max_body).reader();
-        let body = read_all_wiping(reader)
-            .map_err(ureq::Error::from)
-            .map_err(|e| {
-                classify::transport_error(e, &context(classify::Phase::ResponseBody))
-                    .with_http_status(status)
-            })?;
-        Ok(Incoming {
+        let body = std::mem::replace(response.body_mut(), empty_body());
+        Ok(OpenAnswer {
+            transport: self,
             status,
             headers,
             body,
+            named_timeout,
+            _in_progress: in_progress,
         })
+    }
+
+    /// The timeout a failure's message names, and the deadline (if any).
+    fn named_timeout(&self, timing: Timing) -> (Duration, Option<Instant>) {
+        let total_timeout = self.options.total_timeout;
+        match timing {
+            Timing::Whole(deadline) => {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                let named = if remaining + Duration::from_millis(5) < total_timeout {
+                    remaining.max(Duration::from_millis(1))
+                } else {
+                    total_timeout
+                };
+                (named, Some(deadline))
+            }
+            Timing::Streamed { stall, cap } => (stall, cap),
+        }
+    }
+
+    /// The request with the timeouts of `timing`. A whole exchange whose
+    /// deadline is the client's own keeps the agent's configuration (a
+    /// few milliseconds do not warrant a request-level one).
+    fn configured<B: ureq::AsSendBody>(
+        &self,
+        agent: &ureq::Agent,
+        request: http::Request<B>,
+        timing: Timing,
+    ) -> http::Request<B> {
+        let total_timeout = self.options.total_timeout;
+        match timing {
+            Timing::Whole(deadline) => {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                if remaining + Duration::from_millis(5) < total_timeout {
+                    let timeout = remaining.max(Duration::from_millis(1));
+                    // A request-level timeout still shares the agent's pool.
+                    agent
+                        .configure_request(request)
+                        .timeout_global(Some(timeout))
+                        .build()
+                } else {
+                    request
+                }
+            }
+            Timing::Streamed { stall, cap } => {
+                let cap = cap.map(|cap| {
+                    cap.saturating_duration_since(Instant::now())
+                        .max(Duration::from_millis(1))
+                });
+                agent
+                    .configure_request(request)
+                    .timeout_global(cap)
+                    .timeout_per_read(Some(stall))
+                    .timeout_per_write(Some(stall))
+                    .timeout_recv_response(Some(stall))
+                    .build()
+            }
+        }
+    }
+}
+
+/// An empty body, left where a response's body was taken out.
+fn empty_body() -> ureq::Body {
+    ureq::Body::builder().data("")
+}
+
+/// What a failure's message needs to know of an exchange; the rest is
+/// the transport's.
+struct ErrorContext<'t> {
+    transport: &'t Transport,
+    phase: classify::Phase,
+    /// The timeout a message names.
+    named_timeout: Duration,
+    /// Until when a certificate may still be looked at.
+    deadline: Option<Instant>,
+    body_limit: u64,
+}
+
+impl ErrorContext<'_> {
+    fn classify(&self, error: ureq::Error) -> Error {
+        // A body source's own failure (a file that changed, a callback
+        // that stopped the call), passed through the HTTP client.
+        if let ureq::Error::Io(io) = &error {
+            if let Some(carried) = Error::carried_by(io) {
+                return carried;
+            }
+        }
+        let transport = self.transport;
+        let connect_timeout = transport.options.connect_timeout;
+        // Only asked for a certificate that was not trusted, on a direct
+        // connection, within what is left of the deadline.
+        let presented_issuer = || {
+            let left = self.deadline.map_or(connect_timeout, |deadline| {
+                deadline.saturating_duration_since(Instant::now())
+            });
+            let timeout = connect_timeout.min(left);
+            (!transport.route.via_proxy() && !timeout.is_zero())
+                .then(|| {
+                    peer_issuer::issuer_presented_by(
+                        transport.gateway.host(),
+                        transport.gateway.port(),
+                        timeout,
+                    )
+                })
+                .flatten()
+        };
+        let context = classify::Context {
+            authority: &transport.peer,
+            via_proxy: transport.route.via_proxy(),
+            https: transport.gateway.is_https(),
+            ca_file: transport.options.ca_file.as_deref(),
+            presented_issuer: &presented_issuer,
+            connect_timeout: connect_timeout.min(self.named_timeout),
+            total_timeout: self.named_timeout,
+            body_limit: self.body_limit,
+            phase: self.phase,
+            trace: trace::current(),
+        };
+        classify::transport_error(error, &context)
+    }
+}
+
+impl<'t> OpenAnswer<'t> {
+    /// The first value of header `name` (lower case), if any.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(header, _)| header == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The body's length, when the server announced it.
+    pub(crate) fn content_length(&self) -> Option<u64> {
+        self.header("content-length")?.trim().parse().ok()
+    }
+
+    /// The body, of which at most `limit` bytes will be read.
+    pub(crate) fn into_body(mut self, limit: u64) -> AnswerBody<'t> {
+        let body = std::mem::replace(&mut self.body, empty_body());
+        AnswerBody {
+            transport: self.transport,
+            status: self.status,
+            named_timeout: self.named_timeout,
+            limit,
+            reader: body.into_with_config().limit(limit).reader(),
+            _in_progress: self._in_progress,
+        }
+    }
+
+    /// Reads the whole body, at most `max_body` bytes.
+    pub(crate) fn read_all(self, max_body: u64) -> Result<Vec<u8>, Error> {
+        self.into_body(max_body).read_all()
+    }
+}
+
+/// An answer's body being read; its failures are classified by cause.
+pub(crate) struct AnswerBody<'t> {
+    transport: &'t Transport,
+    status: u16,
+    named_timeout: Duration,
+    limit: u64,
+    reader: ureq::BodyReader<'static>,
+    _in_progress: RequestInProgress,
+}
+
+impl AnswerBody<'_> {
+    fn failure(&self, error: std::io::Error) -> Error {
+        let context = ErrorContext {
+            transport: self.transport,
+            phase: classify::Phase::ResponseBody,
+            named_timeout: self.named_timeout,
+            deadline: None,
+            body_limit: self.limit,
+        };
+        context
+            .classify(ureq::Error::from(error))
+            .with_http_status(self.status)
+    }
+
+    /// Reads the next bytes into `buffer`; 0 at the end of the body.
+    pub(crate) fn read(&mut self, buffer: &mut [u8]) -> Result<usize, Error> {
+        loop {
+            match self.reader.read(buffer) {
+                Ok(read) => return Ok(read),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.failure(e)),
+            }
+        }
+    }
+
+    /// Reads the rest of the body into a vector that is grown by hand, so
+    /// that no part of the answer (it may hold a token) is left in freed
+    /// memory.
+    pub(crate) fn read_all(&mut self) -> Result<Vec<u8>, Error> {
+        read_all_wiping(&mut self.reader).map_err(|e| self.failure(e))
     }
 }
 

@@ -1,0 +1,88 @@
+//! Signed API calls (`Client::send`, `Client::request`,
+//! `enos_client_send`, `enos_client_request`).
+//!
+//! | file | what |
+//! |---|---|
+//! | `request.rs` | the request object and the checks of its pieces |
+//! | `body.rs`, `multipart.rs`, `file.rs` | where the body's bytes come from: memory, a file, `multipart/form-data` parts |
+//! | `output.rs` | where the answer goes (memory, a descriptor, a callback) and progress reports |
+//! | `call.rs` | one call: token, signature, send, a refused token renewed |
+//! | `resume.rs` | a streamed answer delivered, a broken download resumed |
+//! | `response.rs` | the answer |
+//!
+//! The signing rule (which bodies are signed) is `signing::signs_body`.
+
+mod body;
+mod call;
+mod file;
+mod multipart;
+mod output;
+mod request;
+mod response;
+mod resume;
+
+use serde::Deserialize;
+
+pub(crate) use body::{BodyView, ReadFn};
+pub(crate) use call::{CallContext, CallSpec, send};
+pub use output::Progress;
+pub(crate) use output::{Output, ProgressFn, WriteFn};
+pub use request::{BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE, Request};
+pub(crate) use request::{check_method, check_path, checked_content_type};
+pub use response::Response;
+
+/// Answers larger than this are refused unless the builder says otherwise.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The path with query values left out, for log lines.
+pub(crate) fn path_for_logs(path: &str) -> String {
+    match path.split_once('?') {
+        None => path.to_string(),
+        Some((path, query)) => {
+            let names: Vec<&str> = query
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| p.split_once('=').map_or(p, |(name, _)| name))
+                .collect();
+            format!("{path}?{}", names.join("&"))
+        }
+    }
+}
+
+/// Whether the gateway refused the token of a call: HTTP 401, or a JSON
+/// body whose `status` is 1203 (the token has expired).
+pub(crate) fn token_refused(status: u16, body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Envelope {
+        status: Option<i64>,
+    }
+    status == 401
+        || (body.len() <= 64 * 1024
+            && body.first() == Some(&b'{')
+            && serde_json::from_slice::<Envelope>(body).is_ok_and(|envelope| {
+                envelope.status == Some(i64::from(crate::service_status::TOKEN_EXPIRED))
+            }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_show_query_names_without_values() {
+        assert_eq!(path_for_logs("/a/b?k2=v2&k1=v%201"), "/a/b?k2&k1");
+        assert_eq!(path_for_logs("/a"), "/a");
+    }
+
+    #[test]
+    fn a_refused_token_is_told_by_401_or_status_1203() {
+        assert!(token_refused(401, b""));
+        assert!(token_refused(
+            200,
+            br#"{"status":1203,"msg":"token expired"}"#
+        ));
+        assert!(!token_refused(200, br#"{"status":0,"data":{}}"#));
+        assert!(!token_refused(403, br#"{"status":1203"#), "not JSON");
+        assert!(!token_refused(500, b"<html>"));
+    }
+}

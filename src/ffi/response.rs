@@ -1,0 +1,149 @@
+//! An API's answer as C sees it: `enos_response` and its accessors.
+
+use std::ffi::{CString, c_char};
+use std::ptr;
+
+use super::boundary::{infallible, optional_str};
+
+/// An API's answer, owned by the caller until `enos_response_free()`: its
+/// HTTP status, its headers and its whole body. Read it with
+/// `enos_response_status()`, `enos_response_body()` and
+/// `enos_response_header()`; everything they return stays valid until the
+/// response is freed. A response may be read from any thread, by several
+/// at once; it is not tied to the client (freeing the client first is fine).
+pub struct enos_response {
+    status: u16,
+    /// The body followed by one NUL byte, not counted in `body_len`.
+    body: Vec<u8>,
+    body_len: usize,
+    /// Names (lower case) and values as C strings, in the order received.
+    headers: Vec<(CString, CString)>,
+}
+
+impl Drop for enos_response {
+    fn drop(&mut self) {
+        crate::secret::wipe(&mut self.body);
+    }
+}
+
+impl From<crate::Response> for enos_response {
+    fn from(response: crate::Response) -> Self {
+        let (status, headers, mut body, _attempts) = response.into_parts();
+        let body_len = body.len();
+        body.push(0);
+        let headers = headers
+            .into_iter()
+            .map(|(name, value)| {
+                let c_string =
+                    |text: String| CString::new(text.replace('\0', " ")).unwrap_or_default();
+                (c_string(name), c_string(value))
+            })
+            .collect();
+        enos_response {
+            status,
+            body,
+            body_len,
+            headers,
+        }
+    }
+}
+
+/// The HTTP status of `response` (for example 200 or 404); 0 if `response`
+/// is NULL. Does not touch the last error.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_response_status(response: *const enos_response) -> i32 {
+    infallible(0, || {
+        // SAFETY: NULL or a response from this library, not yet freed.
+        unsafe { response.as_ref() }.map_or(0, |r| i32::from(r.status))
+    })
+}
+
+/// The body of `response` and, in `*body_len_out`, its length in bytes. The
+/// body is followed by a NUL byte that its length does not count, so a
+/// text body can be read as a C string (a binary one may hold NULs: use the
+/// length). Valid until `enos_response_free()`. `body_len_out` may be NULL.
+/// A NULL `response` gives NULL and a length of 0. Does not touch the last
+/// error.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_response_body(
+    response: *const enos_response,
+    body_len_out: *mut usize,
+) -> *const u8 {
+    infallible(ptr::null(), || {
+        // SAFETY: NULL or a response from this library, not yet freed.
+        let response = unsafe { response.as_ref() };
+        // SAFETY: NULL or a writable size_t, per the caller's contract.
+        if let Some(length) = unsafe { body_len_out.as_mut() } {
+            *length = response.map_or(0, |r| r.body_len);
+        }
+        response.map_or(ptr::null(), |r| r.body.as_ptr())
+    })
+}
+
+/// The first value of header `name` in `response` (the name in any case:
+/// `"content-type"` finds `Content-Type`), as a NUL-terminated string valid
+/// until `enos_response_free()`; NULL when there is no such header, or
+/// when `response` or `name` is NULL or `name` is not UTF-8. Does not touch
+/// the last error.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_response_header(
+    response: *const enos_response,
+    name: *const c_char,
+) -> *const c_char {
+    infallible(ptr::null(), || {
+        // SAFETY: NULL or a response from this library, not yet freed.
+        let Some(response) = (unsafe { response.as_ref() }) else {
+            return ptr::null();
+        };
+        // SAFETY: NULL or a NUL-terminated string, per the caller's contract.
+        let Ok(Some(name)) = (unsafe { optional_str(name, "name") }) else {
+            return ptr::null();
+        };
+        response
+            .headers
+            .iter()
+            .find(|(header, _)| header.to_bytes().eq_ignore_ascii_case(name.as_bytes()))
+            .map_or(ptr::null(), |(_, value)| value.as_ptr())
+    })
+}
+
+/// The header at `index` (0, 1, ... in the order received): its name (lower
+/// case) in `*name_out` and its value in `*value_out`, both NUL-terminated
+/// and valid until `enos_response_free()`. Returns true, or false past the
+/// last header (and when `response` is NULL), with both outputs set to NULL.
+/// `name_out` and `value_out` may be NULL. To list every header, call it
+/// with index 0, 1, ... until it returns false. Does not touch the last error.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_response_header_at(
+    response: *const enos_response,
+    index: usize,
+    name_out: *mut *const c_char,
+    value_out: *mut *const c_char,
+) -> bool {
+    infallible(false, || {
+        // SAFETY: NULL or a response from this library, not yet freed.
+        let header = unsafe { response.as_ref() }.and_then(|r| r.headers.get(index));
+        // SAFETY: NULL or writable pointers, per the caller's contract.
+        if let Some(name_out) = unsafe { name_out.as_mut() } {
+            *name_out = header.map_or(ptr::null(), |(name, _)| name.as_ptr());
+        }
+        // SAFETY: as above.
+        if let Some(value_out) = unsafe { value_out.as_mut() } {
+            *value_out = header.map_or(ptr::null(), |(_, value)| value.as_ptr());
+        }
+        header.is_some()
+    })
+}
+
+/// Frees a response from `enos_client_request()` or `enos_client_send()`, and with it its body and
+/// header strings. NULL is accepted and does nothing. Does not touch the
+/// last error.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_response_free(response: *mut enos_response) {
+    infallible((), || {
+        if !response.is_null() {
+            // SAFETY: a response from enos_client_request, freed once.
+            drop(unsafe { Box::from_raw(response) });
+        }
+    })
+}
