@@ -1231,6 +1231,13 @@ enum enos_status enos_client_request(const struct enos_client *client,
 int32_t enos_response_status(const struct enos_response *response);
 
 /**
+ * How many times the call was sent: 1 for the first try; a renewed
+ * token's resend and each resumed download add one. 0 if `response` is
+ * NULL. Does not touch the last error.
+ */
+uint32_t enos_response_attempts(const struct enos_response *response);
+
+/**
  * The body of `response` and, in `*body_len_out`, its length in bytes. The
  * body is followed by a NUL byte that its length does not count, so a
  * text body can be read as a C string (a binary one may hold NULs: use the

@@ -45,10 +45,18 @@ impl Drop for AppSecret {
     }
 }
 
-/// Overwrites `bytes` with zeros, with volatile writes so that the compiler
-/// cannot drop the stores as dead before the memory is freed.
+/// Overwrites `bytes` with zeros in a way the compiler cannot drop as dead
+/// stores before the memory is freed: glibc's `explicit_bzero` (memset
+/// speed: a streamed gigabyte passes through these buffers), else volatile
+/// writes.
 pub(crate) fn wipe(bytes: &mut [u8]) {
-    for byte in bytes {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `bytes` is valid and writable for its length.
+    unsafe {
+        libc::explicit_bzero(bytes.as_mut_ptr().cast(), bytes.len())
+    };
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    for byte in bytes.iter_mut() {
         // SAFETY: a valid, writable byte.
         unsafe { std::ptr::write_volatile(byte, 0) };
     }

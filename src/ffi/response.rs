@@ -18,6 +18,7 @@ pub struct enos_response {
     body_len: usize,
     /// Names (lower case) and values as C strings, in the order received.
     headers: Vec<(CString, CString)>,
+    attempts: u32,
 }
 
 impl Drop for enos_response {
@@ -28,7 +29,7 @@ impl Drop for enos_response {
 
 impl From<crate::Response> for enos_response {
     fn from(response: crate::Response) -> Self {
-        let (status, headers, mut body, _attempts) = response.into_parts();
+        let (status, headers, mut body, attempts) = response.into_parts();
         let body_len = body.len();
         body.push(0);
         let headers = headers
@@ -44,6 +45,7 @@ impl From<crate::Response> for enos_response {
             body,
             body_len,
             headers,
+            attempts,
         }
     }
 }
@@ -55,6 +57,17 @@ pub unsafe extern "C" fn enos_response_status(response: *const enos_response) ->
     infallible(0, || {
         // SAFETY: NULL or a response from this library, not yet freed.
         unsafe { response.as_ref() }.map_or(0, |r| i32::from(r.status))
+    })
+}
+
+/// How many times the call was sent: 1 for the first try; a renewed
+/// token's resend and each resumed download add one. 0 if `response` is
+/// NULL. Does not touch the last error.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_response_attempts(response: *const enos_response) -> u32 {
+    infallible(0, || {
+        // SAFETY: NULL or a response from this library, not yet freed.
+        unsafe { response.as_ref() }.map_or(0, |r| r.attempts)
     })
 }
 

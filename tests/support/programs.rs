@@ -309,6 +309,17 @@ pub fn assert_no_leaks_with(
     secret: &str,
     env: &[(&str, &str)],
 ) -> String {
+    assert_no_leaks_running(program, &[], url, secret, env)
+}
+
+/// As [`assert_no_leaks_with`], with arguments for the program.
+pub fn assert_no_leaks_running(
+    program: &Path,
+    args: &[&str],
+    url: &str,
+    secret: &str,
+    env: &[(&str, &str)],
+) -> String {
     let Some(valgrind) = valgrind() else {
         return String::new();
     };
@@ -320,6 +331,7 @@ pub fn assert_no_leaks_with(
                 "--error-exitcode=99",
             ])
             .arg(program)
+            .args(args)
             .envs(env.iter().copied()),
         url,
         secret,
