@@ -1,7 +1,8 @@
 /*
  * enos_token.hpp: a header-only C++17 wrapper over enos_token.h.
  *
- * - enos::Client: move-only, RAII, built with enos::Client::Builder.
+ * - enos::Client: move-only, RAII, built with enos::Client::Builder; API
+ *   calls with Client::request() or an enos::Request and Client::send().
  * - Methods return std::string (and the expiry), and throw enos::Error on
  *   failure, carrying the status, the gateway status, the HTTP status and the
  *   library's message.
@@ -22,6 +23,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -116,6 +118,42 @@ struct ClientDeleter {
 struct ResponseDeleter {
   void operator()(enos_response *r) const noexcept { enos_response_free(r); }
 };
+struct RequestDeleter {
+  void operator()(enos_request *r) const noexcept { enos_request_free(r); }
+};
+
+/**
+ * The exception a request's callback threw on this thread: callbacks run on
+ * the thread that sends, so Client::send rethrows it after the call.
+ */
+inline std::exception_ptr &pending_exception() {
+  thread_local std::exception_ptr pending;
+  return pending;
+}
+
+using ReadFunction = std::function<int64_t(uint8_t *buffer, size_t capacity)>;
+using WriteFunction = std::function<bool(std::string_view data)>;
+
+inline int64_t read_trampoline(void *user_data, uint8_t *buffer, size_t capacity) {
+  try {
+    return (*static_cast<ReadFunction *>(user_data))(buffer, capacity);
+  } catch (...) {
+    pending_exception() = std::current_exception();
+    return -1;
+  }
+}
+
+inline int write_trampoline(void *user_data, const uint8_t *data, size_t len) {
+  try {
+    return (*static_cast<WriteFunction *>(user_data))(
+               std::string_view(reinterpret_cast<const char *>(data), len))
+               ? 0
+               : 1;
+  } catch (...) {
+    pending_exception() = std::current_exception();
+    return 1;
+  }
+}
 
 /** A log callback kept alive as long as the client that calls it. */
 using LogFunction = std::function<void(enos_log_level, const char *)>;
@@ -164,10 +202,152 @@ class Response {
     return value != nullptr ? std::optional<std::string_view>(value) : std::nullopt;
   }
 
+  /** How many times the call was sent: 1, more after a renewed token or a resumed download. */
+  uint32_t attempts() const noexcept { return enos_response_attempts(handle_.get()); }
+
  private:
   friend class Client;
   explicit Response(enos_response *raw) : handle_(raw) {}
   std::unique_ptr<enos_response, detail::ResponseDeleter> handle_;
+};
+
+/** How far a call has got (see enos_progress_callback). */
+struct Progress {
+  uint64_t sent = 0;
+  uint64_t send_total = 0;
+  uint64_t received = 0;
+  /** -1 when the server did not say. */
+  int64_t receive_total = -1;
+};
+
+/**
+ * An API call to send with Client::send(): method and path, headers, one
+ * body (bytes, a file streamed from disk, or multipart parts), where the
+ * answer goes, progress and a time cap. Move-only. Each setter checks its
+ * arguments (throwing enos::Error naming what to fix) and returns *this.
+ * Once set up it may be sent many times, from several threads at once (its
+ * callbacks then run on each sending thread).
+ */
+class Request {
+ public:
+  /** `method` on `path` (path and query relative to the gateway URL). */
+  Request(const std::string &method, const std::string &path) {
+    enos_request *raw = nullptr;
+    detail::check(enos_request_new(detail::c_str(method, "method"), detail::c_str(path, "path"), &raw));
+    handle_.reset(raw);
+  }
+
+  /** Sets header `name` (Accept, Range, ...), replacing an earlier value. */
+  Request &header(const std::string &name, const std::string &value) {
+    detail::check(enos_request_set_header(handle_.get(), detail::c_str(name, "header name"),
+                                          detail::c_str(value, "header value")));
+    return *this;
+  }
+
+  /** Removes header `name`. */
+  Request &remove_header(const std::string &name) {
+    detail::check(enos_request_set_header(handle_.get(), detail::c_str(name, "header name"), nullptr));
+    return *this;
+  }
+
+  /** The body, copied; `content_type` "" means application/json;charset=UTF-8. */
+  Request &body(std::string_view bytes, const std::string &content_type = "") {
+    detail::check(enos_request_set_body(handle_.get(), optional(content_type),
+                                        reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size()));
+    return *this;
+  }
+
+  /** The body: the file at `path`, streamed when sent ("" content type: application/octet-stream). */
+  Request &body_file(const std::string &path, const std::string &content_type = "") {
+    detail::check(enos_request_set_body_file(handle_.get(), optional(content_type), detail::c_str(path, "file path")));
+    return *this;
+  }
+
+  /** A multipart part holding `data` (copied); "" content type: a plain field. */
+  Request &part(const std::string &name, std::string_view data, const std::string &content_type = "") {
+    detail::check(enos_request_add_part(handle_.get(), detail::c_str(name, "part name"), optional(content_type),
+                                        reinterpret_cast<const uint8_t *>(data.data()), data.size()));
+    return *this;
+  }
+
+  /** A file part streamed from `path` ("" file name: the path's last component). */
+  Request &file_part(const std::string &name, const std::string &path, const std::string &file_name = "",
+                     const std::string &content_type = "") {
+    detail::check(enos_request_add_file_part(handle_.get(), detail::c_str(name, "part name"), optional(file_name),
+                                             optional(content_type), detail::c_str(path, "file path")));
+    return *this;
+  }
+
+  /**
+   * A part of exactly `length` bytes pulled from `read(buffer, capacity)` as
+   * the call is sent (return the bytes written, 0 at the end, -1 to stop;
+   * an exception stops the call and is rethrown by Client::send).
+   */
+  Request &callback_part(const std::string &name, uint64_t length, detail::ReadFunction read,
+                         const std::string &file_name = "", const std::string &content_type = "") {
+    auto function = std::make_shared<detail::ReadFunction>(std::move(read));
+    detail::check(enos_request_add_callback_part(handle_.get(), detail::c_str(name, "part name"),
+                                                 optional(file_name), optional(content_type), length,
+                                                 &detail::read_trampoline, function.get()));
+    keep_.push_back(std::move(function));
+    return *this;
+  }
+
+  /** Writes the answer's body to `fd` as it arrives (never closed by the library). */
+  Request &output_fd(int fd) {
+    detail::check(enos_request_set_output_fd(handle_.get(), fd));
+    return *this;
+  }
+
+  /**
+   * Hands the answer's body to `write(data)` as it arrives; false (or an
+   * exception, rethrown by Client::send) stops the call.
+   */
+  Request &output(detail::WriteFunction write) {
+    auto function = std::make_shared<detail::WriteFunction>(std::move(write));
+    detail::check(enos_request_set_output_callback(handle_.get(), &detail::write_trampoline, function.get()));
+    keep_.push_back(std::move(function));
+    return *this;
+  }
+
+  /** Reports progress at most every 100 ms and once at the end (exceptions are swallowed). */
+  Request &progress(std::function<void(const Progress &)> report) {
+    auto function = std::make_shared<std::function<void(const Progress &)>>(std::move(report));
+    detail::check(enos_request_set_progress_callback(
+        handle_.get(),
+        [](void *user_data, uint64_t sent, uint64_t send_total, uint64_t received, int64_t receive_total) {
+          try {
+            (*static_cast<std::function<void(const Progress &)> *>(user_data))(
+                Progress{sent, send_total, received, receive_total});
+          } catch (...) {
+          }
+        },
+        function.get()));
+    keep_.push_back(std::move(function));
+    return *this;
+  }
+
+  /** Caps the whole call, a streamed transfer included (0: no cap). */
+  Request &timeout(std::chrono::milliseconds timeout) {
+    detail::check(enos_request_set_timeout_ms(handle_.get(), static_cast<uint64_t>(timeout.count())));
+    return *this;
+  }
+
+  /** The C request, for enos_client_send(). */
+  const enos_request *get() const {
+    if (!handle_) {
+      throw Error(ENOS_ERR_NULL_ARGUMENT, "request was moved from", 0, 0);
+    }
+    return handle_.get();
+  }
+
+ private:
+  static const char *optional(const std::string &text) {
+    return text.empty() ? nullptr : detail::c_str(text, "argument");
+  }
+
+  std::unique_ptr<enos_request, detail::RequestDeleter> handle_;
+  std::vector<std::shared_ptr<void>> keep_;
 };
 
 /** A reusable, thread-safe client for one gateway and one application. */
@@ -342,6 +522,25 @@ class Client {
         content_type.empty() ? nullptr : detail::c_str(content_type, "content type"),
         reinterpret_cast<const uint8_t *>(body.data()), body.size(), &raw);
     Response response(raw);
+    detail::check(status);
+    return response;
+  }
+
+  /**
+   * Sends `request`: signed with the managed token, files streamed, the
+   * answer kept or streamed to its output, a refused token renewed, a broken
+   * download resumed. Any HTTP answer is returned; failures throw
+   * enos::Error, and an exception thrown by one of the request's callbacks
+   * is rethrown as it was.
+   */
+  Response send(const Request &request) const {
+    enos_response *raw = nullptr;
+    detail::pending_exception() = nullptr;
+    enos_status status = enos_client_send(handle(), request.get(), &raw);
+    Response response(raw);
+    if (std::exception_ptr thrown = std::exchange(detail::pending_exception(), nullptr)) {
+      std::rethrow_exception(thrown);
+    }
     detail::check(status);
     return response;
   }

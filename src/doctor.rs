@@ -283,8 +283,8 @@ pub fn diagnose(setup: &Setup, report: &mut dyn FnMut(&Step)) -> bool {
             )),
         );
     }
-    let (_, answer_headers, _) = &answer;
-    let date = answer_headers
+    let date = answer
+        .headers
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case("date"))
         .and_then(|(_, value)| crate::time::http_date::parse(value));

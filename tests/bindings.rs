@@ -1,6 +1,6 @@
 //! The bindings cannot drift from the header: every C function declared in
 //! `include/enos_token.h` is bound by the C++ wrapper, the Python module, the
-//! Node module and the Go package, and every status is known to the Python and Node error
+//! Node module and the Go package (its two files), and every status is known to the Python and Node error
 //! tables by its name and number. Adding a function or a status to the C
 //! API without binding it fails here (the few intended exceptions are
 //! listed with their reason).
@@ -16,7 +16,13 @@ const BINDINGS: [(&str, &str); 4] = [
         include_str!("../examples/python/enos_token/__init__.py"),
     ),
     ("Node", include_str!("../examples/node/enos_token.js")),
-    ("Go", include_str!("../examples/go/enostoken.go")),
+    (
+        "Go",
+        concat!(
+            include_str!("../examples/go/enostoken.go"),
+            include_str!("../examples/go/request.go")
+        ),
+    ),
 ];
 
 /// Functions a binding leaves out on purpose, and why.
@@ -68,8 +74,9 @@ fn the_header_declares_what_the_bindings_are_checked_against() {
     assert!(functions.len() >= 24, "{functions:?}");
     assert!(functions.contains("enos_client_builder_set_shared_cache"));
     let statuses = statuses();
-    assert_eq!(statuses.len(), 10, "{statuses:?}");
+    assert_eq!(statuses.len(), 12, "{statuses:?}");
     assert_eq!(statuses[9], ("ENOS_ERR_INTERNAL".to_string(), 9));
+    assert_eq!(statuses[11], ("ENOS_ERR_IO".to_string(), 11));
 }
 
 #[test]

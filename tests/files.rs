@@ -580,7 +580,8 @@ fn upload_changing(
 fn a_file_that_changes_while_sent_ends_the_call_without_a_short_upload() {
     let fake = fake();
     let client = client(&fake.url());
-    let cases: [(&str, fn(&std::path::Path)); 3] = [
+    type Change = fn(&std::path::Path);
+    let cases: [(&str, Change); 3] = [
         ("grew", |path| {
             let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
             file.write_all(b"one more line\n").unwrap();

@@ -6,14 +6,29 @@
 //
 // Build (one line): c++ -std=c++17 -Wall -Wextra -Werror -pedantic -Iinclude
 //   examples/cpp/client.cpp -Ltarget/debug -lenos_token -Wl,-rpath,"$PWD/target/debug" -o client
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "enos_token.hpp"
 
 static std::string hint(const std::string &token) { return token.substr(0, 4) + "…"; }
+
+/** A temporary file holding `content`; its path. */
+static std::string write_temporary_file(const std::string &content) {
+  char path[] = "/tmp/enos-cpp-file-XXXXXX";
+  int fd = mkstemp(path);
+  if (fd < 0 || write(fd, content.data(), content.size()) != static_cast<ssize_t>(content.size())) {
+    throw std::runtime_error("cannot write a temporary file");
+  }
+  close(fd);
+  return path;
+}
 
 int main() {
   const char *gateway = std::getenv("ENOS_GATEWAY_URL");
@@ -46,6 +61,45 @@ int main() {
     std::cout << "request: HTTP " << response.status() << ", " << response.header("Content-Type").value_or("?")
               << "\n";
     // snippet:end cpp
+
+    // Files both ways: a measurement point with a file part, and a download
+    // streamed to a callback (or, with output_fd, to a file).
+    std::string csv_path = write_temporary_file(std::string(100000, 'x'));
+    // snippet:begin cpp-files
+    enos::Request upload("POST", "/connect-service/v2.1/integration?action=postMeasurepoint&orgId=o1");
+    upload.part("enos-message", R"({"payload":[]})", "application/json")
+        .file_part("enos-file", csv_path, "readings.csv", "text/csv");
+    enos::Response uploaded = client.send(upload);
+
+    size_t received = 0;
+    enos::Request download("GET", "/connect-service/v2.1/files?action=download&fileUri=enos-connect://fake/3000000.bin");
+    download.output([&received](std::string_view data) {
+      received += data.size();  // write it somewhere
+      return true;              // false stops the call
+    });
+    enos::Response downloaded = client.send(download);
+    // snippet:end cpp-files
+    std::remove(csv_path.c_str());
+    std::cout << "upload: HTTP " << uploaded.status() << ", "
+              << (uploaded.body().find(R"("bytes":100000,"contentType":"text/csv","filename":"readings.csv")") !=
+                          std::string_view::npos
+                      ? "readings.csv arrived"
+                      : std::string(uploaded.body()))
+              << "\n";
+    std::cout << "download: HTTP " << downloaded.status() << ", " << received << " bytes, body "
+              << downloaded.body().size() << "\n";
+    try {
+      enos::Request failing("GET", "/connect-service/v2.1/files?action=download&fileUri=enos-connect://fake/1000.bin");
+      failing.output([](std::string_view) -> bool { throw std::runtime_error("disk full"); });
+      client.send(failing);
+    } catch (const std::runtime_error &e) {
+      std::cout << "output exception: " << e.what() << "\n";
+    }
+    try {
+      enos::Request("GET", "/x").header("Content-Length", "5");
+    } catch (const enos::Error &e) {
+      std::cout << "bad header: " << e.status_name() << "\n";
+    }
 
     enos::Counters counters = client.counters();
     std::cout << "counters: gets=" << counters.get_requests << " refreshes=" << counters.refresh_requests

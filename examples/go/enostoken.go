@@ -29,9 +29,15 @@ type Error struct {
 	ServiceStatus int
 	HTTPStatus    int
 	Message       string
+	// Cause is the error of a Reader part or an Output that stopped the
+	// call (ENOS_ERR_CANCELLED), else nil.
+	Cause error
 }
 
 func (e *Error) Error() string { return e.StatusName + ": " + e.Message }
+
+// Unwrap is the Cause, for errors.Is and errors.As.
+func (e *Error) Unwrap() error { return e.Cause }
 
 // lastError turns a failed status into an *Error; the caller's goroutine is
 // still locked to the OS thread of the failed call.
@@ -282,11 +288,15 @@ func (c *Client) AuthHeaders(query string, body []byte) (map[string]string, erro
 // Response is an API's answer, whatever its HTTP status.
 type Response struct {
 	Status int
-	Body   []byte
+	// Body is empty when the request had an Output.
+	Body []byte
 	// ContentType is the Content-Type header's first value, "" when absent.
 	ContentType string
 	// Headers has lower-case names and the first value of each.
 	Headers map[string]string
+	// Attempts is how many times the call was sent: 1, more after a renewed
+	// token or a resumed download.
+	Attempts int
 }
 
 // Header is the first value of header name (any case), "" when absent.
@@ -314,13 +324,21 @@ func (c *Client) Request(method, path, contentType string, body []byte) (*Respon
 	if err != nil {
 		return nil, err
 	}
+	return readResponse(response), nil
+}
+
+// readResponse copies an enos_response into a Response, then frees it.
+func readResponse(response *C.enos_response) *Response {
 	defer C.enos_response_free(response)
+	var s cstrings
+	defer s.free()
 	var length C.size_t
 	pointer := C.enos_response_body(response, &length)
 	result := &Response{
-		Status:  int(C.enos_response_status(response)),
-		Body:    C.GoBytes(unsafe.Pointer(pointer), C.int(length)),
-		Headers: map[string]string{},
+		Status:   int(C.enos_response_status(response)),
+		Body:     C.GoBytes(unsafe.Pointer(pointer), C.int(length)),
+		Headers:  map[string]string{},
+		Attempts: int(C.enos_response_attempts(response)),
 	}
 	if contentType := C.enos_response_header(response, s.of("content-TYPE")); contentType != nil {
 		result.ContentType = C.GoString(contentType)
@@ -331,7 +349,7 @@ func (c *Client) Request(method, path, contentType string, body []byte) (*Respon
 			result.Headers[C.GoString(name)] = C.GoString(value)
 		}
 	}
-	return result, nil
+	return result
 }
 
 // cBody copies body into C memory (nil when it is empty), with the function

@@ -51,21 +51,39 @@ export interface Counters {
   token_renewals: number;
 }
 
+/** One multipart/form-data part: a file (streamed from disk) or data. */
+export type Part =
+  | { name: string; file: string; filename?: string; contentType?: string }
+  | { name: string; data: string | Buffer; filename?: string; contentType?: string };
+
 export interface RequestOptions {
   /** The body, sent exactly as given. */
   body?: string | Buffer;
   /** Serialised once with JSON.stringify and sent as application/json. */
   json?: unknown;
-  /** The body's Content-Type (default none; application/json with `json`). */
+  /** The body's Content-Type (default application/json;charset=UTF-8). */
   contentType?: string;
+  /** A multipart/form-data body; each part carries its own Content-Length. */
+  parts?: Part[];
+  /** Other headers (Accept, Range, ...); never apim-*, Content-Type or Content-Length. */
+  headers?: Record<string, string>;
+  /** A path or an open file descriptor the answer's body is written to as it arrives. */
+  output?: string | number;
+  /** At most every 100 ms and once at the end; receiveTotal is -1 when unknown. */
+  onProgress?: (sent: number, sendTotal: number, received: number, receiveTotal: number) => void;
+  /** A cap on the whole call, a streamed transfer included. */
+  timeoutMs?: number;
 }
 
 /** An API's answer, whatever its HTTP status. */
 export interface Response {
   status: number;
+  /** Empty when the body went to `output`. */
   body: Buffer;
   /** Lower-case names; the first value of each. */
   headers: Record<string, string>;
+  /** Sends made: 1, more after a renewed token or a resumed download. */
+  attempts: number;
   text(): string;
   json(): unknown;
 }

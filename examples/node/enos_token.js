@@ -12,7 +12,7 @@ const koffi = require('koffi');
 const STATUS_NAMES = [
   'ENOS_OK', 'ENOS_ERR_NULL_ARGUMENT', 'ENOS_ERR_INVALID_ARGUMENT', 'ENOS_ERR_CONNECT',
   'ENOS_ERR_TIMEOUT', 'ENOS_ERR_TLS', 'ENOS_ERR_HTTP_STATUS', 'ENOS_ERR_BAD_RESPONSE',
-  'ENOS_ERR_SERVICE', 'ENOS_ERR_INTERNAL',
+  'ENOS_ERR_SERVICE', 'ENOS_ERR_INTERNAL', 'ENOS_ERR_CANCELLED', 'ENOS_ERR_IO',
 ];
 
 /** A failed call: status (number and name), gateway and HTTP status, message. */
@@ -29,8 +29,12 @@ class EnosError extends Error {
 
 const libraries = new Map();
 
-/** The log callback's C type (koffi type names are global: declared once). */
+/** The callbacks' C types (koffi type names are global: declared once). */
 const LogCallback = koffi.proto('void EnosLogCallback(int level, const char *message, void *user_data)');
+const ReadCallback = koffi.proto('int64_t EnosReadCallback(void *user_data, uint8_t *buffer, size_t capacity)');
+const ProgressCallback = koffi.proto(
+  'void EnosProgressCallback(void *user_data, uint64_t sent, uint64_t send_total, uint64_t received, '
+  + 'int64_t receive_total)');
 
 const fs = require('node:fs');
 const nodePath = require('node:path');
@@ -125,6 +129,22 @@ function declare(path, lib) {
     responseHeaderAt: f('bool', 'enos_response_header_at',
       ['void *', 'size_t', koffi.out('const char **'), koffi.out('const char **')]),
     responseFree: f('void', 'enos_response_free', ['void *']),
+    responseAttempts: f('uint32_t', 'enos_response_attempts', ['void *']),
+    requestNew: f('int', 'enos_request_new', ['str', 'str', koffi.out('void **')]),
+    requestSetHeader: f('int', 'enos_request_set_header', ['void *', 'str', 'str']),
+    requestSetBody: f('int', 'enos_request_set_body', ['void *', 'str', 'void *', 'size_t']),
+    requestSetBodyFile: f('int', 'enos_request_set_body_file', ['void *', 'str', 'str']),
+    requestAddPart: f('int', 'enos_request_add_part', ['void *', 'str', 'str', 'void *', 'size_t']),
+    requestAddFilePart: f('int', 'enos_request_add_file_part', ['void *', 'str', 'str', 'str', 'str']),
+    requestAddCallbackPart: f('int', 'enos_request_add_callback_part',
+      ['void *', 'str', 'str', 'str', 'uint64_t', koffi.pointer(ReadCallback), 'void *']),
+    requestSetOutputFd: f('int', 'enos_request_set_output_fd', ['void *', 'int']),
+    requestSetOutputCallback: f('int', 'enos_request_set_output_callback', ['void *', 'void *', 'void *']),
+    requestSetProgressCallback: f('int', 'enos_request_set_progress_callback',
+      ['void *', koffi.pointer(ProgressCallback), 'void *']),
+    requestSetTimeoutMs: f('int', 'enos_request_set_timeout_ms', ['void *', 'uint64_t']),
+    requestFree: f('void', 'enos_request_free', ['void *']),
+    send: f('int', 'enos_client_send', ['void *', 'void *', koffi.out('void **')]),
     countersSize: koffi.sizeof(Counters),
   };
   libraries.set(path, api);
@@ -247,45 +267,33 @@ class Client {
 
   /**
    * Calls an API: `method` on `path` (path and query relative to the gateway
-   * URL), signed with the managed token over exactly the query and body sent;
-   * a refused token is renewed and the call sent once more. `options.json`
-   * is serialised once and sent as application/json; `options.body` (string
-   * or Buffer) is sent as it is, with `options.contentType`. Any HTTP status
-   * is returned as `{status, body, headers, text(), json()}`; `headers` has
-   * lower-case names (the first value of each). Synchronous.
+   * URL), signed with the managed token over exactly the query sent (and the
+   * body, when it is JSON); a refused token is renewed and the call sent once
+   * more. Synchronous. Options:
+   * - `json`: a value, serialised once and sent as application/json; or
+   *   `body` (string or Buffer), sent as it is, of `contentType` (default JSON);
+   * - `parts`: multipart/form-data parts, `[{name, file}]` (a path, streamed
+   *   from disk) or `[{name, data}]` (string or Buffer), each with an optional
+   *   `filename` and `contentType`; every part carries its own Content-Length;
+   * - `headers`: other headers (`Accept`, `Range`, ...);
+   * - `output`: a path or an open file descriptor the answer's body is written
+   *   to as it arrives (`body` is then empty); a GET resumes by itself when
+   *   the connection breaks mid-body;
+   * - `onProgress(sent, sendTotal, received, receiveTotal)`: at most every
+   *   100 ms and once at the end (`receiveTotal` -1 when unknown);
+   * - `timeoutMs`: a cap on the whole call, a streamed transfer included.
+   * Any HTTP status is returned as `{status, body, headers, attempts, text(),
+   * json()}`; `headers` has lower-case names (the first value of each).
    */
   request(method, path, options = {}) {
-    let { body, contentType } = options;
-    if (options.json !== undefined) {
-      if (body !== undefined) throw new EnosError('give body or json, not both', 2, 0, 0);
-      body = JSON.stringify(options.json);
-      contentType = contentType ?? 'application/json;charset=UTF-8';
-    }
-    const bytes = Buffer.from(body ?? '');
-    const out = [null];
-    check(this.api, this.api.request(this.live(), method, path, contentType ?? null,
-      bytes.length ? bytes : null, bytes.length, out));
-    const response = out[0];
+    const live = this.live();
+    const built = buildRequest(this.api, method, path, options);
     try {
-      const length = [0];
-      const pointer = this.api.responseBody(response, length);
-      const size = Number(length[0]);
-      const content = size ? Buffer.from(koffi.decode(pointer, 'uint8_t', size)) : Buffer.alloc(0);
-      const headers = {};
-      const name = [null];
-      const value = [null];
-      for (let index = 0; this.api.responseHeaderAt(response, index, name, value); index++) {
-        if (!(name[0] in headers)) headers[name[0]] = value[0];
-      }
-      return {
-        status: this.api.responseStatus(response),
-        body: content,
-        headers,
-        text() { return content.toString('utf8'); },
-        json() { return JSON.parse(content.toString('utf8')); },
-      };
+      const out = [null];
+      check(this.api, this.api.send(live, built.handle, out));
+      return readResponse(this.api, out[0]);
     } finally {
-      this.api.responseFree(response);
+      built.release();
     }
   }
 
@@ -308,6 +316,118 @@ class Client {
     if (this.logCallback) koffi.unregister(this.logCallback);
     this.logCallback = null;
   }
+}
+
+/** Copies an enos_response into a plain object, then frees it. */
+function readResponse(api, response) {
+  try {
+    const length = [0];
+    const pointer = api.responseBody(response, length);
+    const size = Number(length[0]);
+    const content = size ? Buffer.from(koffi.decode(pointer, 'uint8_t', size)) : Buffer.alloc(0);
+    const headers = {};
+    const name = [null];
+    const value = [null];
+    for (let index = 0; api.responseHeaderAt(response, index, name, value); index++) {
+      if (!(name[0] in headers)) headers[name[0]] = value[0];
+    }
+    return {
+      status: api.responseStatus(response),
+      body: content,
+      headers,
+      attempts: api.responseAttempts(response),
+      text() { return content.toString('utf8'); },
+      json() { return JSON.parse(content.toString('utf8')); },
+    };
+  } finally {
+    api.responseFree(response);
+  }
+}
+
+/**
+ * An enos_request for `options` (see Client#request), with what it needs
+ * kept alive (registered callbacks, opened files) until `release()`.
+ */
+function buildRequest(api, method, path, options) {
+  const handle = [null];
+  check(api, api.requestNew(method, path, handle));
+  const callbacks = [];
+  const fds = [];
+  const release = () => {
+    api.requestFree(handle[0]);
+    for (const callback of callbacks) koffi.unregister(callback);
+    for (const fd of fds) fs.closeSync(fd);
+  };
+  try {
+    const call = (result) => check(api, result);
+    for (const [name, value] of Object.entries(options.headers ?? {})) {
+      call(api.requestSetHeader(handle[0], name, String(value)));
+    }
+    let { body, contentType } = options;
+    if (options.json !== undefined) {
+      if (body !== undefined) throw new EnosError('give body or json, not both', 2, 0, 0);
+      body = JSON.stringify(options.json);
+      contentType = contentType ?? 'application/json;charset=UTF-8';
+    }
+    if (options.parts !== undefined) {
+      if (body !== undefined) throw new EnosError('give body/json or parts, not both', 2, 0, 0);
+      for (const part of options.parts) addPart(api, handle[0], part, callbacks);
+    } else if (body !== undefined) {
+      const bytes = Buffer.from(body);
+      call(api.requestSetBody(handle[0], contentType ?? null, bytes.length ? bytes : null, bytes.length));
+    }
+    if (typeof options.output === 'string') {
+      const fd = fs.openSync(options.output, 'w');
+      fds.push(fd);
+      call(api.requestSetOutputFd(handle[0], fd));
+    } else if (typeof options.output === 'number') {
+      call(api.requestSetOutputFd(handle[0], options.output));
+    } else if (options.output !== undefined) {
+      throw new EnosError('output is a path or a file descriptor', 2, 0, 0);
+    }
+    if (options.onProgress) {
+      const report = options.onProgress;
+      const callback = koffi.register((_user, sent, sendTotal, received, receiveTotal) => {
+        try {
+          report(Number(sent), Number(sendTotal), Number(received), Number(receiveTotal));
+        } catch (_) { /* never unwind into C */ }
+      }, koffi.pointer(ProgressCallback));
+      callbacks.push(callback);
+      call(api.requestSetProgressCallback(handle[0], callback, null));
+    }
+    if (options.timeoutMs !== undefined) call(api.requestSetTimeoutMs(handle[0], options.timeoutMs));
+  } catch (error) {
+    release();
+    throw error;
+  }
+  return { handle: handle[0], release };
+}
+
+/** One multipart part: `{name, file}` or `{name, data}`, with `filename` and `contentType`. */
+function addPart(api, request, part, callbacks) {
+  if (typeof part.name !== 'string') throw new EnosError('a part needs a name', 2, 0, 0);
+  if (part.file !== undefined) {
+    check(api, api.requestAddFilePart(request, part.name, part.filename ?? null, part.contentType ?? null,
+      part.file));
+    return;
+  }
+  const bytes = Buffer.from(part.data ?? '');
+  if (part.filename === undefined) {
+    check(api, api.requestAddPart(request, part.name, part.contentType ?? null,
+      bytes.length ? bytes : null, bytes.length));
+    return;
+  }
+  // Bytes with a file name: pulled from memory as the call is sent.
+  let offset = 0;
+  const callback = koffi.register((_user, buffer, capacity) => {
+    const n = Math.min(Number(capacity), bytes.length - offset);
+    if (n > 0) koffi.encode(buffer, 'uint8_t', Array.from(bytes.subarray(offset, offset + n)), n);
+    offset += n;
+    return n;
+  }, koffi.pointer(ReadCallback));
+  callbacks.push(callback);
+  check(api, api.requestAddCallbackPart(request, part.name, part.filename, part.contentType ?? null,
+    bytes.length, callback, null));
 }
 
 /** The apim-signature of an API call (see enos_sign_request in enos_token.h). */

@@ -263,5 +263,120 @@ class ClientTest(unittest.TestCase):
             client.access_token()
 
 
+MEASUREPOINTS = "/connect-service/v2.1/integration?action=postMeasurepoint&orgId=o1"
+
+
+def download_path(size: int) -> str:
+    return f"/connect-service/v2.1/files?action=download&fileUri=enos-connect://fake/{size}.bin"
+
+
+def served_digest(size: int) -> str:
+    return FAKE.control(f"/fake/control/file-digest?fileUri=enos-connect://fake/{size}.bin")["sha256"]
+
+
+class FilesTest(unittest.TestCase):
+    """Uploads and streamed downloads against the fake's EnOS file APIs."""
+
+    def setUp(self):
+        import tempfile
+        self.dir = tempfile.TemporaryDirectory()
+        self.client = enos_token.Client(FAKE.url, APP_KEY, APP_SECRET, proxy="")
+
+    def tearDown(self):
+        self.client.close()
+        self.dir.cleanup()
+        FAKE.control("/fake/control/fault", {"fault": "clear"})
+
+    def path(self, name: str, content: bytes = b"") -> str:
+        path = os.path.join(self.dir.name, name)
+        with open(path, "wb") as file:
+            file.write(content)
+        return path
+
+    def test_a_measurement_point_upload_arrives_intact(self):
+        import hashlib
+        import io
+        csv = self.path("readings.csv", b"t,v\n" * 50000)
+        photo = bytes(range(256)) * 4000
+        reports = []
+        response = self.client.request(
+            "POST", MEASUREPOINTS,
+            fields={"enos-message": ('{"payload":[]}', "application/json")},
+            files=[("enos-file", csv), ("enos-file", ("camera.jpg", io.BytesIO(photo), "image/jpeg"))],
+            progress=lambda *report: reports.append(report))
+        self.assertEqual(response.status, 200, response.text)
+        parts = response.json()["data"]["parts"]
+        self.assertEqual([p["name"] for p in parts], ["enos-message", "enos-file", "enos-file"])
+        self.assertEqual(parts[1]["filename"], "readings.csv")
+        self.assertEqual(parts[1]["sha256"], hashlib.sha256(b"t,v\n" * 50000).hexdigest())
+        self.assertEqual((parts[2]["filename"], parts[2]["contentType"]), ("camera.jpg", "image/jpeg"))
+        self.assertEqual(parts[2]["sha256"], hashlib.sha256(photo).hexdigest())
+        sent, send_total = reports[-1][0], reports[-1][1]
+        self.assertEqual(sent, send_total)
+        self.assertGreater(send_total, len(photo))
+
+    def test_a_signature_over_a_multipart_body_is_refused(self):
+        body = (b'--b\r\nContent-Disposition: form-data; name="enos-message"\r\nContent-Length: 2\r\n\r\n{}\r\n'
+                b"--b--\r\n")
+        headers = self.client.auth_headers("action=postMeasurepoint&orgId=o1", body)  # the old, wrong way
+        headers["Content-Type"] = "multipart/form-data; boundary=b"
+        request = urllib.request.Request(FAKE.url + MEASUREPOINTS, data=body, headers=headers, method="POST")
+        with self.assertRaises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request)
+        self.assertEqual(caught.exception.code, 401)
+        self.assertIn(b"signature mismatch", caught.exception.read())
+        caught.exception.close()
+
+    def test_a_50_mib_download_to_a_path_and_to_a_file_object_is_exact(self):
+        import hashlib
+        import io
+        size = 50 * 1024 * 1024
+        target = os.path.join(self.dir.name, "out.bin")
+        response = self.client.request("GET", download_path(size), output=target)
+        self.assertEqual((response.status, response.body), (200, b""))
+        with open(target, "rb") as file:
+            self.assertEqual(hashlib.sha256(file.read()).hexdigest(), served_digest(size))
+        memory = io.BytesIO()  # no fileno(): written through a callback
+        self.client.request("GET", download_path(size), output=memory)
+        self.assertEqual(hashlib.sha256(memory.getvalue()).hexdigest(), served_digest(size))
+
+    def test_a_download_cut_after_1_mib_completes_through_one_range_request(self):
+        import hashlib
+        size = 4 * 1024 * 1024 + 5
+        FAKE.control("/fake/control/fault", {"fault": "cut-download", "bytes": 1024 * 1024})
+        ranges = FAKE.control("/fake/control/stats")["rangeRequests"]
+        with open(os.path.join(self.dir.name, "cut.bin"), "wb") as file:
+            response = self.client.request("GET", download_path(size), output=file)
+        self.assertEqual((response.status, response.attempts), (200, 2))
+        with open(os.path.join(self.dir.name, "cut.bin"), "rb") as file:
+            self.assertEqual(hashlib.sha256(file.read()).hexdigest(), served_digest(size))
+        self.assertEqual(FAKE.control("/fake/control/stats")["rangeRequests"], ranges + 1)
+
+    def test_an_output_that_raises_stops_the_call_with_its_exception_as_cause(self):
+        class Full:
+            def write(self, data):
+                raise OSError(28, "No space left on device")
+        with self.assertRaises(enos_token.EnosCancelledError) as caught:
+            self.client.request("GET", download_path(100000), output=Full())
+        self.assertIsInstance(caught.exception.__cause__, OSError)
+        self.assertEqual(self.client.request("GET", "/fake/v1/echo").status, 200)
+
+    def test_bad_headers_missing_files_and_mixed_bodies_are_refused_by_name(self):
+        with self.assertRaises(enos_token.InvalidArgumentError) as caught:
+            self.client.request("GET", "/fake/v1/echo", headers={"apim-signature": "x"})
+        self.assertIn("apim-signature", caught.exception.message)
+        with self.assertRaises(enos_token.InvalidArgumentError) as caught:
+            self.client.request("GET", "/fake/v1/echo", headers={"X-Split": "a\r\nb"})
+        self.assertIn("CR, LF or NUL", caught.exception.message)
+        with self.assertRaises(enos_token.InvalidArgumentError) as caught:
+            self.client.request("POST", MEASUREPOINTS, files={"enos-file": "/nonexistent/fw.bin"})
+        self.assertIn("/nonexistent/fw.bin", caught.exception.message)
+        with self.assertRaises(enos_token.InvalidArgumentError):
+            self.client.request("POST", MEASUREPOINTS, json={"a": 1}, files={"enos-file": self.path("x")})
+        with self.assertRaises(enos_token.InvalidArgumentError) as caught:
+            self.client.request("POST", MEASUREPOINTS, files={"enos-file": ("x.bin", iter([b"x"]))})
+        self.assertIn("seekable", caught.exception.message)
+
+
 if __name__ == "__main__":
     unittest.main()

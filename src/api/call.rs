@@ -313,7 +313,7 @@ impl<'c> Call<'c> {
     }
 }
 
-fn wipe_string(text: &mut String) {
+fn wipe_string(text: &mut str) {
     // SAFETY: zero bytes keep the String valid UTF-8.
     crate::secret::wipe(unsafe { text.as_bytes_mut() });
 }

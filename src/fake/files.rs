@@ -209,7 +209,7 @@ fn read_parts<R: BufRead>(reader: &mut R, boundary: &str) -> Result<Vec<PartSeen
                 "part \"{name}\" is shorter than its Content-Length"
             ));
         }
-        if read_line(reader)? != "" {
+        if !read_line(reader)?.is_empty() {
             return Err(format!(
                 "part \"{name}\" is longer than its Content-Length {length}"
             ));

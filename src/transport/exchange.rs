@@ -91,6 +91,20 @@ pub(crate) struct Exchange<'a> {
     pub(crate) resend_on_stale_connection: bool,
 }
 
+/// A whole answer: status, headers (in order, names lower case) and body,
+/// which is zeroed when dropped (it may hold a token).
+pub(crate) struct WholeAnswer {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Drop for WholeAnswer {
+    fn drop(&mut self) {
+        crate::secret::wipe(&mut self.body);
+    }
+}
+
 /// An answer whose head has arrived; its body is read with
 /// [`OpenAnswer::read_all`] or [`OpenAnswer::into_body`], or dropped unread
 /// (which closes the connection unless the body was empty).
@@ -124,7 +138,7 @@ impl Transport {
             timing: Timing::Whole(deadline),
             resend_on_stale_connection: idempotent,
         };
-        let (status, _, body) = self.exchange_whole(
+        let mut answer = self.exchange_whole(
             &exchange,
             &mut || {
                 Ok(Attempt {
@@ -135,21 +149,28 @@ impl Transport {
             },
             MAX_RESPONSE_BODY_BYTES,
         )?;
-        Ok(HttpAnswer { status, body })
+        Ok(HttpAnswer {
+            status: answer.status,
+            body: std::mem::take(&mut answer.body),
+        })
     }
 
     /// Sends the exchange and reads the whole answer, at most `max_body`
-    /// bytes of body: its status, headers and body.
+    /// bytes of body.
     pub(crate) fn exchange_whole<'a>(
         &self,
         exchange: &Exchange<'_>,
         make_attempt: &mut dyn FnMut() -> Result<Attempt<'a>, Error>,
         max_body: u64,
-    ) -> Result<(u16, Vec<(String, String)>, Vec<u8>), Error> {
+    ) -> Result<WholeAnswer, Error> {
         let mut answer = self.open(exchange, make_attempt)?;
         let (status, headers) = (answer.status, std::mem::take(&mut answer.headers));
         match answer.read_all(max_body) {
-            Ok(body) => Ok((status, headers, body)),
+            Ok(body) => Ok(WholeAnswer {
+                status,
+                headers,
+                body,
+            }),
             Err(e) if !exchange.resend_on_stale_connection => {
                 Err(e.with_answer_lost("the server may have processed the request"))
             }

@@ -161,3 +161,106 @@ test('request: a signed API call, a retired token renewed', () => {
 test('version', () => {
   assert.match(enos.version(), /^\d+\.\d+\.\d+/);
 });
+
+/** GET or POST the fake's control API (the fake runs as a separate program). */
+function control(path, body) {
+  return new Promise((resolve, reject) => {
+    const http = require('node:http');
+    const payload = body === undefined ? '' : JSON.stringify(body);
+    const request = http.request(`${url}${path}`, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: { 'Content-Length': Buffer.byteLength(payload) },
+    }, (answer) => {
+      const chunks = [];
+      answer.on('data', (chunk) => chunks.push(chunk));
+      answer.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString())));
+    });
+    request.on('error', reject);
+    request.end(payload);
+  });
+}
+
+const MEASUREPOINTS = '/connect-service/v2.1/integration?action=postMeasurepoint&orgId=o1';
+const downloadPath = (size) => `/connect-service/v2.1/files?action=download&fileUri=enos-connect://fake/${size}.bin`;
+const sha256 = (bytes) => require('node:crypto').createHash('sha256').update(bytes).digest('hex');
+
+function scratch() {
+  const os = require('node:os');
+  return require('node:fs').mkdtempSync(require('node:path').join(os.tmpdir(), 'enos-node-'));
+}
+
+test('files: a measurement point with a JSON part and two file parts arrives intact', () => {
+  const fsm = require('node:fs');
+  const dir = scratch();
+  const csv = require('node:path').join(dir, 'readings.csv');
+  fsm.writeFileSync(csv, 't,v\n'.repeat(40000));
+  const photo = Buffer.alloc(300000, 7);
+  const client = new enos.Client(url, APP_KEY, APP_SECRET, { proxy: '' });
+  try {
+    const reports = [];
+    const response = client.request('POST', MEASUREPOINTS, {
+      parts: [
+        { name: 'enos-message', data: '{"payload":[]}', contentType: 'application/json' },
+        { name: 'enos-file', file: csv },
+        { name: 'enos-file', data: photo, filename: 'camera.jpg', contentType: 'image/jpeg' },
+      ],
+      onProgress: (...report) => reports.push(report),
+    });
+    assert.equal(response.status, 200, response.text());
+    const parts = response.json().data.parts;
+    assert.deepEqual(parts.map((p) => p.name), ['enos-message', 'enos-file', 'enos-file']);
+    assert.equal(parts[1].filename, 'readings.csv');
+    assert.equal(parts[1].sha256, sha256(fsm.readFileSync(csv)));
+    assert.equal(parts[2].filename, 'camera.jpg');
+    assert.equal(parts[2].sha256, sha256(photo));
+    const [sent, sendTotal] = reports[reports.length - 1];
+    assert.equal(sent, sendTotal);
+  } finally {
+    client.close();
+    fsm.rmSync(dir, { recursive: true });
+  }
+});
+
+test('files: a 50 MiB download to a path and to an fd is exact; a cut one resumes', async () => {
+  const fsm = require('node:fs');
+  const dir = scratch();
+  const size = 50 * 1024 * 1024;
+  const { sha256: expected } = await control(`/fake/control/file-digest?fileUri=enos-connect://fake/${size}.bin`);
+  const client = new enos.Client(url, APP_KEY, APP_SECRET, { proxy: '' });
+  try {
+    const target = require('node:path').join(dir, 'out.bin');
+    const response = client.request('GET', downloadPath(size), { output: target });
+    assert.equal(response.status, 200);
+    assert.equal(response.body.length, 0);
+    assert.equal(sha256(fsm.readFileSync(target)), expected);
+
+    await control('/fake/control/fault', { fault: 'cut-download', bytes: 1024 * 1024 });
+    const before = (await control('/fake/control/stats')).rangeRequests;
+    const fd = fsm.openSync(require('node:path').join(dir, 'fd.bin'), 'w');
+    const resumed = client.request('GET', downloadPath(size), { output: fd });
+    fsm.closeSync(fd);
+    assert.equal(resumed.attempts, 2);
+    assert.equal(sha256(fsm.readFileSync(require('node:path').join(dir, 'fd.bin'))), expected);
+    assert.equal((await control('/fake/control/stats')).rangeRequests, before + 1);
+  } finally {
+    client.close();
+    fsm.rmSync(dir, { recursive: true });
+  }
+});
+
+test('files: bad headers, missing files and mixed bodies are refused by name', () => {
+  const client = new enos.Client(url, APP_KEY, APP_SECRET, { proxy: '' });
+  try {
+    assert.throws(() => client.request('GET', '/fake/v1/echo', { headers: { 'apim-signature': 'x' } }),
+      (e) => e.statusName === 'ENOS_ERR_INVALID_ARGUMENT' && e.message.includes('apim-signature'));
+    assert.throws(() => client.request('POST', MEASUREPOINTS, { parts: [{ name: 'enos-file', file: '/nonexistent/fw.bin' }] }),
+      (e) => e.statusName === 'ENOS_ERR_INVALID_ARGUMENT' && e.message.includes('/nonexistent/fw.bin'));
+    assert.throws(() => client.request('POST', MEASUREPOINTS, { json: {}, parts: [] }),
+      (e) => e.statusName === 'ENOS_ERR_INVALID_ARGUMENT');
+    assert.throws(() => client.request('GET', downloadPath(10), { output: 987654 }),
+      (e) => e.statusName === 'ENOS_ERR_INVALID_ARGUMENT' && e.message.includes('987654'));
+    assert.equal(client.request('GET', '/fake/v1/echo').status, 200, 'the client goes on');
+  } finally {
+    client.close();
+  }
+});

@@ -35,6 +35,8 @@ __all__ = [
     "BadResponseError",
     "ServiceError",
     "InternalError",
+    "EnosCancelledError",
+    "EnosIoError",
     "get_access_token",
     "refresh_access_token",
     "sign_request",
@@ -113,6 +115,17 @@ class InternalError(EnosError):
     """ENOS_ERR_INTERNAL (9): a bug in the library."""
 
 
+class EnosCancelledError(EnosError):
+    """ENOS_ERR_CANCELLED (10): a callback (an ``output`` file object's
+    ``write``, a ``files`` object's ``read``, ``progress``) stopped the call.
+    The exception that stopped it is the ``__cause__``."""
+
+
+class EnosIoError(EnosError):
+    """ENOS_ERR_IO (11): a file to send vanished or changed while sent, or
+    the answer could not be written to its ``output`` (a full disk)."""
+
+
 _ERRORS = {
     1: NullArgumentError,
     2: InvalidArgumentError,
@@ -123,6 +136,8 @@ _ERRORS = {
     7: BadResponseError,
     8: ServiceError,
     9: InternalError,
+    10: EnosCancelledError,
+    11: EnosIoError,
 }
 
 
@@ -144,6 +159,10 @@ class Counters(ctypes.Structure):
 
 
 _LOG_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+_WRITE_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t)
+_READ_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t)
+_PROGRESS_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64,
+                                      ctypes.c_int64)
 
 _libraries: Dict[str, ctypes.CDLL] = {}
 _libraries_lock = threading.Lock()
@@ -195,6 +214,21 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         "enos_response_header_at": ([c_void_p, c_size_t, ctypes.POINTER(c_char_p), ctypes.POINTER(c_char_p)],
                                     ctypes.c_bool),
         "enos_response_free": ([c_void_p], None),
+        "enos_response_attempts": ([c_void_p], u32),
+        "enos_request_new": ([c_char_p, c_char_p, out_handle], c_int),
+        "enos_request_set_header": ([c_void_p, c_char_p, c_char_p], c_int),
+        "enos_request_set_body": ([c_void_p, c_char_p, c_char_p, c_size_t], c_int),
+        "enos_request_set_body_file": ([c_void_p, c_char_p, c_char_p], c_int),
+        "enos_request_add_part": ([c_void_p, c_char_p, c_char_p, c_char_p, c_size_t], c_int),
+        "enos_request_add_file_part": ([c_void_p, c_char_p, c_char_p, c_char_p, c_char_p], c_int),
+        "enos_request_add_callback_part": (
+            [c_void_p, c_char_p, c_char_p, c_char_p, u64, _READ_CALLBACK, c_void_p], c_int),
+        "enos_request_set_output_fd": ([c_void_p, c_int], c_int),
+        "enos_request_set_output_callback": ([c_void_p, _WRITE_CALLBACK, c_void_p], c_int),
+        "enos_request_set_progress_callback": ([c_void_p, _PROGRESS_CALLBACK, c_void_p], c_int),
+        "enos_request_set_timeout_ms": ([c_void_p, u64], c_int),
+        "enos_request_free": ([c_void_p], None),
+        "enos_client_send": ([c_void_p, c_void_p, out_handle], c_int),
     }
     for name, (argtypes, restype) in signatures.items():
         function = getattr(lib, name)
@@ -217,14 +251,16 @@ class _Headers(dict):
 
 
 class Response:
-    """An API's answer (any HTTP status): ``status``, ``body`` (bytes),
-    ``headers`` (looked up in any case; the first value of each), ``text``
-    and ``json()``."""
+    """An API's answer (any HTTP status): ``status``, ``body`` (bytes; empty
+    when it went to an ``output``), ``headers`` (looked up in any case; the
+    first value of each), ``attempts`` (sends made: 1, more after a renewed
+    token or a resumed download), ``text`` and ``json()``."""
 
-    def __init__(self, status: int, body: bytes, headers: Dict[str, str]) -> None:
+    def __init__(self, status: int, body: bytes, headers: Dict[str, str], attempts: int = 1) -> None:
         self.status = status
         self.body = body
         self.headers = _Headers(headers)
+        self.attempts = attempts
 
     @property
     def text(self) -> str:
@@ -360,6 +396,179 @@ def sign_request(access_token: str, query: str, body: Union[bytes, str, None], t
     text = _take(lib, signature)
     _check(lib, status)
     return text
+
+
+def _read_response(lib: ctypes.CDLL, response: ctypes.c_void_p) -> Response:
+    """Copies an ``enos_response`` into a :class:`Response` (then frees it)."""
+    try:
+        length = ctypes.c_size_t()
+        pointer = lib.enos_response_body(response, ctypes.byref(length))
+        content = ctypes.string_at(pointer, length.value) if pointer else b""
+        headers: Dict[str, str] = {}
+        name, value, index = ctypes.c_char_p(), ctypes.c_char_p(), 0
+        while lib.enos_response_header_at(response, index, ctypes.byref(name), ctypes.byref(value)):
+            headers.setdefault(name.value.decode("latin-1"), (value.value or b"").decode("utf-8", "replace"))
+            index += 1
+        return Response(lib.enos_response_status(response), content, headers,
+                        lib.enos_response_attempts(response))
+    finally:
+        lib.enos_response_free(response)
+
+
+def _file_length(stream) -> Optional[int]:
+    """How many bytes are left in a seekable binary stream, or None."""
+    try:
+        if hasattr(stream, "getbuffer"):  # io.BytesIO
+            return len(stream.getbuffer()) - stream.tell()
+        here = stream.tell()
+        end = stream.seek(0, os.SEEK_END)
+        stream.seek(here)
+        return end - here
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+class _RequestBuilder:
+    """An ``enos_request`` being described, with the callbacks and files it
+    needs kept alive until it is freed; an exception raised in a callback is
+    kept and re-raised after the call."""
+
+    def __init__(self, lib: ctypes.CDLL, method: str, path: str) -> None:
+        self.lib = lib
+        self.keep: list = []
+        self.opened: list = []
+        self.raised: Optional[BaseException] = None
+        handle = ctypes.c_void_p()
+        _check(lib, lib.enos_request_new(_text(method, "method"), _text(path, "path"), ctypes.byref(handle)))
+        self.handle = handle
+
+    def __enter__(self) -> "_RequestBuilder":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.lib.enos_request_free(self.handle)
+        for stream in self.opened:
+            stream.close()
+
+    def call(self, function: str, *args) -> None:
+        _check(self.lib, getattr(self.lib, function)(self.handle, *args))
+
+    def guarded(self, function, failure):
+        """``function`` as a callback that never unwinds into C."""
+        def callback(*args):
+            try:
+                return function(*args)
+            except BaseException as error:  # noqa: BLE001 - kept, re-raised after the call
+                self.raised = self.raised or error
+                return failure
+        return callback
+
+    def headers(self, headers: Optional[Dict[str, str]]) -> None:
+        for name, value in (headers or {}).items():
+            self.call("enos_request_set_header", _text(name, "header name"), _text(str(value), f"header {name}"))
+
+    def body(self, data: bytes, content_type: Optional[str]) -> None:
+        self.call("enos_request_set_body", None if content_type is None else _text(content_type, "content_type"),
+                  data, len(data))
+
+    def fields(self, fields) -> None:
+        for name, value in (fields or {}).items():
+            content_type = None
+            if isinstance(value, tuple):
+                value, content_type = value
+            data = _bytes(value)
+            self.call("enos_request_add_part", _text(name, "field name"),
+                      None if content_type is None else _text(content_type, "content_type"), data, len(data))
+
+    def files(self, files) -> None:
+        pairs = files.items() if isinstance(files, dict) else (files or [])
+        for name, value in pairs:
+            for one in (value if isinstance(value, list) else [value]):
+                self.file(name, one)
+
+    def file(self, name: str, value) -> None:
+        file_name, content_type = None, None
+        if isinstance(value, tuple):
+            if len(value) not in (2, 3):
+                raise InvalidArgumentError(f"file part {name}: a tuple is (filename, path_or_fileobj[, content_type])",
+                                           2, "ENOS_ERR_INVALID_ARGUMENT")
+            file_name, content_type = value[0], (value[2] if len(value) == 3 else None)
+            value = value[1]
+        source = value
+        if isinstance(value, (str, os.PathLike)):
+            self.call("enos_request_add_file_part", _text(name, "part name"),
+                      None if file_name is None else _text(file_name, "file name"),
+                      None if content_type is None else _text(content_type, "content_type"),
+                      _text(os.fspath(value), "file path"))
+            return
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            import io
+            source = io.BytesIO(bytes(source))
+        length = _file_length(source)
+        if length is None:
+            raise InvalidArgumentError(f"file part {name}: a path, bytes or a seekable binary file object is needed "
+                                       "(its length goes into the part's Content-Length)", 2,
+                                       "ENOS_ERR_INVALID_ARGUMENT")
+        if file_name is None:
+            file_name = os.path.basename(getattr(source, "name", "") or "") or None
+
+        def read(_user, buffer, capacity):
+            chunk = source.read(capacity)
+            if not isinstance(chunk, (bytes, bytearray)):
+                raise TypeError(f"file part {name}: read() must return bytes (open the file in binary mode)")
+            ctypes.memmove(buffer, chunk, len(chunk))
+            return len(chunk)
+        callback = _READ_CALLBACK(self.guarded(read, -1))
+        self.keep.append(callback)
+        self.call("enos_request_add_callback_part", _text(name, "part name"),
+                  None if file_name is None else _text(file_name, "file name"),
+                  None if content_type is None else _text(content_type, "content_type"), length, callback, None)
+
+    def output(self, output) -> None:
+        if output is None:
+            return
+        if isinstance(output, (str, os.PathLike)):
+            output = open(output, "wb")
+            self.opened.append(output)
+        try:
+            fd = output.fileno()
+        except (AttributeError, OSError, ValueError):
+            fd = None
+        if fd is not None:
+            output.flush()  # what Python buffered goes first
+            self.call("enos_request_set_output_fd", fd)
+            return
+
+        def write(_user, data, length):
+            output.write(ctypes.string_at(data, length))
+            return 0
+        callback = _WRITE_CALLBACK(self.guarded(write, 1))
+        self.keep.append(callback)
+        self.call("enos_request_set_output_callback", callback, None)
+
+    def progress(self, report) -> None:
+        if report is None:
+            return
+
+        def call(_user, sent, send_total, received, receive_total):
+            report(sent, send_total, received, None if receive_total < 0 else receive_total)
+        callback = _PROGRESS_CALLBACK(self.guarded(call, None))
+        self.keep.append(callback)
+        self.call("enos_request_set_progress_callback", callback, None)
+
+    def send(self, client_handle: int) -> Response:
+        response = ctypes.c_void_p()
+        status = self.lib.enos_client_send(client_handle, self.handle, ctypes.byref(response))
+        if status == 0 and self.raised is not None:  # a progress report raised
+            self.lib.enos_response_free(response)
+            raise self.raised
+        try:
+            _check(self.lib, status)
+        except EnosError as error:
+            if self.raised is not None:  # the callback's own exception stopped the call
+                raise error from self.raised
+            raise
+        return _read_response(self.lib, response)
 
 
 class Client:
@@ -498,41 +707,67 @@ class Client:
         return {name: value for name, value in pairs}
 
     def request(self, method: str, path: str, *, body: Union[bytes, str, None] = None, json=None,
-                content_type: Optional[str] = None) -> Response:
+                data=None, files=None, fields=None, headers: Optional[Dict[str, str]] = None,
+                output=None, content_type: Optional[str] = None,
+                progress: Optional[Callable[[int, int, int, Optional[int]], None]] = None,
+                timeout: Optional[float] = None) -> Response:
         """Calls an API: ``method`` on ``path`` (path and query relative to the
-        gateway URL), signed with the managed token over exactly the query and
-        body sent; a refused token is renewed and the call sent once more.
-        ``json=`` serialises a value once (compactly, UTF-8) and sends exactly
-        those bytes as ``application/json`` unless ``content_type`` says
-        otherwise. Any HTTP status is returned; transport failures raise."""
+        gateway URL), signed with the managed token over exactly the query sent
+        (and the body, when it is JSON); a refused token is renewed and the call
+        sent once more. Any HTTP status is returned; failures raise.
+
+        - ``json=``: a value, serialised once (compactly, UTF-8) and sent as
+          ``application/json``. ``body=`` or ``data=``: bytes or text sent as
+          given (``content_type`` defaults to JSON). At most one of them.
+        - ``files=``: ``multipart/form-data`` file parts, as ``requests`` takes
+          them: ``{"enos-file": path}`` or ``{"enos-file": (filename,
+          path_or_fileobj[, content_type])}``, a list of such values for several
+          parts of one name, or a list of ``(name, value)`` pairs. Paths are
+          streamed from disk; file objects are read as the call is sent.
+        - ``fields=``: plain multipart fields, ``{"enos-message": text}`` or
+          ``{"enos-message": (text_or_bytes, content_type)}`` (``data=`` as a
+          dict, with ``files=``, does the same).
+        - ``headers=``: other headers (``Accept``, ``Range``, ...).
+        - ``output=``: a path or a binary file object the answer's body is
+          written to as it arrives (the response's ``body`` is then empty); a
+          GET resumes by itself if the connection breaks mid-body.
+        - ``progress(sent, send_total, received, receive_total)``: at most every
+          100 ms and once at the end (``receive_total`` None when unknown).
+        - ``timeout``: seconds for the whole call, a streamed transfer included.
+        """
         if json is not None:
-            if body is not None:
-                raise InvalidArgumentError("give body= or json=, not both", 2, "ENOS_ERR_INVALID_ARGUMENT")
+            if body is not None or (data is not None and not isinstance(data, dict)):
+                raise InvalidArgumentError("give json=, body= or data=, one of them", 2,
+                                           "ENOS_ERR_INVALID_ARGUMENT")
             import json as _json
             body = _json.dumps(json, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
             content_type = content_type or "application/json;charset=UTF-8"
-        data = _bytes(body)
+        if isinstance(data, dict):
+            if files is None:
+                raise InvalidArgumentError("data= as a dict is for fields with files=; give fields= or json=",
+                                           2, "ENOS_ERR_INVALID_ARGUMENT")
+            fields = {**data, **(fields or {})}
+        elif data is not None:
+            if body is not None:
+                raise InvalidArgumentError("give body= or data=, not both", 2, "ENOS_ERR_INVALID_ARGUMENT")
+            body = data
         handle = self._enter()
         try:
-            response = ctypes.c_void_p()
-            lib = self._lib
-            status = lib.enos_client_request(
-                handle, _text(method, "method"), _text(path, "path"),
-                None if content_type is None else _text(content_type, "content_type"),
-                data, len(data), ctypes.byref(response))
-            _check(lib, status)
-            try:
-                length = ctypes.c_size_t()
-                pointer = lib.enos_response_body(response, ctypes.byref(length))
-                content = ctypes.string_at(pointer, length.value) if pointer else b""
-                headers: Dict[str, str] = {}
-                name, value, index = ctypes.c_char_p(), ctypes.c_char_p(), 0
-                while lib.enos_response_header_at(response, index, ctypes.byref(name), ctypes.byref(value)):
-                    headers.setdefault(name.value.decode("latin-1"), (value.value or b"").decode("utf-8", "replace"))
-                    index += 1
-                return Response(lib.enos_response_status(response), content, headers)
-            finally:
-                lib.enos_response_free(response)
+            with _RequestBuilder(self._lib, method, path) as request:
+                request.headers(headers)
+                if files is not None or fields is not None:
+                    if body is not None:
+                        raise InvalidArgumentError("a body (body=, data=, json=) and files=/fields= are exclusive",
+                                                   2, "ENOS_ERR_INVALID_ARGUMENT")
+                    request.fields(fields)
+                    request.files(files)
+                elif body is not None:
+                    request.body(_bytes(body), content_type)
+                request.output(output)
+                request.progress(progress)
+                if timeout is not None:
+                    request.call("enos_request_set_timeout_ms", max(1, int(timeout * 1000)))
+                return request.send(handle)
         finally:
             self._leave()
 
