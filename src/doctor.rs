@@ -4,11 +4,11 @@
 //! found and, when it failed, what to do; the steps after a failure that
 //! makes them meaningless are not run. Never a secret or a token in a finding.
 
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use crate::error::{ErrorKind, service_status};
-use crate::transport::{GatewayUrl, ProxySetting, Transport, TransportOptions};
+use crate::transport::{GatewayUrl, ProxySetting, Transport, TransportOptions, WholeAnswer};
 use crate::{ClientBuilder, Error};
 
 /// A clock further than this from the gateway's is named.
@@ -58,8 +58,43 @@ pub struct Step {
 
 /// Runs the steps, handing each to `report` as it ends; true when all passed.
 pub fn diagnose(setup: &Setup, report: &mut dyn FnMut(&Step)) -> bool {
-    let mut all_passed = true;
-    let mut emit = |name, outcome: Result<String, (String, String)>| {
+    let mut doctor = Doctor {
+        setup,
+        report,
+        all_passed: true,
+    };
+    doctor.run();
+    doctor.all_passed
+}
+
+/// The steps, in order; each returns what the next ones need, or `None`
+/// after a failure that makes them meaningless.
+struct Doctor<'a> {
+    setup: &'a Setup,
+    report: &'a mut dyn FnMut(&Step),
+    all_passed: bool,
+}
+
+/// A step's finding, or its finding and advice when it failed.
+type Outcome = Result<String, (String, String)>;
+
+impl Doctor<'_> {
+    fn run(&mut self) -> Option<()> {
+        let gateway = self.gateway_url()?;
+        let (setting, proxy) = self.proxy(&gateway)?;
+        let (host, port) = match &proxy {
+            Some(proxy) => (proxy.host().to_string(), proxy.port()),
+            None => (gateway.host().to_string(), gateway.port()),
+        };
+        let address = self.dns(&host, port)?;
+        self.tcp_connect(address, &host, port)?;
+        let answer = self.http_and_tls(&gateway, &setting, proxy.is_some())?;
+        self.clock(&answer);
+        self.token_calls()
+    }
+
+    /// Reports a step; true when it passed.
+    fn emit(&mut self, name: &'static str, outcome: Outcome) -> bool {
         let step = match outcome {
             Ok(finding) => Step {
                 name,
@@ -74,197 +109,175 @@ pub fn diagnose(setup: &Setup, report: &mut dyn FnMut(&Step)) -> bool {
                 advice: Some(advice),
             },
         };
-        all_passed &= step.passed;
-        report(&step);
+        self.all_passed &= step.passed;
+        (self.report)(&step);
         step.passed
-    };
-    let gateway = match GatewayUrl::parse(&setup.gateway_url) {
-        Ok(gateway) => gateway,
-        Err(e) => {
-            emit(
-                "gateway URL",
-                Err((
-                    e.message().to_string(),
-                    "set ENOS_GATEWAY_URL (or --gateway) to the API gateway's base address, https://<apim-gateway host>".into(),
-                )),
-            );
-            return false;
-        }
-    };
-    emit(
-        "gateway URL",
-        Ok(format!(
-            "{} ({}, {})",
-            gateway.as_str(),
-            gateway.authority(),
-            if gateway.is_https() {
-                "HTTPS"
-            } else {
-                "plain HTTP"
-            }
-        )),
-    );
-    let setting = match setup.proxy.as_deref() {
-        None => ProxySetting::FromEnvironment,
-        Some(url) => match ProxySetting::from_url(url) {
-            Ok(setting) => setting,
+    }
+
+    /// Reports a failed step and stops the run.
+    fn fail<T>(&mut self, name: &'static str, finding: String, advice: &str) -> Option<T> {
+        self.emit(name, Err((finding, advice.to_string())));
+        None
+    }
+
+    fn gateway_url(&mut self) -> Option<GatewayUrl> {
+        let gateway = match GatewayUrl::parse(&self.setup.gateway_url) {
+            Ok(gateway) => gateway,
             Err(e) => {
-                emit(
-                    "proxy",
-                    Err((
-                        e.message().into(),
-                        "fix the proxy URL, or give --proxy \"\"".into(),
-                    )),
+                return self.fail(
+                    "gateway URL",
+                    e.message().to_string(),
+                    "set ENOS_GATEWAY_URL (or --gateway) to the API gateway's base address, https://<apim-gateway host>",
                 );
-                return false;
             }
-        },
-    };
-    let proxy = match crate::transport::choose_proxy(&setting, &gateway) {
-        Ok(proxy) => proxy,
-        Err(e) => {
-            emit(
-                "proxy",
-                Err((
+        };
+        let scheme = if gateway.is_https() {
+            "HTTPS"
+        } else {
+            "plain HTTP"
+        };
+        let finding = format!("{} ({}, {scheme})", gateway.as_str(), gateway.authority());
+        self.emit("gateway URL", Ok(finding));
+        Some(gateway)
+    }
+
+    fn proxy(&mut self, gateway: &GatewayUrl) -> Option<(ProxySetting, Option<ureq::Proxy>)> {
+        let setting = match self.setup.proxy.as_deref() {
+            None => ProxySetting::FromEnvironment,
+            Some(url) => match ProxySetting::from_url(url) {
+                Ok(setting) => setting,
+                Err(e) => {
+                    return self.fail(
+                        "proxy",
+                        e.message().into(),
+                        "fix the proxy URL, or give --proxy \"\"",
+                    );
+                }
+            },
+        };
+        let proxy = match crate::transport::choose_proxy(&setting, gateway) {
+            Ok(proxy) => proxy,
+            Err(e) => {
+                return self.fail(
+                    "proxy",
                     e.message().into(),
-                    "fix the proxy variable, or give --proxy \"\" to connect directly".into(),
-                )),
-            );
-            return false;
-        }
-    };
-    let (host, port) = match &proxy {
-        Some(proxy) => (proxy.host().to_string(), proxy.port()),
-        None => (gateway.host().to_string(), gateway.port()),
-    };
-    emit(
-        "proxy",
-        Ok(match &proxy {
-            Some(_) => format!("through the proxy {host}:{port}"),
+                    "fix the proxy variable, or give --proxy \"\" to connect directly",
+                );
+            }
+        };
+        let finding = match &proxy {
+            Some(proxy) => format!("through the proxy {}:{}", proxy.host(), proxy.port()),
             None => "none: connecting directly".into(),
-        }),
-    );
-    let started = Instant::now();
-    let addresses: Vec<_> = match (host.as_str(), port).to_socket_addrs() {
-        Ok(addresses) => addresses.collect(),
-        Err(e) => {
-            emit(
-                "DNS",
-                Err((
+        };
+        self.emit("proxy", Ok(finding));
+        Some((setting, proxy))
+    }
+
+    fn dns(&mut self, host: &str, port: u16) -> Option<SocketAddr> {
+        let started = Instant::now();
+        let addresses: Vec<_> = match (host, port).to_socket_addrs() {
+            Ok(addresses) => addresses.collect(),
+            Err(e) => {
+                return self.fail(
+                    "DNS",
                     format!("cannot resolve host {host}: {e}"),
-                    "check the host name in the URL and this host's DNS (resolv.conf)".into(),
-                )),
-            );
-            return false;
-        }
-    };
-    let Some(first) = addresses.first().copied() else {
-        emit(
-            "DNS",
-            Err((
+                    "check the host name in the URL and this host's DNS (resolv.conf)",
+                );
+            }
+        };
+        let Some(first) = addresses.first().copied() else {
+            return self.fail(
+                "DNS",
                 format!("host {host} has no address"),
-                "check the host name".into(),
-            )),
-        );
-        return false;
-    };
-    emit(
-        "DNS",
-        Ok(format!(
-            "{host} is {} ({} address{}) in {} ms",
-            first.ip(),
-            addresses.len(),
-            if addresses.len() == 1 { "" } else { "es" },
-            started.elapsed().as_millis()
-        )),
-    );
-    let started = Instant::now();
-    match TcpStream::connect_timeout(&first, STEP_TIMEOUT) {
-        Ok(_) => emit(
-            "TCP connect",
+                "check the host name",
+            );
+        };
+        self.emit(
+            "DNS",
             Ok(format!(
-                "connected to {host}:{port} in {} ms",
+                "{host} is {} ({} address{}) in {} ms",
+                first.ip(),
+                addresses.len(),
+                if addresses.len() == 1 { "" } else { "es" },
                 started.elapsed().as_millis()
             )),
-        ),
-        Err(e) => {
-            emit(
+        );
+        Some(first)
+    }
+
+    fn tcp_connect(&mut self, address: SocketAddr, host: &str, port: u16) -> Option<()> {
+        let started = Instant::now();
+        match TcpStream::connect_timeout(&address, STEP_TIMEOUT) {
+            Ok(_) => {
+                let finding = format!(
+                    "connected to {host}:{port} in {} ms",
+                    started.elapsed().as_millis()
+                );
+                self.emit("TCP connect", Ok(finding));
+                Some(())
+            }
+            Err(e) => self.fail(
                 "TCP connect",
-                Err((
-                    format!("connect to {host}:{port} failed: {e}"),
-                    "check the port in the URL, that the gateway is up, and that no firewall blocks it".into(),
-                )),
-            );
-            return false;
+                format!("connect to {host}:{port} failed: {e}"),
+                "check the port in the URL, that the gateway is up, and that no firewall blocks it",
+            ),
         }
-    };
-    let options = TransportOptions {
-        connect_timeout: STEP_TIMEOUT,
-        total_timeout: STEP_TIMEOUT,
-        ca_certificates: match &setup.ca_file {
+    }
+
+    /// A first HTTP request (TLS and its certificate included).
+    fn http_and_tls(
+        &mut self,
+        gateway: &GatewayUrl,
+        setting: &ProxySetting,
+        via_proxy: bool,
+    ) -> Option<WholeAnswer> {
+        let ca_certificates = match &self.setup.ca_file {
             Some(file) => match crate::transport::read_ca_file(file) {
                 Ok(certificates) => Some(std::sync::Arc::new(certificates)),
                 Err(e) => {
-                    emit(
-                        "TLS",
-                        Err((
-                            e.message().into(),
-                            "give a PEM file of CA certificates".into(),
-                        )),
-                    );
-                    return false;
+                    let finding = e.message().to_string();
+                    return self.fail("TLS", finding, "give a PEM file of CA certificates");
                 }
             },
             None => None,
-        },
-        ca_file: setup.ca_file.clone(),
-        proxy: setting.clone(),
-    };
-    let answer = Transport::new(gateway.clone(), options).and_then(|transport| {
-        let exchange = crate::transport::Exchange {
-            method: "GET",
-            path_and_query: "/",
-            timing: crate::transport::Timing::Whole(Instant::now() + STEP_TIMEOUT),
-            resend_on_stale_connection: true,
         };
-        transport.exchange_whole(
-            &exchange,
-            &mut || {
-                Ok(crate::transport::Attempt {
-                    headers: Vec::new(),
-                    extra_headers: &[],
-                    body: crate::transport::OutgoingBody::Bytes(std::borrow::Cow::Borrowed(&[])),
-                })
-            },
-            64 * 1024,
-        )
-    });
-    let answer = match answer {
-        Ok(answer) => answer,
-        Err(e) => {
-            let advice = match e.kind() {
-                ErrorKind::Tls => {
-                    "trust the gateway's CA with ENOS_CA_FILE (--ca-file), or use the scheme the server speaks"
-                }
-                ErrorKind::Timeout => {
-                    "the gateway accepts connections but does not answer: check the URL and the proxy"
-                }
-                _ => "check the URL's scheme, host and port",
-            };
-            emit(
-                if gateway.is_https() { "TLS" } else { "HTTP" },
-                Err((e.message().into(), advice.into())),
-            );
-            return false;
+        let options = TransportOptions {
+            connect_timeout: STEP_TIMEOUT,
+            total_timeout: STEP_TIMEOUT,
+            ca_certificates,
+            ca_file: self.setup.ca_file.clone(),
+            proxy: setting.clone(),
+        };
+        let answer = match first_answer(gateway, options) {
+            Ok(answer) => answer,
+            Err(e) => {
+                let advice = match e.kind() {
+                    ErrorKind::Tls => {
+                        "trust the gateway's CA with ENOS_CA_FILE (--ca-file), or use the scheme the server speaks"
+                    }
+                    ErrorKind::Timeout => {
+                        "the gateway accepts connections but does not answer: check the URL and the proxy"
+                    }
+                    _ => "check the URL's scheme, host and port",
+                };
+                let name = if gateway.is_https() { "TLS" } else { "HTTP" };
+                return self.fail(name, e.message().into(), advice);
+            }
+        };
+        if gateway.is_https() {
+            let finding = self.certificate_finding(gateway, via_proxy);
+            self.emit("TLS", Ok(finding));
         }
-    };
-    if gateway.is_https() {
-        let trusted = match &setup.ca_file {
+        Some(answer)
+    }
+
+    /// Who issued the gateway's certificate, until when, and what is trusted.
+    fn certificate_finding(&self, gateway: &GatewayUrl, via_proxy: bool) -> String {
+        let trusted = match &self.setup.ca_file {
             Some(file) => format!("trusting the CA in {file}"),
             None => "trusting the Mozilla roots".into(),
         };
-        let certificate = proxy
-            .is_none()
+        let certificate = (!via_proxy)
             .then(|| {
                 crate::transport::certificate_presented_by(
                     gateway.host(),
@@ -274,96 +287,124 @@ pub fn diagnose(setup: &Setup, report: &mut dyn FnMut(&Step)) -> bool {
             })
             .flatten()
             .unwrap_or_default();
-        emit(
-            "TLS",
-            Ok(format!(
-                "handshake OK, {trusted}; certificate issued by {}, valid until {}",
-                certificate.issuer.as_deref().unwrap_or("(not read)"),
-                certificate.not_after.as_deref().unwrap_or("(not read)")
-            )),
-        );
+        format!(
+            "handshake OK, {trusted}; certificate issued by {}, valid until {}",
+            certificate.issuer.as_deref().unwrap_or("(not read)"),
+            certificate.not_after.as_deref().unwrap_or("(not read)")
+        )
     }
-    let date = answer
-        .headers
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("date"))
-        .and_then(|(_, value)| crate::time::http_date::parse(value));
-    let local = crate::time::timestamp::wall_clock_ms().div_euclid(1000);
-    match date {
-        None => emit(
-            "clock",
-            Ok("the gateway sent no Date header: not compared".into()),
-        ),
-        Some(gateway_seconds) => {
-            let skew = local - gateway_seconds;
-            let finding = match skew {
-                0 => "the same as the gateway's (to the second)".to_string(),
-                s if s > 0 => format!("{s} s ahead of the gateway's"),
-                s => format!("{} s behind the gateway's", -s),
-            };
-            if skew.unsigned_abs() > MAX_CLOCK_SKEW.as_secs() {
-                emit(
-                    "clock",
-                    Err((
-                        format!("the local clock is {finding}"),
-                        "request timestamps are signed: sync this host's clock (NTP, chrony or systemd-timesyncd)".into(),
+
+    /// The local clock against the gateway's `Date`.
+    fn clock(&mut self, answer: &WholeAnswer) {
+        let date = answer
+            .headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("date"))
+            .and_then(|(_, value)| crate::time::http_date::parse(value));
+        let local = crate::time::timestamp::wall_clock_ms().div_euclid(1000);
+        match date {
+            None => self.emit(
+                "clock",
+                Ok("the gateway sent no Date header: not compared".into()),
+            ),
+            Some(gateway_seconds) => {
+                let skew = local - gateway_seconds;
+                let finding = match skew {
+                    0 => "the same as the gateway's (to the second)".to_string(),
+                    s if s > 0 => format!("{s} s ahead of the gateway's"),
+                    s => format!("{} s behind the gateway's", -s),
+                };
+                if skew.unsigned_abs() > MAX_CLOCK_SKEW.as_secs() {
+                    self.emit(
+                        "clock",
+                        Err((
+                            format!("the local clock is {finding}"),
+                            "request timestamps are signed: sync this host's clock (NTP, chrony or systemd-timesyncd)".into(),
+                        )),
+                    )
+                } else {
+                    self.emit("clock", Ok(format!("the local clock is {finding}")))
+                }
+            }
+        };
+    }
+
+    /// A Get and a Refresh with the setup's credentials.
+    fn token_calls(&mut self) -> Option<()> {
+        let setup = self.setup;
+        let client = ClientBuilder::new(&setup.gateway_url, &setup.app_key, &setup.app_secret)
+            .and_then(|mut builder| {
+                builder.timeouts(STEP_TIMEOUT, STEP_TIMEOUT)?;
+                if let Some(file) = &setup.ca_file {
+                    builder.ca_file(file)?;
+                }
+                if let Some(proxy) = &setup.proxy {
+                    builder.proxy(proxy)?;
+                }
+                builder.build()
+            });
+        let client = match client {
+            Ok(client) => client,
+            Err(e) => {
+                self.emit(
+                    "Get",
+                    Err((e.message().into(), "fix the configuration named".into())),
+                );
+                return None;
+            }
+        };
+        let token = match client.get_token() {
+            Ok(token) => {
+                self.emit(
+                    "Get",
+                    Ok(format!(
+                        "token {}, expires in {} s",
+                        crate::log::token_hint(&token.access_token),
+                        token.expire_s
                     )),
-                )
-            } else {
-                emit("clock", Ok(format!("the local clock is {finding}")))
+                );
+                token
             }
-        }
-    };
-    let client = ClientBuilder::new(&setup.gateway_url, &setup.app_key, &setup.app_secret)
-        .and_then(|mut builder| {
-            builder.timeouts(STEP_TIMEOUT, STEP_TIMEOUT)?;
-            if let Some(file) = &setup.ca_file {
-                builder.ca_file(file)?;
+            Err(e) => {
+                self.emit("Get", Err((e.message().into(), advice_for(&e))));
+                return None;
             }
-            if let Some(proxy) = &setup.proxy {
-                builder.proxy(proxy)?;
-            }
-            builder.build()
-        });
-    let client = match client {
-        Ok(client) => client,
-        Err(e) => {
-            emit(
-                "Get",
-                Err((e.message().into(), "fix the configuration named".into())),
-            );
-            return false;
-        }
-    };
-    let token = match client.get_token() {
-        Ok(token) => {
-            emit(
-                "Get",
+        };
+        match client.refresh_token(&token.access_token) {
+            Ok(refreshed) => self.emit(
+                "Refresh",
                 Ok(format!(
-                    "token {}, expires in {} s",
-                    crate::log::token_hint(&token.access_token),
-                    token.expire_s
+                    "new token {}, expires in {} s",
+                    crate::log::token_hint(&refreshed.access_token),
+                    refreshed.expire_s
                 )),
-            );
-            token
-        }
-        Err(e) => {
-            emit("Get", Err((e.message().into(), advice_for(&e))));
-            return false;
-        }
+            ),
+            Err(e) => self.emit("Refresh", Err((e.message().into(), advice_for(&e)))),
+        };
+        Some(())
+    }
+}
+
+/// `GET /` on the gateway, through the setup's proxy and CA.
+fn first_answer(gateway: &GatewayUrl, options: TransportOptions) -> Result<WholeAnswer, Error> {
+    let transport = Transport::new(gateway.clone(), options)?;
+    let exchange = crate::transport::Exchange {
+        method: "GET",
+        path_and_query: "/",
+        timing: crate::transport::Timing::Whole(Instant::now() + STEP_TIMEOUT),
+        resend_on_stale_connection: true,
     };
-    match client.refresh_token(&token.access_token) {
-        Ok(refreshed) => emit(
-            "Refresh",
-            Ok(format!(
-                "new token {}, expires in {} s",
-                crate::log::token_hint(&refreshed.access_token),
-                refreshed.expire_s
-            )),
-        ),
-        Err(e) => emit("Refresh", Err((e.message().into(), advice_for(&e)))),
-    };
-    all_passed
+    transport.exchange_whole(
+        &exchange,
+        &mut || {
+            Ok(crate::transport::Attempt {
+                headers: Vec::new(),
+                extra_headers: &[],
+                body: crate::transport::OutgoingBody::Bytes(std::borrow::Cow::Borrowed(&[])),
+            })
+        },
+        64 * 1024,
+    )
 }
 
 /// What to do about a failed Get or Refresh.

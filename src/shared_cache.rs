@@ -40,6 +40,12 @@ use record::{Decoded, GENERATION, RECORD_BYTES};
 
 use crate::fork::ForkSafeMutex;
 
+/// How long a fleet holds back after a failed refresh while its token is
+/// still valid; a record's pause is believed up to this far ahead. The
+/// managed token's policy (`managed::FAILED_REFRESH_PAUSE`) is this value.
+pub(crate) const PAUSE_AFTER_FAILED_REFRESH: std::time::Duration =
+    std::time::Duration::from_secs(30);
+
 const MAGIC: u64 = u64::from_le_bytes(*b"ENOSTOK2");
 const KEY_CHECK: usize = 16;
 /// The lock holder's process id and lease end (`CLOCK_MONOTONIC` ns), after

@@ -62,8 +62,9 @@ use reader::READER_CACHE;
 pub(crate) use refresher::Refresher;
 pub(crate) use refresher::Signal;
 
-/// After a failed refresh with a still-valid token, the next attempt waits this long.
-pub const FAILED_REFRESH_PAUSE: Duration = Duration::from_secs(30);
+/// After a failed refresh with a still-valid token, the next attempt waits
+/// this long (the shared cache's records carry the same pause).
+pub const FAILED_REFRESH_PAUSE: Duration = crate::shared_cache::PAUSE_AFTER_FAILED_REFRESH;
 /// The background thread looks at the clocks at least this often (the wall
 /// clock can be stepped while it sleeps on the monotonic one).
 const BACKGROUND_IDLE: Duration = Duration::from_secs(30);

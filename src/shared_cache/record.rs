@@ -146,8 +146,7 @@ pub(super) fn decode(bytes: &[u8], key_check: u64, now_wall_ms: i64) -> Decoded 
             sent_wall_ms.saturating_sub(now_wall_ms)
         ));
     }
-    let pause_limit =
-        latest.saturating_add(super::super::managed::FAILED_REFRESH_PAUSE.as_millis() as i64);
+    let pause_limit = latest.saturating_add(super::PAUSE_AFTER_FAILED_REFRESH.as_millis() as i64);
     if pause_until_wall_ms < 0 || pause_until_wall_ms > pause_limit {
         return Decoded::Refused("its pause after a failed refresh is out of range".into());
     }

@@ -28,7 +28,7 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use crate::error::Error;
 use crate::fork::ForkSafeMutex;
-pub(crate) use exchange::{AnswerBody, Attempt, Exchange, OutgoingBody, Timing};
+pub(crate) use exchange::{AnswerBody, Attempt, Exchange, OutgoingBody, Timing, WholeAnswer};
 pub(crate) use peer_issuer::certificate_presented_by;
 pub(crate) use proxy::choose as choose_proxy;
 pub use proxy::{PROXY_ENVIRONMENT_VARIABLES, ProxySetting};
