@@ -369,3 +369,165 @@ fn the_doctor_names_the_issuer_of_an_untrusted_certificate() {
         "{report}"
     );
 }
+
+const MEASUREPOINTS: &str = "/connect-service/v2.1/integration?action=postMeasurepoint&orgId=o1";
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[test]
+fn request_uploads_form_parts_and_streams_a_download_to_a_file() {
+    let fake = FakeProcess::start(&[]);
+    let runtime = RuntimeDirectory::new("files");
+    let message = runtime.0.join("msg.json");
+    std::fs::write(&message, br#"{"payload":[]}"#).unwrap();
+    let data = runtime.0.join("reading.bin");
+    let content: Vec<u8> = (0..300_000u32).map(|i| (i % 241) as u8).collect();
+    std::fs::write(&data, &content).unwrap();
+    let upload = output(&mut cli(
+        &fake.url,
+        &runtime,
+        &[
+            "request",
+            "POST",
+            MEASUREPOINTS,
+            "-F",
+            &format!("enos-message=<{};type=application/json", message.display()),
+            "-F",
+            &format!("enos-file=@{};filename=r1.bin", data.display()),
+            "-F",
+            "note=hello;type=text/plain",
+        ],
+    ));
+    assert_eq!(code(&upload), 0, "{}", text(&upload.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&upload.stdout).unwrap();
+    let parts = answer["data"]["parts"].as_array().unwrap();
+    assert_eq!(parts[0]["contentType"], "application/json");
+    assert_eq!(parts[0]["sha256"], sha256_hex(br#"{"payload":[]}"#));
+    assert_eq!(parts[1]["filename"], "r1.bin");
+    assert_eq!(parts[1]["sha256"], sha256_hex(&content));
+    assert_eq!(parts[2]["contentType"], "text/plain");
+
+    let uri = "enos-connect://fake/3000000.bin";
+    let digest = fake.request_get(&format!("/fake/control/file-digest?fileUri={uri}"));
+    let expected = digest.split("\"sha256\":\"").nth(1).unwrap()[..64].to_string();
+    let path = format!("/connect-service/v2.1/files?action=download&fileUri={uri}");
+    let target = runtime.0.join("fw.bin");
+    fake.post(
+        "/fake/control/fault",
+        r#"{"fault":"cut-download","bytes":1000000}"#,
+    );
+    let download = output(&mut cli(
+        &fake.url,
+        &runtime,
+        &["request", "GET", &path, "-o", target.to_str().unwrap()],
+    ));
+    assert_eq!(code(&download), 0, "{}", text(&download.stderr));
+    assert!(download.stdout.is_empty(), "the body went to the file");
+    assert!(
+        !text(&download.stderr).contains('['),
+        "no progress bar when stderr is not a terminal"
+    );
+    assert_eq!(
+        sha256_hex(&std::fs::read(&target).unwrap()),
+        expected,
+        "resumed, exact"
+    );
+
+    let small = output(&mut cli(
+        &fake.url,
+        &runtime,
+        &[
+            "request",
+            "GET",
+            &path.replace("3000000", "1000"),
+            "-o",
+            "-",
+        ],
+    ));
+    assert_eq!(small.stdout.len(), 1000, "-o - is standard output");
+}
+
+#[test]
+fn request_sends_headers_and_names_what_it_refuses() {
+    let fake = FakeProcess::start(&[]);
+    let runtime = RuntimeDirectory::new("headers-form");
+    let echo = output(&mut cli(
+        &fake.url,
+        &runtime,
+        &[
+            "request",
+            "GET",
+            "/fake/v1/echo",
+            "-H",
+            "X-Trace: 42",
+            "-H",
+            "Accept: application/json",
+        ],
+    ));
+    assert_eq!(code(&echo), 0, "{}", text(&echo.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&echo.stdout).unwrap();
+    assert_eq!(answer["data"]["headers"]["x-trace"], "42");
+    for (args, says) in [
+        (vec!["-H", "apim-signature: forged"], "apim-signature"),
+        (vec!["-H", "no colon"], "'Name: value'"),
+        (
+            vec!["-F", "enos-file=@/nonexistent/fw.bin"],
+            "/nonexistent/fw.bin",
+        ),
+        (vec!["-F", "no-equals"], "name=value"),
+        (
+            vec!["--data", "@/nonexistent/body.json"],
+            "/nonexistent/body.json",
+        ),
+        (vec!["--data", "{}", "-F", "a=b"], "exclusive"),
+        (
+            vec!["-o", "/nonexistent/dir/out.bin"],
+            "/nonexistent/dir/out.bin",
+        ),
+    ] {
+        let mut all = vec!["request", "POST", MEASUREPOINTS];
+        all.extend(args.iter().copied());
+        let refused = output(&mut cli(&fake.url, &runtime, &all));
+        assert_eq!(code(&refused), 2, "{args:?}: {}", text(&refused.stderr));
+        assert!(
+            text(&refused.stderr).contains(says),
+            "{args:?}: {}",
+            text(&refused.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_large_transfer_shows_a_progress_bar_on_a_terminal() {
+    // `script` (util-linux) runs the command on a pseudo-terminal.
+    if !on_path("script", "the progress bar on a terminal") {
+        return;
+    }
+    let fake = FakeProcess::start(&[]);
+    let runtime = RuntimeDirectory::new("progress");
+    let target = runtime.0.join("big.bin");
+    let path =
+        "/connect-service/v2.1/files?action=download&fileUri=enos-connect://fake/30000000.bin";
+    let command = format!(
+        "{} request GET '{path}' -o {}",
+        env!("CARGO_BIN_EXE_enos-token"),
+        target.display()
+    );
+    let mut script = Command::new("script");
+    script.args(["-qec", &command, "/dev/null"]);
+    let session = output(
+        script
+            .env("ENOS_GATEWAY_URL", &fake.url)
+            .env("ENOS_APP_KEY", APP_KEY)
+            .env("ENOS_APP_SECRET", APP_SECRET)
+            .env("XDG_RUNTIME_DIR", &runtime.0)
+            .env("NO_PROXY", "*"),
+    );
+    assert_eq!(code(&session), 0, "{}", text(&session.stdout));
+    let shown = text(&session.stdout);
+    assert!(shown.contains("100% 28.6/28.6 MiB received"), "{shown}");
+    assert_eq!(std::fs::metadata(&target).unwrap().len(), 30_000_000);
+}

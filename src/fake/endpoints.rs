@@ -77,11 +77,18 @@ pub(super) fn echo(request: &Request, shared: &Shared) -> Answer {
         Ok(()) => {
             let body = (request.body.len() <= 64 * 1024)
                 .then(|| String::from_utf8_lossy(&request.body).into_owned());
+            // The caller's own headers (never the apim-* ones: a token).
+            let headers: serde_json::Map<String, Value> = request
+                .headers
+                .iter()
+                .filter(|(name, _)| !name.starts_with("apim-"))
+                .map(|(name, value)| (name.clone(), json!(value)))
+                .collect();
             Answer::json(
                 200,
                 &json!({"status": 0, "msg": "signature ok", "data": {
                     "method": request.method, "path": request.path, "query": request.query,
-                    "contentType": request.header("content-type"),
+                    "contentType": request.header("content-type"), "headers": headers,
                     "bodyBytes": request.body.len(), "body": body}}),
             )
         }
