@@ -190,7 +190,7 @@ struct Run {
     growth_kib: Option<i64>,
 }
 
-fn ours(direction: &str, url: &str, ca: &str, file: &Path) -> Run {
+fn ours(direction: &str, url: &str, ca: &str, file: &Path) -> Result<Run, String> {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--worker", direction, url, ca, &file.to_string_lossy()])
         .stdout(Stdio::piped())
@@ -201,14 +201,15 @@ fn ours(direction: &str, url: &str, ca: &str, file: &Path) -> Run {
     let (ok, peak_kib) = wait_with_rss(&mut child);
     assert!(ok, "worker failed: {out}");
     let fields: Vec<f64> = out.split_whitespace().map(|f| f.parse().unwrap()).collect();
-    Run {
+    Ok(Run {
         seconds: fields[0],
         peak_kib,
         growth_kib: Some((fields[2] - fields[1]) as i64),
-    }
+    })
 }
 
-fn curl(args: &[&str], url: &str, ca: &str) -> Run {
+/// A curl run, or what curl said when it failed.
+fn curl(args: &[&str], url: &str, ca: &str) -> Result<Run, String> {
     let mut command = Command::new("curl");
     command.args([
         "-s",
@@ -226,23 +227,30 @@ fn curl(args: &[&str], url: &str, ca: &str) -> Run {
         .args(args)
         .arg(url)
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut out = String::new();
     std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
     let (ok, peak_kib) = wait_with_rss(&mut child);
-    assert!(ok, "curl failed");
-    Run {
+    if !ok {
+        return Err(err.lines().next().unwrap_or("failed").to_string());
+    }
+    Ok(Run {
         seconds: out.trim().parse().unwrap(),
         peak_kib,
         growth_kib: None,
-    }
+    })
 }
 
 fn median(runs: &mut [Run]) -> Run {
     runs.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
     runs[runs.len() / 2]
 }
+
+type Contender = (String, Box<dyn Fn() -> Result<Run, String>>);
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -297,7 +305,7 @@ fn main() {
     ] {
         let file_arg = format!("@{}", file.display());
         let file_path = file.to_string_lossy().into_owned();
-        let contenders: Vec<(String, Box<dyn Fn() -> Run>)> = vec![
+        let contenders: Vec<Contender> = vec![
             (
                 format!("{scheme} download  enos-token"),
                 Box::new({
@@ -335,12 +343,23 @@ fn main() {
             ),
         ];
         let mut results: Vec<Vec<Run>> = vec![Vec::new(); contenders.len()];
+        let mut failures: Vec<Option<String>> = vec![None; contenders.len()];
         for _ in 0..ROUNDS {
             for (index, (_, run)) in contenders.iter().enumerate() {
-                results[index].push(run());
+                if failures[index].is_some() {
+                    continue;
+                }
+                match run() {
+                    Ok(run) => results[index].push(run),
+                    Err(why) => failures[index] = Some(why),
+                }
             }
         }
         for (index, (name, _)) in contenders.iter().enumerate() {
+            if let Some(why) = &failures[index] {
+                println!("{name:<34} failed: {why}");
+                continue;
+            }
             let run = median(&mut results[index]);
             println!(
                 "{:<34} {:>9.3} {:>10.0} {:>8} KiB {:>8}",

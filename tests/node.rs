@@ -61,7 +61,9 @@ fn node_readme_example_runs() {
         support::APP_SECRET,
     );
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 5, "{stdout}");
+    assert_eq!(lines.len(), 7, "{stdout}");
+    assert_eq!(lines[5], "upload: 200 example.js");
+    assert_eq!(lines[6], "download: 200 3000000 bytes");
     assert_eq!(lines[0], "token: fk00… expires in 7200 s");
     assert_eq!(lines[1], "refreshed: new token");
     assert_eq!(lines[2], "access token is current: true");

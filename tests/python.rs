@@ -57,7 +57,7 @@ fn python_readme_example_runs() {
         support::APP_SECRET,
     );
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 5, "{stdout}");
+    assert_eq!(lines.len(), 7, "{stdout}");
     assert!(
         lines[0].starts_with("token: fk00… expires in 7200 s"),
         "{stdout}"
@@ -72,6 +72,8 @@ fn python_readme_example_runs() {
         lines[4].starts_with("error: ENOS_ERR_SERVICE 1003 gateway status 1003"),
         "{stdout}"
     );
+    assert_eq!(lines[5], "upload: 200 example.py");
+    assert_eq!(lines[6], "download: 200 3000000 bytes");
 }
 
 /// The wheel as a user installs it: built by the documented command, for

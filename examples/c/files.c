@@ -66,7 +66,7 @@ static int upload(const enos_client *client, const char *org, int files, char **
   printf("HTTP %d\n%s\n", (int)enos_response_status(response),
          (const char *)enos_response_body(response, NULL));
   status = enos_response_status(response) == 200 ? 0 : 1;
-done:
+  done:
   enos_response_free(response);
   enos_request_free(request);
   // snippet:end upload
@@ -97,7 +97,7 @@ static int download(const enos_client *client, const char *org, const char *file
          (int)enos_response_status(response), (long long)lseek(fd, 0, SEEK_CUR), output,
          (unsigned)enos_response_attempts(response));
   status = enos_response_status(response) == 200 ? 0 : 1;
-done:
+  done:
   enos_response_free(response);
   enos_request_free(request);
   close(fd);  /* the library never closes it */

@@ -1,5 +1,5 @@
 'use strict';
-// Get a token, refresh it, and handle a gateway error, from Node.js.
+// Get a token, refresh it, handle a gateway error and move files, from Node.js.
 // Environment: ENOS_GATEWAY_URL, ENOS_APP_KEY, ENOS_APP_SECRET, ENOS_TOKEN_LIB.
 // snippet:begin node
 const enos = require('enos-token');
@@ -24,3 +24,25 @@ try {
   console.log(`error: ${error.statusName} ${error.serviceStatus} ${error.message}`);
 }
 // snippet:end node
+
+// snippet:begin node-files
+const files = new enos.Client(url, key, secret);
+try {
+  // A measurement point with its files (multipart; every part carries its Content-Length).
+  const upload = files.request('POST', '/connect-service/v2.1/integration?action=postMeasurepoint&orgId=o1', {
+    parts: [
+      { name: 'enos-message', data: '{"payload":[]}', contentType: 'application/json' },
+      { name: 'enos-file', file: __filename }, // streamed from disk
+    ],
+  });
+  console.log(`upload: ${upload.status} ${upload.json().data.parts[1].filename}`);
+  // A file written to disk as it arrives (constant memory; resumed if the connection breaks).
+  const target = require('node:path').join(require('node:os').tmpdir(), `firmware-${process.pid}.bin`);
+  const download = files.request('GET',
+    '/connect-service/v2.1/files?action=download&fileUri=enos-connect://fake/3000000.bin', { output: target });
+  console.log(`download: ${download.status} ${require('node:fs').statSync(target).size} bytes`);
+  require('node:fs').unlinkSync(target);
+} finally {
+  files.close();
+}
+// snippet:end node-files

@@ -1,9 +1,11 @@
-"""Get a token, refresh it, sign an API call, and handle a gateway error.
+"""Get a token, refresh it, sign an API call, handle a gateway error, and
+move files both ways.
 
 Environment: ENOS_GATEWAY_URL, ENOS_APP_KEY, ENOS_APP_SECRET (and
 ENOS_TOKEN_LIB when libenos_token.so is not on the loader's path).
 """
 import os
+import tempfile
 
 import enos_token
 
@@ -28,3 +30,19 @@ try:
 except enos_token.ServiceError as error:
     print("error:", error.status_name, error.service_status, error.message)
 # snippet:end python
+
+# snippet:begin python-files
+with enos_token.Client(url, key, secret) as client:
+    # A measurement point with its files (multipart; every part carries its Content-Length).
+    response = client.request(
+        "POST", "/connect-service/v2.1/integration?action=postMeasurepoint&orgId=o1",
+        fields={"enos-message": ('{"payload":[]}', "application/json")},
+        files={"enos-file": __file__})  # a path: streamed from disk
+    print("upload:", response.status, response.json()["data"]["parts"][1]["filename"])
+    # A file written to disk as it arrives (constant memory; resumed if the connection breaks).
+    target = os.path.join(tempfile.mkdtemp(), "firmware.bin")
+    response = client.request(
+        "GET", "/connect-service/v2.1/files?action=download&fileUri=enos-connect://fake/3000000.bin",
+        output=target)
+    print("download:", response.status, os.path.getsize(target), "bytes")
+# snippet:end python-files

@@ -161,8 +161,43 @@ impl<'a> Sink<'a> {
     }
 }
 
+/// `write(2)` without a `SIGPIPE`: a pipe whose reader has gone must be an
+/// error of the call (`EPIPE`), never a signal that ends the host program.
+/// SIGPIPE is blocked on this thread around the write, and one the write
+/// raised is taken off the thread before it is unblocked.
+fn write_without_sigpipe(fd: RawFd, bytes: &[u8]) -> isize {
+    // SAFETY: plain signal-set manipulation on this thread's own mask, and a
+    // write of `bytes`, valid for its length.
+    unsafe {
+        let mut sigpipe: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut sigpipe);
+        libc::sigaddset(&mut sigpipe, libc::SIGPIPE);
+        let mut previous: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &sigpipe, &mut previous);
+        let mut pending: libc::sigset_t = std::mem::zeroed();
+        libc::sigpending(&mut pending);
+        let was_pending = libc::sigismember(&pending, libc::SIGPIPE) == 1;
+        let written = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+        let error = std::io::Error::last_os_error();
+        if written < 0 && error.raw_os_error() == Some(libc::EPIPE) && !was_pending {
+            let no_wait = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            libc::sigtimedwait(&sigpipe, std::ptr::null_mut(), &no_wait);
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+        if written < 0 {
+            // Restored for the caller, which reads it next.
+            *libc::__errno_location() = error.raw_os_error().unwrap_or(0);
+        }
+        written
+    }
+}
+
 /// Writes all of `bytes` to `fd`: interrupted writes are retried, a
-/// non-blocking descriptor that is full is waited for (at most `stall`).
+/// non-blocking descriptor that is full is waited for (at most `stall`), a
+/// closed pipe is an error, not a signal.
 fn write_fd(fd: RawFd, mut bytes: &[u8], stall: Duration) -> Result<(), Error> {
     let failed = |e: std::io::Error| {
         Error::new(
@@ -171,8 +206,7 @@ fn write_fd(fd: RawFd, mut bytes: &[u8], stall: Duration) -> Result<(), Error> {
         )
     };
     while !bytes.is_empty() {
-        // SAFETY: `bytes` is valid for its length; a bad fd is an error.
-        let written = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        let written = write_without_sigpipe(fd, bytes);
         if written > 0 {
             bytes = &bytes[written as usize..];
             continue;

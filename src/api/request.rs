@@ -413,6 +413,11 @@ fn check_header(name: &str, value: Option<&str>) -> Result<(), Error> {
                 "header {shown}: value holds CR, LF or NUL, which would split the request"
             )));
         }
+        if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+            return Err(Error::invalid_argument(format!(
+                "header {shown}: value holds a control character"
+            )));
+        }
     }
     Ok(())
 }

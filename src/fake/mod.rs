@@ -11,14 +11,17 @@
 //!
 //! For tests it counts what it saw ([`FakeStats`]), records the last requests,
 //! and misbehaves on request ([`Fault`]). A signed test API,
-//! `/fake/v1/echo`, checks the `apim-*` headers of an API call. Programs that
-//! run the `enos-fake-gateway` binary steer it over HTTP:
+//! `/fake/v1/echo`, checks the `apim-*` headers of an API call, and EnOS's
+//! file APIs (`files.rs`: multipart uploads, generated downloads with
+//! ranges) check them the same way. Programs that run the
+//! `enos-fake-gateway` binary steer it over HTTP (`ENDPOINTS` lists it all):
 //!
 //! * `POST /fake/control/fault` with `{"fault": "delay", "ms": 2000, "times": 1}`
 //!   (faults: `http500`, `not-json`, `oversized` with `bytes`, `delay` with
-//!   `ms`, `drop`, `process-drop`, `truncated`, `redirect`, `status` with `status`, `clear`);
-//! * `GET /fake/control/stats`;
-//! * `POST /fake/control/expire-tokens`.
+//!   `ms`, `drop`, `process-drop`, `truncated`, `redirect`, `status` with
+//!   `status`, `cut-download` with `bytes`, `clear`);
+//! * `GET /fake/control/stats`, `GET /fake/control/file-digest?fileUri=…`;
+//! * `POST /fake/control/expire-tokens`, `POST /fake/control/files`.
 
 mod endpoints;
 mod files;
@@ -360,11 +363,21 @@ pub const ENDPOINTS: &str = "enos-fake-gateway: a fake of the EnOS token service
 POST [prefix]/apim-token-service/v2.0/token/get      Get Access Token
 POST [prefix]/apim-token-service/v2.0/token/refresh  Refresh Access Token
 POST|GET [prefix]/fake/v1/echo                       a signed test API: checks apim-accesstoken, apim-signature, apim-timestamp
+POST [prefix]/connect-service/v2.1/integration?action=postMeasurepoint|postAttribute|postEvent
+                                                     EnOS's upload: multipart with an enos-message JSON part and enos-file parts,
+                                                     each with its own Content-Length; answers each part's size and SHA-256
+POST [prefix]/connect-service/v2.1/ota-firmwares?action=create
+                                                     the same with a metadata part and a file part
+GET  [prefix]/connect-service/v2.1/files?action=download&fileUri=enos-connect://.../SIZE
+                                                     a generated file of SIZE bytes: ETag, Last-Modified, Range, If-Range
 GET  /fake/control/stats                             counters as JSON
-POST /fake/control/fault                             {\"fault\": NAME, \"times\": N, ...}: http500, not-json, oversized (bytes, at most 64 MiB), delay (ms), drop, process-drop, truncated, redirect, status (status), clear
+GET  /fake/control/file-digest?fileUri=URI           the size and SHA-256 of a generated file
+POST /fake/control/files                             {\"version\": N}: every generated file changes (content and ETag)
+POST /fake/control/fault                             {\"fault\": NAME, \"times\": N, ...}: http500, not-json, oversized (bytes, at most 64 MiB), delay (ms), drop, process-drop, truncated, redirect, status (status), cut-download (bytes: downloads only), clear
 POST /fake/control/expire-tokens                     every token expires now
 POST /fake/control/clock                             {\"skewMs\": N}: the Date header of every answer runs N ms ahead of the real clock (negative: behind)
 POST /fake/control/token-refusal                     {\"form\": \"http-401\" | \"status-1203\"}: how the signed API refuses a retired, expired or unknown token (HTTP 401, the default, or HTTP 200 with status 1203, as gateways do)
+Signed APIs check apim-signature over the query, and the body only when it is JSON.
 ";
 
 fn route(request: &Request, shared: &Shared) -> Answer {

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "enos_token.h"
 
@@ -233,6 +234,16 @@ static void transfers(const enos_client *client, const char *dir) {
     pthread_join(threads[i], NULL);
     check(sends[i].ok, "a send from a thread");
   }
+
+  /* A pipe whose reader is gone: ENOS_ERR_IO, never a SIGPIPE that would
+   * end this program (its default action). */
+  int ends[2];
+  check(pipe(ends) == 0, "a pipe");
+  close(ends[0]);
+  check(enos_request_set_output_fd(request, ends[1]) == ENOS_OK, "the pipe as output");
+  refused(enos_client_send(client, request, &response), ENOS_ERR_IO, "Broken pipe",
+          "writing to a pipe nobody reads");
+  close(ends[1]);
 
   /* An output callback that stops: ENOS_ERR_CANCELLED, the client goes on. */
   size_t seen = 0;

@@ -1,10 +1,12 @@
-// Command example gets a token, refreshes it and builds API-call headers.
+// Command example gets a token, builds API-call headers, and moves files
+// both ways.
 // Environment: ENOS_GATEWAY_URL, ENOS_APP_KEY, ENOS_APP_SECRET.
 package main
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"enos-token.local/enostoken"
@@ -29,4 +31,43 @@ func main() {
 	headers, _ := client.AuthHeaders("pageSize=10", nil)
 	fmt.Printf("token: %s… (%d bytes)\n", token[:4], len(token))
 	fmt.Printf("headers: %d\n", len(headers))
+	if err := files(client); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func files(client *enostoken.Client) error {
+	// snippet:begin go-files
+	// A measurement point with its files (multipart; every part carries its Content-Length).
+	upload, err := client.Do(&enostoken.Request{
+		Method: "POST", Path: "/connect-service/v2.1/integration?action=postMeasurepoint&orgId=o1",
+		Parts: []enostoken.Part{
+			{Name: "enos-message", ContentType: "application/json", Data: []byte(`{"payload":[]}`)},
+			{Name: "enos-file", File: "go.mod"}, // streamed from disk
+		},
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("upload: %d\n", upload.Status)
+	// A file written as it arrives (constant memory; resumed if the connection breaks).
+	file, err := os.CreateTemp("", "firmware-*.bin")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(file.Name())
+	defer file.Close()
+	download, err := client.Do(&enostoken.Request{
+		Method: "GET",
+		Path:   "/connect-service/v2.1/files?action=download&fileUri=enos-connect://fake/3000000.bin",
+		Output: file, // an *os.File is written directly; any io.Writer works
+	})
+	if err != nil {
+		return err
+	}
+	written, _ := file.Seek(0, io.SeekCurrent)
+	fmt.Printf("download: %d %d bytes\n", download.Status, written)
+	// snippet:end go-files
+	return nil
 }
