@@ -202,8 +202,14 @@ class Response {
     return value != nullptr ? std::optional<std::string_view>(value) : std::nullopt;
   }
 
-  /** How many times the call was sent: 1, more after a renewed token or a resumed download. */
+  /** How many times the call was sent: 1, more after a retry, a renewed token or a resumed download. */
   uint32_t attempts() const noexcept { return enos_response_attempts(handle_.get()); }
+
+  /** An EnOS envelope's requestId (what support asks for), if the answer has one. */
+  std::optional<std::string_view> request_id() const noexcept {
+    const char *id = enos_response_request_id(handle_.get());
+    return id != nullptr ? std::optional<std::string_view>(id) : std::nullopt;
+  }
 
  private:
   friend class Client;

@@ -85,9 +85,11 @@ impl ClientBuilder {
         self
     }
 
-    /// Retries of the managed token's fetch after a transient failure
-    /// (default 2), the first after about `base_backoff` (default 200 ms),
-    /// doubling, with jitter, all within the overall timeout.
+    /// Retries after a transient failure (default 2), the first after about
+    /// `base_backoff` (default 200 ms), doubling, with jitter, all within
+    /// the overall timeout: of the managed token's fetch, and of API calls
+    /// (a 429, a 502/503/504 of an idempotent call, a failed connection;
+    /// `enos_client_builder_set_retries` has the rules).
     pub fn retries(
         &mut self,
         max_retries: u32,
@@ -172,6 +174,7 @@ impl ClientBuilder {
         let total_timeout = self.transport.total_timeout;
         let shared = Arc::new(ClientShared {
             transport: Transport::new(self.gateway, self.transport)?,
+            retry_budget: crate::api::RetryBudget::default(),
             credentials: self.credentials,
             managed,
             logger: self.logger,
@@ -203,6 +206,8 @@ pub struct Client {
 #[derive(Debug)]
 struct ClientShared {
     transport: Transport,
+    /// Retries of API calls (a token bucket; see `api/retry.rs`).
+    retry_budget: crate::api::RetryBudget,
     credentials: Credentials,
     managed: ManagedToken,
     logger: Option<Logger>,
@@ -410,6 +415,7 @@ impl Client {
             total_timeout: shared.total_timeout,
             max_retries: options.max_retries,
             base_backoff: options.base_backoff,
+            retry_budget: &shared.retry_budget,
         }
     }
 

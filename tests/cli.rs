@@ -531,3 +531,50 @@ fn a_large_transfer_shows_a_progress_bar_on_a_terminal() {
     assert!(shown.contains("100% 28.6/28.6 MiB received"), "{shown}");
     assert_eq!(std::fs::metadata(&target).unwrap().len(), 30_000_000);
 }
+
+#[test]
+fn request_retries_an_outage_says_so_with_verbose_and_exits_with_the_final_answer() {
+    let fake = FakeProcess::start(&[]);
+    let runtime = RuntimeDirectory::new("retries");
+    fake.post("/fake/control/outage", r#"{"status":503,"times":1}"#);
+    let retried = output(&mut cli(
+        &fake.url,
+        &runtime,
+        &[
+            "request",
+            "GET",
+            "/fake/v1/echo",
+            "--retries",
+            "1",
+            "--retry-base-ms",
+            "5",
+            "-v",
+        ],
+    ));
+    assert_eq!(code(&retried), 0, "{}", text(&retried.stderr));
+    let stderr = text(&retried.stderr);
+    assert!(
+        stderr.contains("enos-token: info: GET /fake/v1/echo: HTTP 503; retrying in "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("(2 attempts)"), "{stderr}");
+    fake.post("/fake/control/outage", r#"{"status":503,"times":1}"#);
+    let once = output(&mut cli(
+        &fake.url,
+        &runtime,
+        &["request", "GET", "/fake/v1/echo", "--retries", "0"],
+    ));
+    assert_eq!(code(&once), 1, "the 503 is the final answer");
+    assert!(
+        text(&once.stderr).is_empty(),
+        "quiet without -v: {}",
+        text(&once.stderr)
+    );
+    let bad = output(&mut cli(
+        &fake.url,
+        &runtime,
+        &["request", "GET", "/x", "--retries", "many"],
+    ));
+    assert_eq!(code(&bad), 2);
+    assert!(text(&bad.stderr).contains("--retries takes a whole number"));
+}

@@ -31,7 +31,7 @@ fn check_output(stdout: &str) {
         "access_token: the refreshed token",
         "auth_headers: apim-accesstoken …",
         "request: HTTP 200, application/json;charset=UTF-8",
-        "upload: HTTP 200, readings.csv arrived",
+        "upload: HTTP 200, readings.csv arrived, requestId present",
         "download: HTTP 200, 3000000 bytes, body 0",
         "output exception: disk full",
         "bad header: ENOS_ERR_INVALID_ARGUMENT",

@@ -16,8 +16,9 @@ export ENOS_NOT_RUN_FILE="$PWD/target/not-run.txt"
 
 echo "== cargo fmt --check"
 cargo fmt --check
-echo "== cargo clippy (all targets, fake gateway on) -D warnings"
+echo "== cargo clippy (all targets, fake gateway on and off) -D warnings"
 cargo clippy --quiet --all-targets --features fake-gateway -- -D warnings
+cargo clippy --quiet --lib --bins -- -D warnings
 if command -v npm >/dev/null; then
   echo "== npm ci (koffi for the Node.js example)"
   npm ci --prefix examples/node --no-audit --no-fund --loglevel=error

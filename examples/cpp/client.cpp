@@ -85,6 +85,7 @@ int main() {
                           std::string_view::npos
                       ? "readings.csv arrived"
                       : std::string(uploaded.body()))
+              << ", requestId " << (uploaded.request_id().value_or("-").substr(0, 5) == "fake-" ? "present" : "?")
               << "\n";
     std::cout << "download: HTTP " << downloaded.status() << ", " << received << " bytes, body "
               << downloaded.body().size() << "\n";

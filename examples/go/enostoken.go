@@ -294,9 +294,11 @@ type Response struct {
 	ContentType string
 	// Headers has lower-case names and the first value of each.
 	Headers map[string]string
-	// Attempts is how many times the call was sent: 1, more after a renewed
-	// token or a resumed download.
+	// Attempts is how many times the call was sent: 1, more after a retry,
+	// a renewed token or a resumed download.
 	Attempts int
+	// RequestID is an EnOS envelope's requestId (what support asks for), "" if none.
+	RequestID string
 }
 
 // Header is the first value of header name (any case), "" when absent.
@@ -340,6 +342,9 @@ func readResponse(response *C.enos_response) *Response {
 		Headers:  map[string]string{},
 		Attempts: int(C.enos_response_attempts(response)),
 	}
+	if id := C.enos_response_request_id(response); id != nil {
+		result.RequestID = C.GoString(id)
+	}
 	if contentType := C.enos_response_header(response, s.of("content-TYPE")); contentType != nil {
 		result.ContentType = C.GoString(contentType)
 	}
@@ -368,8 +373,11 @@ func Version() string { return C.GoString(C.enos_version()) }
 // Counters are what a client has done.
 type Counters struct {
 	GetRequests, RefreshRequests, Retries, Failures, Waits, CacheHits, DNSLookups uint64
-	// APICalls made with Request, and TokenRenewals after a refused token.
+	// APICalls made with Request and Do, and TokenRenewals after a refused token.
 	APICalls, TokenRenewals uint64
+	// APIRetries of rate-limited or failed calls, and APIRetriesDenied (the
+	// retry budget spent, or the wait past the deadline).
+	APIRetries, APIRetriesDenied uint64
 }
 
 // Counters reads the client's counters.
@@ -381,7 +389,8 @@ func (c *Client) Counters() (Counters, error) {
 	}
 	return Counters{uint64(counters.get_requests), uint64(counters.refresh_requests), uint64(counters.retries),
 		uint64(counters.failures), uint64(counters.waits), uint64(counters.cache_hits),
-		uint64(counters.dns_lookups), uint64(counters.api_calls), uint64(counters.token_renewals)}, nil
+		uint64(counters.dns_lookups), uint64(counters.api_calls), uint64(counters.token_renewals),
+		uint64(counters.api_retries), uint64(counters.api_retries_denied)}, nil
 }
 
 // SignRequest is the apim-signature of an API call (see enos_sign_request).

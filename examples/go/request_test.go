@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const measurepoints = "/connect-service/v2.1/integration?action=postMeasurepoint&orgId=o1"
@@ -179,5 +180,26 @@ func TestBadHeadersMissingFilesAndMixedBodiesAreRefusedByName(t *testing.T) {
 		if !errors.As(err, &e) || e.StatusName != "ENOS_ERR_INVALID_ARGUMENT" || !strings.Contains(e.Message, c.says) {
 			t.Errorf("%+v: %v", c.request, err)
 		}
+	}
+}
+
+func TestAnOutageIsRetriedAndTheResponseSaysSo(t *testing.T) {
+	control(t, "/fake/control/outage", `{"status":503,"times":2}`)
+	client, err := New(gateway, appKey, appSecret, WithProxy(""), WithRetries(2, 5*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	response, err := client.Request("GET", "/fake/v1/echo", "", nil)
+	if err != nil || response.Status != 200 || response.Attempts != 3 || response.RequestID != "" {
+		t.Fatalf("%v %+v", err, response)
+	}
+	if counters, _ := client.Counters(); counters.APIRetries != 2 {
+		t.Fatalf("%+v", counters)
+	}
+	upload, err := client.Do(&Request{Method: "POST", Path: measurepoints,
+		Parts: []Part{{Name: "enos-message", ContentType: "application/json", Data: []byte("{}")}}})
+	if err != nil || !strings.HasPrefix(upload.RequestID, "fake-") {
+		t.Fatalf("%v %+v", err, upload)
 	}
 }

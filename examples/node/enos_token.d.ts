@@ -49,6 +49,8 @@ export interface Counters {
   dns_lookups: number;
   api_calls: number;
   token_renewals: number;
+  api_retries: number;
+  api_retries_denied: number;
 }
 
 /** One multipart/form-data part: a file (streamed from disk) or data. */
@@ -82,8 +84,10 @@ export interface Response {
   body: Buffer;
   /** Lower-case names; the first value of each. */
   headers: Record<string, string>;
-  /** Sends made: 1, more after a renewed token or a resumed download. */
+  /** Sends made: 1, more after a retry, a renewed token or a resumed download. */
   attempts: number;
+  /** An EnOS envelope's requestId (what support asks for), or null. */
+  requestId: string | null;
   text(): string;
   json(): unknown;
 }

@@ -89,6 +89,8 @@ function declare(path, lib) {
     dns_lookups: 'uint64_t',
     api_calls: 'uint64_t',
     token_renewals: 'uint64_t',
+    api_retries: 'uint64_t',
+    api_retries_denied: 'uint64_t',
   });
   const f = (ret, name, args) => lib.func(name, ret, args);
   const api = {
@@ -130,6 +132,7 @@ function declare(path, lib) {
       ['void *', 'size_t', koffi.out('const char **'), koffi.out('const char **')]),
     responseFree: f('void', 'enos_response_free', ['void *']),
     responseAttempts: f('uint32_t', 'enos_response_attempts', ['void *']),
+    responseRequestId: f('str', 'enos_response_request_id', ['void *']),
     requestNew: f('int', 'enos_request_new', ['str', 'str', koffi.out('void **')]),
     requestSetHeader: f('int', 'enos_request_set_header', ['void *', 'str', 'str']),
     requestSetBody: f('int', 'enos_request_set_body', ['void *', 'str', 'void *', 'size_t']),
@@ -336,6 +339,7 @@ function readResponse(api, response) {
       body: content,
       headers,
       attempts: api.responseAttempts(response),
+      requestId: api.responseRequestId(response) ?? null,
       text() { return content.toString('utf8'); },
       json() { return JSON.parse(content.toString('utf8')); },
     };

@@ -361,6 +361,16 @@ class FilesTest(unittest.TestCase):
         self.assertIsInstance(caught.exception.__cause__, OSError)
         self.assertEqual(self.client.request("GET", "/fake/v1/echo").status, 200)
 
+    def test_an_outage_is_retried_and_the_response_says_so(self):
+        FAKE.control("/fake/control/outage", {"status": 503, "times": 2})
+        with enos_token.Client(FAKE.url, APP_KEY, APP_SECRET, proxy="", retries=(2, 5)) as client:
+            response = client.request("GET", "/fake/v1/echo")
+            self.assertEqual((response.status, response.attempts), (200, 3))
+            self.assertEqual(client.counters()["api_retries"], 2)
+            self.assertIsNone(response.request_id, "the echo API is not an EnOS envelope")
+            upload = client.request("POST", MEASUREPOINTS, fields={"enos-message": ("{}", "application/json")})
+            self.assertTrue(upload.request_id.startswith("fake-"), upload.request_id)
+
     def test_bad_headers_missing_files_and_mixed_bodies_are_refused_by_name(self):
         with self.assertRaises(enos_token.InvalidArgumentError) as caught:
             self.client.request("GET", "/fake/v1/echo", headers={"apim-signature": "x"})

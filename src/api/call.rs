@@ -1,23 +1,22 @@
-//! One API call: the managed token, a signature with a fresh timestamp over
-//! exactly the query (and JSON body) sent, the request over the client's
-//! connections; a refused token renewed and the call sent once more; the
-//! answer kept in memory or streamed to its output, a broken download
-//! resumed.
+//! One API call across its attempts: a refused token renewed and the call
+//! sent once more; a rate limit or an outage waited out and the call sent
+//! again when that is safe (`retry.rs`); the answer kept in memory or
+//! streamed to its output, a broken download resumed (`resume.rs`).
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
+use super::attempt::Opened;
 use super::body::BodyView;
 use super::output::{Output, ProgressFn, ProgressMeter, Sink};
 use super::response::Response;
 use super::resume::{self, Resumable};
+use super::retry::{self, RetryBudget, Retryable};
 use crate::error::{Error, ErrorKind};
 use crate::log::{LogLevel, Logger};
 use crate::managed::{Counters, ManagedToken, TokenSource};
 use crate::secret::AppSecret;
-use crate::transport::{AnswerBody, Attempt, Exchange, Timing, Transport};
-
-/// A token refusal is told from a JSON body at most this long.
-const MAX_REFUSAL_BODY: usize = 64 * 1024;
+use crate::transport::{Timing, Transport};
 
 /// What a call uses of its client.
 pub(crate) struct CallContext<'a> {
@@ -28,9 +27,11 @@ pub(crate) struct CallContext<'a> {
     pub(crate) logger: Option<&'a Logger>,
     pub(crate) max_response_bytes: u64,
     pub(crate) total_timeout: Duration,
-    /// Resumes of a broken download in a row without progress.
+    /// Retries of a rate-limited or failed call, and resumes of a broken
+    /// download in a row without progress.
     pub(crate) max_retries: u32,
     pub(crate) base_backoff: Duration,
+    pub(crate) retry_budget: &'a RetryBudget,
 }
 
 /// One call, as a request object or the one-line form describes it.
@@ -51,8 +52,8 @@ impl CallSpec<'_> {
         self.path.split_once('?').map_or("", |(_, query)| query)
     }
 
-    /// Idempotent methods may be sent again on a new connection when a
-    /// reused one failed before any answer byte.
+    /// Idempotent methods may be sent again when nothing says the first
+    /// send was processed.
     pub(crate) fn idempotent(&self) -> bool {
         matches!(self.method, "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS")
     }
@@ -79,28 +80,29 @@ pub(crate) fn send(context: &CallContext<'_>, spec: &CallSpec<'_>) -> Result<Res
         spec,
         timing,
         meter: ProgressMeter::new(spec.progress),
-        attempts: std::cell::Cell::new(0),
+        attempts: Cell::new(0),
     };
     let result = call.run();
     call.meter.finish();
     if let Ok(response) = &result {
         Counters::add(&context.managed.counters.api_calls);
-        let line = format!(
-            "{} {} -> HTTP {} in {} ms",
-            spec.method,
-            super::path_for_logs(spec.path),
-            response.status,
-            started.elapsed().as_millis()
-        );
-        log(context.logger, LogLevel::Debug, &line);
+        if context.logger.is_some() {
+            let request_id = response
+                .request_id()
+                .map_or(String::new(), |id| format!(", requestId {id}"));
+            let line = format!(
+                "{} {} -> HTTP {} in {} ms ({} attempt{}{request_id})",
+                spec.method,
+                super::path_for_logs(spec.path),
+                response.status,
+                started.elapsed().as_millis(),
+                response.attempts,
+                if response.attempts == 1 { "" } else { "s" },
+            );
+            call.log(LogLevel::Debug, &line);
+        }
     }
     result
-}
-
-fn log(logger: Option<&Logger>, level: LogLevel, message: &str) {
-    if let Some(logger) = logger {
-        logger.log(level, message);
-    }
 }
 
 /// One call across its attempts.
@@ -108,55 +110,62 @@ pub(super) struct Call<'c> {
     pub(super) context: &'c CallContext<'c>,
     pub(super) spec: &'c CallSpec<'c>,
     pub(super) timing: Timing,
-    meter: ProgressMeter<'c>,
+    pub(super) meter: ProgressMeter<'c>,
     /// Sends made so far.
-    attempts: std::cell::Cell<u32>,
+    pub(super) attempts: Cell<u32>,
 }
 
-/// An answer whose head has arrived, with the start of its body when that
-/// had to be read to tell a token refusal.
-pub(super) struct Opened<'t> {
-    pub(super) status: u16,
-    pub(super) headers: Vec<(String, String)>,
-    pub(super) body: AnswerBody<'t>,
-    /// Bytes already read from `body`.
-    pub(super) prefix: Vec<u8>,
-    /// `prefix` is the whole body.
-    pub(super) complete: bool,
-}
-
-impl Opened<'_> {
-    pub(super) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(header, _)| header == name)
-            .map(|(_, value)| value.as_str())
-    }
-}
-
-impl Drop for Opened<'_> {
-    fn drop(&mut self) {
-        crate::secret::wipe(&mut self.prefix);
-    }
+/// What the call does after an answer or a failure that may be retried.
+enum Next {
+    /// Wait this long, then send again.
+    Retry(Duration),
+    /// Give the caller what there is.
+    Stop,
 }
 
 impl<'c> Call<'c> {
+    pub(super) fn log(&self, level: LogLevel, message: &str) {
+        if let Some(logger) = self.context.logger {
+            logger.log(level, message);
+        }
+    }
+
     fn run(&self) -> Result<Response, Error> {
         let (context, spec) = (self.context, self.spec);
-        let mut renewed = false;
+        let replayable = spec.body.replayable();
+        let (mut renewed, mut retries) = (false, 0u32);
         loop {
-            let (opened, token) = self.open_attempt(spec.headers)?;
-            let mut token = token;
+            let mut token = self.token()?;
+            let sent = self.send_attempt(&token, spec.headers);
+            let first = self.attempts.get() <= 1;
+            let opened = match sent {
+                Ok(opened) => opened,
+                Err(error) => {
+                    wipe_string(&mut token);
+                    let connect_failed = crate::transport::last_connect_failed();
+                    let retryable = retry::failure_is_retried(
+                        &error,
+                        spec.idempotent() && replayable,
+                        connect_failed && replayable,
+                    );
+                    match retryable.map(|why| self.next(why, retries, None, error.message())) {
+                        Some(Next::Retry(wait)) => {
+                            retries += 1;
+                            self.wait(wait);
+                            continue;
+                        }
+                        _ => return Err(error),
+                    }
+                }
+            };
             let refused = super::token_refused(opened.status, &opened.prefix)
                 && (opened.status == 401 || opened.complete);
-            let may_renew = !renewed && spec.body.replayable() && self.time_left().is_ok();
-            if refused && may_renew {
+            if refused && !renewed && replayable && self.time_left().is_ok() {
                 renewed = true;
                 // Compare-and-drop: a token another thread renewed meanwhile stays.
                 context.managed.invalidate(Some(&token));
                 Counters::add(&context.managed.counters.token_renewals);
-                log(
-                    context.logger,
+                self.log(
                     LogLevel::Warn,
                     &format!(
                         "{} {}: the token was refused (HTTP {}); renewing it and sending the call once more",
@@ -169,7 +178,100 @@ impl<'c> Call<'c> {
                 continue;
             }
             wipe_string(&mut token);
-            return self.deliver(opened);
+            let retryable = retry::status_is_retried(opened.status, spec.idempotent())
+                .filter(|_| replayable && !refused);
+            match retryable {
+                None => {
+                    if first {
+                        context.retry_budget.put_back_one();
+                    }
+                    return self.deliver(opened);
+                }
+                Some(why) => {
+                    let asked = opened.header("retry-after").and_then(|value| {
+                        let now_ms = crate::time::timestamp::wall_clock_ms();
+                        retry::retry_after(value, now_ms, crate::time::random_fraction())
+                    });
+                    let what = format!("HTTP {}", opened.status);
+                    match self.next(why, retries, asked, &what) {
+                        Next::Retry(wait) => {
+                            drop(opened);
+                            retries += 1;
+                            self.wait(wait);
+                        }
+                        Next::Stop => return self.deliver(opened),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether to retry after `what` (a status or a failure), the
+    /// `retries` made so far and the wait a `Retry-After` `asked`: within
+    /// the client's retries, the call's deadline and the retry budget.
+    fn next(&self, why: Retryable, retries: u32, asked: Option<Duration>, what: &str) -> Next {
+        let context = self.context;
+        if retries >= context.max_retries {
+            return Next::Stop;
+        }
+        let wait = asked.unwrap_or_else(|| {
+            retry::backoff(
+                retries + 1,
+                context.base_backoff,
+                crate::time::random_fraction(),
+            )
+        });
+        let (method, path) = (self.spec.method, super::path_for_logs(self.spec.path));
+        let denied = if self.ends_before(wait) {
+            Some(format!(
+                "a wait of {} ms would end after the call's deadline",
+                wait.as_millis()
+            ))
+        } else if !context.retry_budget.try_take(why.cost()) {
+            Some(
+                "the client's retry budget is spent (the gateway is failing: retries would only add load)"
+                    .to_string(),
+            )
+        } else {
+            None
+        };
+        if let Some(why) = denied {
+            Counters::add(&context.managed.counters.api_retries_denied);
+            self.log(
+                LogLevel::Info,
+                &format!("{method} {path}: {what}; not retried: {why}"),
+            );
+            return Next::Stop;
+        }
+        Counters::add(&context.managed.counters.api_retries);
+        self.log(
+            LogLevel::Info,
+            &format!(
+                "{method} {path}: {what}; retrying in {} ms (retry {} of {})",
+                wait.as_millis(),
+                retries + 1,
+                context.max_retries
+            ),
+        );
+        Next::Retry(wait)
+    }
+
+    /// Whether a wait of `wait` from now ends after the call's deadline.
+    fn ends_before(&self, wait: Duration) -> bool {
+        let deadline = match self.timing {
+            Timing::Whole(deadline) => Some(deadline),
+            Timing::Streamed { cap, .. } => cap,
+        };
+        deadline.is_some_and(|deadline| Instant::now() + wait >= deadline)
+    }
+
+    fn wait(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left);
         }
     }
 
@@ -194,89 +296,7 @@ impl<'c> Call<'c> {
         Ok(left)
     }
 
-    /// Gets the token, sends one attempt with `headers` and waits for the
-    /// answer's head; reads as much of the body as tells a token refusal.
-    /// Returns the token too, for a compare-and-drop.
-    pub(super) fn open_attempt(
-        &self,
-        headers: &[(String, String)],
-    ) -> Result<(Opened<'c>, String), Error> {
-        let (context, spec) = (self.context, self.spec);
-        let left = self.time_left()?;
-        let token = context
-            .managed
-            .access_token_within(context.source, left, str::to_string)?;
-        let shared = context.managed.shared_slot();
-        let exchange = Exchange {
-            method: spec.method,
-            path_and_query: spec.path,
-            timing: self.timing,
-            resend_on_stale_connection: spec.idempotent() && spec.body.replayable(),
-        };
-        let count_bytes = spec.progress.is_some();
-        let meter = &self.meter;
-        let make_attempt = || -> Result<Attempt<'_>, Error> {
-            let timestamp = crate::token_request::next_api_call_timestamp_ms(shared);
-            let signature = crate::signing::api_signature_streaming(
-                &token,
-                spec.query(),
-                timestamp,
-                context.app_secret,
-                |hasher| spec.body.feed_signature(hasher),
-            )?;
-            let opened = spec.body.open(meter, count_bytes)?;
-            let mut attempt_headers = vec![
-                ("apim-accesstoken", token.clone()),
-                ("apim-signature", signature),
-                ("apim-timestamp", timestamp.to_string()),
-            ];
-            if let Some(content_type) = opened.content_type {
-                attempt_headers.push(("content-type", content_type));
-            }
-            Ok(Attempt {
-                headers: attempt_headers,
-                extra_headers: headers,
-                body: opened.body,
-            })
-        };
-        let mut counted = || {
-            self.count_attempts(1);
-            make_attempt()
-        };
-        let mut answer = context.transport.open(&exchange, &mut counted)?;
-        let status = answer.status;
-        let content_length = answer.content_length();
-        let headers = std::mem::take(&mut answer.headers);
-        let memory = matches!(spec.output, Output::Memory);
-        let limit = if memory {
-            context.max_response_bytes
-        } else {
-            u64::MAX
-        };
-        let mut body = answer.into_body(limit);
-        let (prefix, complete) = if memory {
-            let whole = body.read_all()?;
-            self.meter.set_receive_total(content_length);
-            self.meter.add_received(whole.len() as u64);
-            (whole, true)
-        } else if status == 401 || could_be_refusal(&headers, content_length) {
-            read_up_to(&mut body, MAX_REFUSAL_BODY)?
-        } else {
-            (Vec::new(), false)
-        };
-        Ok((
-            Opened {
-                status,
-                headers,
-                body,
-                prefix,
-                complete,
-            },
-            token,
-        ))
-    }
-
-    fn count_attempts(&self, sends: u32) {
+    pub(super) fn count_attempts(&self, sends: u32) {
         self.attempts.set(self.attempts.get() + sends);
     }
 
@@ -309,37 +329,12 @@ impl<'c> Call<'c> {
             headers,
             body,
             attempts: self.attempts.get(),
+            request_id: std::sync::OnceLock::new(),
         }
     }
 }
 
-fn wipe_string(text: &mut str) {
+pub(super) fn wipe_string(text: &mut str) {
     // SAFETY: zero bytes keep the String valid UTF-8.
     crate::secret::wipe(unsafe { text.as_bytes_mut() });
-}
-
-/// Whether a streamed answer may be a token refusal in a JSON envelope:
-/// a JSON (or untyped) body of at most 64 KiB.
-fn could_be_refusal(headers: &[(String, String)], content_length: Option<u64>) -> bool {
-    let content_type = headers
-        .iter()
-        .find(|(name, _)| name == "content-type")
-        .map(|(_, value)| value.as_str());
-    let json = content_type.is_none_or(crate::signing::signs_body);
-    json && content_length.is_none_or(|length| length <= MAX_REFUSAL_BODY as u64)
-}
-
-/// Reads at most `max` bytes of `body`; true when that was all of it.
-fn read_up_to(body: &mut AnswerBody<'_>, max: usize) -> Result<(Vec<u8>, bool), Error> {
-    let mut prefix = vec![0u8; max + 1];
-    let mut filled = 0;
-    while filled < prefix.len() {
-        let read = body.read(&mut prefix[filled..])?;
-        if read == 0 {
-            prefix.truncate(filled);
-            return Ok((prefix, true));
-        }
-        filled += read;
-    }
-    Ok((prefix, false))
 }

@@ -6,12 +6,15 @@
 //! | `request.rs` | the request object and the checks of its pieces |
 //! | `body.rs`, `multipart.rs`, `file.rs` | where the body's bytes come from: memory, a file, `multipart/form-data` parts |
 //! | `output.rs` | where the answer goes (memory, a descriptor, a callback) and progress reports |
-//! | `call.rs` | one call: token, signature, send, a refused token renewed |
+//! | `call.rs` | one call across its attempts: a refused token renewed, a rate limit or an outage retried |
+//! | `attempt.rs` | one attempt: the token, the signed request, its head |
+//! | `retry.rs` | which answers are retried, the waits, the client's retry budget |
 //! | `resume.rs` | a streamed answer delivered, a broken download resumed |
 //! | `response.rs` | the answer |
 //!
 //! The signing rule (which bodies are signed) is `signing::signs_body`.
 
+mod attempt;
 mod body;
 mod call;
 mod file;
@@ -20,6 +23,7 @@ mod output;
 mod request;
 mod response;
 mod resume;
+mod retry;
 
 use serde::Deserialize;
 
@@ -30,6 +34,8 @@ pub(crate) use output::{Output, ProgressFn, WriteFn};
 pub use request::{BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE, Request};
 pub(crate) use request::{check_method, check_path, checked_content_type};
 pub use response::Response;
+pub(crate) use response::ResponseParts;
+pub(crate) use retry::RetryBudget;
 
 /// Answers larger than this are refused unless the builder says otherwise.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;

@@ -10,6 +10,8 @@ pub struct Response {
     /// Sends made for this call: 1 for the first try, more for a renewed
     /// token's resend, a resumed download or a retry.
     pub(crate) attempts: u32,
+    /// The EnOS envelope's `requestId`, read from the body when first asked.
+    pub(crate) request_id: std::sync::OnceLock<Option<String>>,
 }
 
 impl std::fmt::Debug for Response {
@@ -56,14 +58,82 @@ impl Response {
     }
 
     /// How many sends the call made: 1 for the first try; a renewed
-    /// token's resend and each resumed download add one.
+    /// token's resend, each retry and each resumed download add one.
     pub fn attempts(&self) -> u32 {
         self.attempts
     }
 
-    pub(crate) fn into_parts(mut self) -> (u16, Vec<(String, String)>, Vec<u8>, u32) {
-        let headers = std::mem::take(&mut self.headers);
-        let body = std::mem::take(&mut self.body);
-        (self.status, headers, body, self.attempts)
+    /// The `requestId` of an EnOS answer envelope (`{"code"|"status", "msg",
+    /// "requestId", "data"}`), the id EnOS support asks for; `None` when the
+    /// body (kept in memory, at most 1 MiB) is not such an envelope.
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id
+            .get_or_init(|| request_id_of(&self.body))
+            .as_deref()
+    }
+
+    pub(crate) fn into_parts(mut self) -> ResponseParts {
+        let request_id = self.request_id().map(str::to_string);
+        ResponseParts {
+            status: self.status,
+            headers: std::mem::take(&mut self.headers),
+            body: std::mem::take(&mut self.body),
+            attempts: self.attempts,
+            request_id,
+        }
+    }
+}
+
+/// A response taken apart, for the C side's own type.
+pub(crate) struct ResponseParts {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) attempts: u32,
+    pub(crate) request_id: Option<String>,
+}
+
+/// The `requestId` string of a JSON object body, if it has one (visible
+/// ASCII, at most 128 bytes: it goes into log lines).
+fn request_id_of(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        #[serde(rename = "requestId")]
+        request_id: Option<serde_json::Value>,
+    }
+    if body.len() > 1024 * 1024 || body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    let envelope: Envelope = serde_json::from_slice(body).ok()?;
+    let id = match envelope.request_id? {
+        serde_json::Value::String(id) => id,
+        serde_json::Value::Number(id) => id.to_string(),
+        _ => return None,
+    };
+    (!id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())).then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_id_is_read_from_an_enos_envelope_only() {
+        let id = |body: &[u8]| request_id_of(body);
+        assert_eq!(
+            id(br#"{"code":0,"msg":"OK","requestId":"a1b2-c3","data":[]}"#),
+            Some("a1b2-c3".into())
+        );
+        assert_eq!(id(br#" {"status":0,"requestId":42}"#), Some("42".into()));
+        assert_eq!(id(br#"{"code":0}"#), None);
+        assert_eq!(id(br#"[{"requestId":"x"}]"#), None);
+        assert_eq!(id(b"not json"), None);
+        assert_eq!(
+            id(br#"{"requestId":"line
+break"}"#),
+            None,
+            "kept out of log lines"
+        );
+        assert_eq!(id(br#"{"requestId":""}"#), None);
     }
 }

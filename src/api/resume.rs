@@ -7,7 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::call::{Call, CallSpec, Opened};
+use super::attempt::Opened;
+use super::call::{Call, CallSpec};
 use super::output::Sink;
 use crate::error::{Error, ErrorKind};
 use crate::log::LogLevel;
@@ -192,17 +193,15 @@ fn copy(
 }
 
 fn log_resume(call: &Call<'_>, delivered: u64, error: &Error) {
-    if let Some(logger) = call.context.logger {
-        logger.log(
-            LogLevel::Info,
-            &format!(
-                "{} {}: the download broke after {delivered} bytes ({}); resuming from there",
-                call.spec.method,
-                super::path_for_logs(call.spec.path),
-                error.message()
-            ),
-        );
-    }
+    call.log(
+        LogLevel::Info,
+        &format!(
+            "{} {}: the download broke after {delivered} bytes ({}); resuming from there",
+            call.spec.method,
+            super::path_for_logs(call.spec.path),
+            error.message()
+        ),
+    );
 }
 
 /// Exponential backoff with full jitter from the client's base backoff,
@@ -230,9 +229,10 @@ fn wait_before_resume(call: &Call<'_>, failures_in_a_row: u32) {
 /// Asks for the rest of the file after `delivered` bytes.
 fn reopen<'c>(call: &Call<'c>, resumable: &Resumable, delivered: u64) -> Result<Opened<'c>, Error> {
     let headers = resumable.headers(call.spec, delivered);
-    let (opened, mut token) = call.open_attempt(&headers)?;
-    // SAFETY: zero bytes keep the String valid UTF-8.
-    crate::secret::wipe(unsafe { token.as_bytes_mut() });
+    let mut token = call.token()?;
+    let opened = call.send_attempt(&token, &headers);
+    super::call::wipe_string(&mut token);
+    let opened = opened?;
     let expected = resumable.first_byte + delivered;
     match opened.status {
         206 => {

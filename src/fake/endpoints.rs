@@ -128,6 +128,7 @@ pub(super) fn control(request: &Request, shared: &Shared) -> Answer {
                     "statuses": statuses, "faults": stats.faults,
                     "echoAccepted": stats.echo_accepted, "echoRejected": stats.echo_rejected,
                     "uploads": stats.uploads, "downloads": stats.downloads,
+                    "processed": stats.processed, "rateLimited": stats.rate_limited,
                     "rangeRequests": stats.range_requests,
                 }),
             )
@@ -165,6 +166,20 @@ pub(super) fn control(request: &Request, shared: &Shared) -> Answer {
             Answer::json(200, &json!({"status": 0}))
         }
         ("GET", "file-digest") => super::files::digest(request, &shared.lock()),
+        ("GET", "calls") => Answer::json(200, &super::limits::calls_json(&shared.lock())),
+        ("POST", "rate-limit") | ("POST", "outage") => {
+            let body = serde_json::from_slice::<Value>(&request.body).unwrap_or(Value::Null);
+            let mut state = shared.lock();
+            let set = if action == "rate-limit" {
+                super::limits::set_rate_limit(&mut state, &body)
+            } else {
+                super::limits::set_outage(&mut state, &body)
+            };
+            match set {
+                Ok(()) => Answer::json(200, &json!({"status": 0})),
+                Err(why) => Answer::json(400, &json!({"status": 400, "msg": why})),
+            }
+        }
         ("POST", "files") => {
             let version = serde_json::from_slice::<Value>(&request.body)
                 .ok()

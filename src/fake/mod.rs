@@ -26,6 +26,7 @@
 mod endpoints;
 mod files;
 mod http;
+mod limits;
 mod server;
 pub mod service;
 
@@ -37,10 +38,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use http::Answer;
 pub use http::Request;
+pub use limits::ApiCall;
 use service::{Fetch, TokenService};
 
 /// Connections served at once; more wait in the listen backlog.
@@ -143,6 +145,10 @@ pub struct FakeStats {
     /// Signed API calls (echo, file APIs) whose signature was right, and wrong.
     pub echo_accepted: u64,
     pub echo_rejected: u64,
+    /// API calls the service acted on (see [`FakeGateway::api_calls`]).
+    pub processed: u64,
+    /// API calls refused with 429 by the rate limiter.
+    pub rate_limited: u64,
     /// Multipart uploads read (whatever their verdict).
     pub uploads: u64,
     /// Downloads served, and how many of them asked for a range.
@@ -174,6 +180,8 @@ struct State {
     file_version: u64,
     /// Downloads to cut after this many body bytes, in order.
     download_cuts: VecDeque<u64>,
+    /// The rate limiter, the outage switch and the API call log.
+    limits: limits::Limits,
 }
 
 /// How the fake's signed API refuses a token, as gateways do.
@@ -188,6 +196,8 @@ pub enum TokenRefusal {
 
 struct Shared {
     state: Mutex<State>,
+    /// When the fake started: the API call log counts from here.
+    started: std::time::Instant,
     stopping: AtomicBool,
     tls: Option<Arc<rustls::ServerConfig>>,
     https: bool,
@@ -227,7 +237,9 @@ impl FakeGateway {
                 clock_skew_ms: 0,
                 file_version: 0,
                 download_cuts: VecDeque::new(),
+                limits: limits::Limits::default(),
             }),
+            started: std::time::Instant::now(),
             stopping: AtomicBool::new(false),
             https: tls.is_some(),
             tls,
@@ -276,6 +288,38 @@ impl FakeGateway {
                 _ => state.faults.push_back(fault.clone()),
             }
         }
+    }
+
+    /// Limits API calls to `per_second` per app key with a `burst`
+    /// (answering 429 with `Retry-After`); `None` lifts the limit.
+    pub fn set_rate_limit(&self, limit: Option<(f64, f64)>) {
+        let body = match limit {
+            Some((per_second, burst)) => json!({"perSecond": per_second, "burst": burst}),
+            None => json!({"perSecond": 0}),
+        };
+        let _ = limits::set_rate_limit(&mut self.shared.lock(), &body);
+    }
+
+    /// API calls answer `status` for `duration` (or the next `times`
+    /// calls), with `Retry-After: retry_after` when given; with `processed`
+    /// the service acts on each call and only its answer is lost.
+    pub fn set_outage(
+        &self,
+        status: u16,
+        duration: Option<Duration>,
+        times: Option<u64>,
+        processed: bool,
+        retry_after: Option<&str>,
+    ) {
+        let body = json!({"status": status, "ms": duration.map(|d| d.as_millis() as u64),
+                          "times": times, "processed": processed, "retryAfter": retry_after});
+        let _ = limits::set_outage(&mut self.shared.lock(), &body);
+    }
+
+    /// Every API call so far (at most 100,000), oldest first, with its
+    /// status and whether it was processed.
+    pub fn api_calls(&self) -> Vec<ApiCall> {
+        self.shared.lock().limits.calls.iter().cloned().collect()
     }
 
     /// Changes every generated file (content and ETag) from now on.
@@ -373,6 +417,9 @@ GET  [prefix]/connect-service/v2.1/files?action=download&fileUri=enos-connect://
 GET  /fake/control/stats                             counters as JSON
 GET  /fake/control/file-digest?fileUri=URI           the size and SHA-256 of a generated file
 POST /fake/control/files                             {\"version\": N}: every generated file changes (content and ETag)
+POST /fake/control/rate-limit                        {\"perSecond\": 150, \"burst\": 20}: signed API calls past it get 429 with Retry-After (0: off)
+POST /fake/control/outage                            {\"status\": 503, \"ms\": 5000 | \"times\": 2, \"processed\": false, \"retryAfter\": \"1\"}: signed API calls answer that status
+GET  /fake/control/calls                             every signed API call: method, path, atMs, status, processed
 POST /fake/control/fault                             {\"fault\": NAME, \"times\": N, ...}: http500, not-json, oversized (bytes, at most 64 MiB), delay (ms), drop, process-drop, truncated, redirect, status (status), cut-download (bytes: downloads only), clear
 POST /fake/control/expire-tokens                     every token expires now
 POST /fake/control/clock                             {\"skewMs\": N}: the Date header of every answer runs N ms ahead of the real clock (negative: behind)

@@ -13,6 +13,7 @@ use serde_json::json;
 use super::endpoints;
 use super::files::{self, FileApi};
 use super::http::{self, Answer, ReadError, Request};
+use super::limits::{self, Gate};
 use super::service::Fetch;
 use super::{
     Fault, MAX_OVERSIZED_BYTES, Shared, TlsIdentity, gateway_status_of, route, token_fetch,
@@ -254,13 +255,51 @@ fn respond<S: io::Read + Write>(
             return write_dated(reader.get_mut(), answer, keep_alive, shared).map(|()| keep_alive);
         }
     }
-    let answer = match api {
-        Some(FileApi::Download) => {
-            return files::download(reader.get_mut(), request, shared, keep_alive);
+    let api_call = token_fetch(&request.path, &shared.path_prefix).is_none()
+        && !(request.method == "GET" && request.path == "/");
+    if !api_call {
+        let answer = route(request, shared);
+        return write_dated(reader.get_mut(), answer, keep_alive, shared).map(|()| keep_alive);
+    }
+    let started = shared.started;
+    let (answer, processed) = match limits::gate(request, shared) {
+        Gate::Pass => {
+            let answer = match api {
+                Some(FileApi::Download) => {
+                    let served = files::download(reader.get_mut(), request, shared, keep_alive);
+                    let status = served.as_ref().map_or(200, |(_, status)| *status);
+                    let mut state = shared.lock();
+                    limits::record(&mut state, request, started, status, status < 300);
+                    return served.map(|(keep_alive, _)| keep_alive);
+                }
+                Some(api) => files::upload(reader, request, shared, api)?,
+                None => route(request, shared),
+            };
+            let processed = (200..300).contains(&answer.status);
+            (answer, processed)
         }
-        Some(api) => files::upload(reader, request, shared, api)?,
-        None => route(request, shared),
+        Gate::Refuse(answer) => {
+            if request.body_unread {
+                http::discard(reader, request.body_length)?;
+            }
+            (answer, false)
+        }
+        Gate::ProcessThenAnswer(answer) => {
+            match api {
+                Some(FileApi::Download) => {}
+                Some(api) => drop(files::upload(reader, request, shared, api)?),
+                None => drop(route(request, shared)),
+            }
+            (answer, true)
+        }
     };
+    limits::record(
+        &mut shared.lock(),
+        request,
+        started,
+        answer.status,
+        processed,
+    );
     let keep_alive = request.keep_alive();
     write_dated(reader.get_mut(), answer, keep_alive, shared).map(|()| keep_alive)
 }

@@ -219,13 +219,42 @@ pub unsafe extern "C" fn enos_client_builder_set_refresh_margin_s(
     })
 }
 
-/// Sets how the managed token retries a transient failure (connect, timeout,
-/// HTTP 5xx, gateway 1005): at most `max_retries` more attempts (default 2,
-/// at most 100), waiting about `base_backoff_ms` (default 200, at most
-/// 3600000) before the first and doubling, with jitter. All attempts fit in
-/// the overall timeout. A 1001 (a timestamp another process also sent) is
-/// retried up to 3 times after a random 1-50 ms; 1002, 1003, 1004 and 1202
-/// never are.
+/// Sets how the client retries: at most `max_retries` more attempts
+/// (default 2, at most 100), waiting about `base_backoff_ms` (default 200,
+/// at most 3600000) before the first and doubling. 0 retries sends once.
+///
+/// **Token requests** (the managed token's Get and Refresh) retry a
+/// transient failure (connect, timeout, HTTP 5xx, gateway 1005) with jitter,
+/// all within the overall timeout. A 1001 (a timestamp another process also
+/// sent) is retried up to 3 times after a random 1-50 ms; 1002, 1003, 1004
+/// and 1202 never are.
+///
+/// **API calls** (`enos_client_request()`, `enos_client_send()`) retry:
+/// - HTTP 429, any method: EnOS API Management's rate limiter refuses before
+///   it forwards a call, so a refused call, even a POST, was not processed
+///   (the docs do not say so; the library assumes it);
+/// - HTTP 502, 503 and 504, and a connection that failed after the request
+///   was written but before any byte of the answer: only GET, HEAD, PUT,
+///   DELETE and OPTIONS (a POST or PATCH may have been processed: it is
+///   returned at once);
+/// - a connection that could not be opened (refused, unreachable, timed out
+///   while connecting): any method, since nothing was sent.
+///
+/// Never retried: other statuses, a token refusal (renewed instead), a
+/// request with a callback part, an answer already being written to an
+/// output (a broken GET download resumes instead, up to `max_retries` times
+/// in a row without progress). The wait is exponential backoff with full
+/// jitter (a random share of `base_backoff_ms` doubled per retry), each at
+/// most 5 s; a `Retry-After` (seconds or an HTTP date) replaces it, at most
+/// 60 s, plus up to a tenth more. A wait that would end after the call's
+/// deadline is not taken: the last answer is returned at once (`ENOS_OK`
+/// with its status). Each client has a retry budget, the AWS SDKs'
+/// "standard" retry quota: a token bucket of 500; a retry takes 5 (10 after
+/// a timeout or a failed connection), a call whose first answer needs no
+/// retry puts 1 back, and with the bucket empty nothing is retried, so an
+/// outage costs the gateway at most a hundred retries more than the calls
+/// themselves. Counted in `api_retries` and `api_retries_denied`
+/// (`enos_client_get_counters()`); each retry logs an `ENOS_LOG_INFO` line.
 ///
 /// On failure the builder is unchanged.
 ///

@@ -44,6 +44,12 @@ pub struct enos_client_counters {
     /// Tokens renewed because an API call's token was refused (HTTP 401 or
     /// gateway status 1203).
     pub token_renewals: u64,
+    /// API calls sent again after an HTTP 429, a 502/503/504 of an
+    /// idempotent call, or a failed connection.
+    pub api_retries: u64,
+    /// Retries of API calls not made: the client's retry budget was spent,
+    /// or the wait would have ended after the call's deadline.
+    pub api_retries_denied: u64,
 }
 
 /// A token valid now, for an API call: the managed token.
@@ -160,6 +166,8 @@ pub unsafe extern "C" fn enos_client_get_counters(
             v.dns_lookups,
             v.api_calls,
             v.token_renewals,
+            v.api_retries,
+            v.api_retries_denied,
         ];
         let base = counters_out.cast::<u8>();
         let first_field = std::mem::offset_of!(enos_client_counters, get_requests);

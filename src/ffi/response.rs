@@ -19,6 +19,7 @@ pub struct enos_response {
     /// Names (lower case) and values as C strings, in the order received.
     headers: Vec<(CString, CString)>,
     attempts: u32,
+    request_id: Option<CString>,
 }
 
 impl Drop for enos_response {
@@ -29,7 +30,13 @@ impl Drop for enos_response {
 
 impl From<crate::Response> for enos_response {
     fn from(response: crate::Response) -> Self {
-        let (status, headers, mut body, attempts) = response.into_parts();
+        let crate::api::ResponseParts {
+            status,
+            headers,
+            mut body,
+            attempts,
+            request_id,
+        } = response.into_parts();
         let body_len = body.len();
         body.push(0);
         let headers = headers
@@ -46,6 +53,7 @@ impl From<crate::Response> for enos_response {
             body_len,
             headers,
             attempts,
+            request_id: request_id.and_then(|id| CString::new(id).ok()),
         }
     }
 }
@@ -61,13 +69,29 @@ pub unsafe extern "C" fn enos_response_status(response: *const enos_response) ->
 }
 
 /// How many times the call was sent: 1 for the first try; a renewed
-/// token's resend and each resumed download add one. 0 if `response` is
-/// NULL. Does not touch the last error.
+/// token's resend, each retry (`enos_client_builder_set_retries()`) and each
+/// resumed download add one. 0 if `response` is NULL. Does not touch the
+/// last error.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_response_attempts(response: *const enos_response) -> u32 {
     infallible(0, || {
         // SAFETY: NULL or a response from this library, not yet freed.
         unsafe { response.as_ref() }.map_or(0, |r| r.attempts)
+    })
+}
+
+/// The `requestId` of an EnOS answer envelope (`{"code"|"status", "msg",
+/// "requestId", "data"}`): the id EnOS support asks for when a call went
+/// wrong. NULL when the body is not such an envelope (or was streamed to an
+/// output, or is over 1 MiB), or when `response` is NULL. Valid until
+/// `enos_response_free()`. Does not touch the last error.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_response_request_id(response: *const enos_response) -> *const c_char {
+    infallible(ptr::null(), || {
+        // SAFETY: NULL or a response from this library, not yet freed.
+        unsafe { response.as_ref() }
+            .and_then(|r| r.request_id.as_ref())
+            .map_or(ptr::null(), |id| id.as_ptr())
     })
 }
 

@@ -23,6 +23,12 @@ pub struct CounterValues {
     pub api_calls: u64,
     /// Tokens renewed because an API call's token was refused.
     pub token_renewals: u64,
+    /// API calls sent again after a 429, a 502/503/504 or a failed
+    /// connection.
+    pub api_retries: u64,
+    /// Retries not made: the client's retry budget was spent, or the wait
+    /// would have ended after the call's deadline.
+    pub api_retries_denied: u64,
 }
 
 #[repr(align(64))]
@@ -42,6 +48,8 @@ pub(crate) struct Counters {
     pub(crate) waits: AtomicU64,
     pub(crate) api_calls: AtomicU64,
     pub(crate) token_renewals: AtomicU64,
+    pub(crate) api_retries: AtomicU64,
+    pub(crate) api_retries_denied: AtomicU64,
     cache_hits: [PaddedCounter; HIT_SHARDS],
 }
 
@@ -71,6 +79,8 @@ impl Counters {
             dns_lookups: 0,
             api_calls: load(&self.api_calls),
             token_renewals: load(&self.token_renewals),
+            api_retries: load(&self.api_retries),
+            api_retries_denied: load(&self.api_retries_denied),
         }
     }
 }

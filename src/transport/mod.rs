@@ -216,6 +216,12 @@ impl Drop for RequestInProgress {
     }
 }
 
+/// Whether the last send on this thread failed while opening its
+/// connection (TCP, proxy or TLS handshake): then nothing was sent.
+pub(crate) fn last_connect_failed() -> bool {
+    trace::current().connect_failed
+}
+
 impl Transport {
     /// Prepares connections to `gateway`; opens none yet.
     pub fn new(gateway: GatewayUrl, options: TransportOptions) -> Result<Self, Error> {

@@ -264,3 +264,20 @@ test('files: bad headers, missing files and mixed bodies are refused by name', (
     client.close();
   }
 });
+
+test('retries: an outage is retried and the response says so', async () => {
+  await control('/fake/control/outage', { status: 503, times: 2 });
+  const client = new enos.Client(url, APP_KEY, APP_SECRET, { proxy: '', retries: { maxRetries: 2, baseBackoffMs: 5 } });
+  try {
+    const response = client.request('GET', '/fake/v1/echo');
+    assert.equal(response.status, 200);
+    assert.equal(response.attempts, 3);
+    assert.equal(response.requestId, null);
+    assert.equal(client.counters().api_retries, 2);
+    const upload = client.request('POST', MEASUREPOINTS,
+      { parts: [{ name: 'enos-message', data: '{}', contentType: 'application/json' }] });
+    assert.match(upload.requestId, /^fake-/);
+  } finally {
+    client.close();
+  }
+});

@@ -155,6 +155,8 @@ class Counters(ctypes.Structure):
         ("dns_lookups", ctypes.c_uint64),
         ("api_calls", ctypes.c_uint64),
         ("token_renewals", ctypes.c_uint64),
+        ("api_retries", ctypes.c_uint64),
+        ("api_retries_denied", ctypes.c_uint64),
     ]
 
 
@@ -215,6 +217,7 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
                                     ctypes.c_bool),
         "enos_response_free": ([c_void_p], None),
         "enos_response_attempts": ([c_void_p], u32),
+        "enos_response_request_id": ([c_void_p], c_char_p),
         "enos_request_new": ([c_char_p, c_char_p, out_handle], c_int),
         "enos_request_set_header": ([c_void_p, c_char_p, c_char_p], c_int),
         "enos_request_set_body": ([c_void_p, c_char_p, c_char_p, c_size_t], c_int),
@@ -253,14 +256,17 @@ class _Headers(dict):
 class Response:
     """An API's answer (any HTTP status): ``status``, ``body`` (bytes; empty
     when it went to an ``output``), ``headers`` (looked up in any case; the
-    first value of each), ``attempts`` (sends made: 1, more after a renewed
-    token or a resumed download), ``text`` and ``json()``."""
+    first value of each), ``attempts`` (sends made: 1, more after a retry, a
+    renewed token or a resumed download), ``request_id`` (an EnOS envelope's
+    ``requestId``, what support asks for, or None), ``text`` and ``json()``."""
 
-    def __init__(self, status: int, body: bytes, headers: Dict[str, str], attempts: int = 1) -> None:
+    def __init__(self, status: int, body: bytes, headers: Dict[str, str], attempts: int = 1,
+                 request_id: Optional[str] = None) -> None:
         self.status = status
         self.body = body
         self.headers = _Headers(headers)
         self.attempts = attempts
+        self.request_id = request_id
 
     @property
     def text(self) -> str:
@@ -409,8 +415,10 @@ def _read_response(lib: ctypes.CDLL, response: ctypes.c_void_p) -> Response:
         while lib.enos_response_header_at(response, index, ctypes.byref(name), ctypes.byref(value)):
             headers.setdefault(name.value.decode("latin-1"), (value.value or b"").decode("utf-8", "replace"))
             index += 1
+        request_id = lib.enos_response_request_id(response)
         return Response(lib.enos_response_status(response), content, headers,
-                        lib.enos_response_attempts(response))
+                        lib.enos_response_attempts(response),
+                        request_id.decode("ascii", "replace") if request_id else None)
     finally:
         lib.enos_response_free(response)
 

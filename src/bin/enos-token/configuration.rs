@@ -1,10 +1,10 @@
 //! The configuration (flags over the environment), the shared cache's
 //! directory, and the client built from them.
 
-use enos_token::{Client, ClientBuilder, Error};
+use enos_token::{Client, ClientBuilder, Error, LogLevel, Logger};
 
 use crate::options::Options;
-use crate::{Failure, configuration};
+use crate::{Failure, configuration, usage};
 
 /// The configuration, with where each part came from.
 pub struct Configuration {
@@ -132,6 +132,24 @@ pub fn client_of(options: &Options) -> Result<Client, Failure> {
     }
     if let Some(proxy) = &options.proxy {
         builder.proxy(proxy).map_err(invalid)?;
+    }
+    if options.retries.is_some() || options.retry_base_ms.is_some() {
+        let base = std::time::Duration::from_millis(options.retry_base_ms.unwrap_or(200));
+        builder
+            .retries(options.retries.unwrap_or(2), base)
+            .map_err(|e| usage(format!("--retries/--retry-base-ms: {}", e.message())))?;
+    }
+    if options.verbose {
+        // The library's own lines, redacted as always, on standard error.
+        builder.logger(Some(Logger::new(|level, line| {
+            let level = match level {
+                LogLevel::Error => "error",
+                LogLevel::Warn => "warning",
+                LogLevel::Info => "info",
+                LogLevel::Debug => "debug",
+            };
+            eprintln!("enos-token: {level}: {line}");
+        })));
     }
     if let Some(directory) = cache_directory(options) {
         if let Some(parent) = std::path::Path::new(&directory).parent() {

@@ -26,6 +26,13 @@ Configuration (flags override the environment):
                             (never a flag: it would show in ps)
   --ca-file PEM             ENOS_CA_FILE: trust this CA instead of the built-in roots
   --proxy URL               the proxy (\"\" for none); default: the proxy variables
+  --retries N               retries of a rate-limited (429) or unavailable (502/503/504,
+                            GET-like methods only) call or a failed connection
+                            (default 2); --retry-base-ms M: the first wait, doubled
+                            each time, with jitter (default 200); a Retry-After
+                            header is honoured
+  -v, --verbose             the library's log lines on standard error (each retry
+                            and its wait, each call; never a token or the secret)
   --no-cache                do not share the token between invocations (default:
                             a shared cache in $XDG_RUNTIME_DIR/enos-token, or
                             ~/.cache/enos-token when that is unset)

@@ -22,8 +22,19 @@ pub struct Options {
     pub headers: Vec<String>,
     /// `-o`: a file, or `-` for standard output.
     pub output: Option<String>,
+    /// `--retries N` and `--retry-base-ms M` (the library's defaults: 2, 200).
+    pub retries: Option<u32>,
+    pub retry_base_ms: Option<u64>,
+    /// `-v`: the library's log lines on standard error.
+    pub verbose: bool,
     pub help: bool,
     pub positional: Vec<String>,
+}
+
+/// A whole number given to `flag`.
+fn number<T: std::str::FromStr>(text: &str, flag: &str) -> Result<T, Failure> {
+    text.parse()
+        .map_err(|_| usage(format!("{flag} takes a whole number, not {text:?}")))
 }
 
 pub fn parse(args: Vec<String>) -> Result<Options, Failure> {
@@ -46,6 +57,11 @@ pub fn parse(args: Vec<String>) -> Result<Options, Failure> {
             "-F" | "--form" => options.forms.push(value("-F")?),
             "-H" | "--header" => options.headers.push(value("-H")?),
             "-o" | "--output" => options.output = Some(value("-o")?),
+            "--retries" => options.retries = Some(number(&value("--retries")?, "--retries")?),
+            "--retry-base-ms" => {
+                options.retry_base_ms = Some(number(&value("--retry-base-ms")?, "--retry-base-ms")?)
+            }
+            "-v" | "--verbose" => options.verbose = true,
             "--no-cache" => options.no_cache = true,
             "--json" => options.json = true,
             "--include" | "-i" => options.include = true,

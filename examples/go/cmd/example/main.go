@@ -38,13 +38,20 @@ func main() {
 }
 
 func files(client *enostoken.Client) error {
+	readings, err := os.CreateTemp("", "readings-*.csv")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(readings.Name())
+	fmt.Fprintln(readings, "t,temp\n1,21.5")
+	readings.Close()
 	// snippet:begin go-files
 	// A measurement point with its files (multipart; every part carries its Content-Length).
 	upload, err := client.Do(&enostoken.Request{
 		Method: "POST", Path: "/connect-service/v2.1/integration?action=postMeasurepoint&orgId=o1",
 		Parts: []enostoken.Part{
 			{Name: "enos-message", ContentType: "application/json", Data: []byte(`{"payload":[]}`)},
-			{Name: "enos-file", File: "go.mod"}, // streamed from disk
+			{Name: "enos-file", File: readings.Name()}, // streamed from disk
 		},
 	})
 	if err != nil {
