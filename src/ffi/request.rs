@@ -503,6 +503,13 @@ pub unsafe extern "C" fn enos_request_free(request: *mut enos_request) {
 /// changed on the server meanwhile ends the call with
 /// `ENOS_ERR_BAD_RESPONSE` (the output then holds its first bytes).
 ///
+/// **Retries.** A 429, a 502/503/504 of a GET, HEAD, PUT, DELETE or OPTIONS,
+/// and a connection that could not be opened are sent again after a wait
+/// (`enos_client_builder_set_retries()` has the rules, the `Retry-After`
+/// handling and the retry budget); the response's `enos_response_attempts()`
+/// counts the sends, and the last answer is returned when no retry is left.
+/// A retried answer is never written to the output.
+///
 /// **Renewal and resends.** A token refusal (HTTP 401, or a JSON body of at
 /// most 64 KiB whose `status` is 1203) makes the call drop the token it sent
 /// (unless another thread already renewed it), get a valid one and send the
@@ -588,7 +595,11 @@ pub unsafe extern "C" fn enos_client_send(
 /// new connection when a reused connection failed before any byte of the
 /// answer; a POST, PATCH or other method never is once written (then
 /// `ENOS_ERR_CONNECT` says the server may have processed it: the caller
-/// decides).
+/// decides). Retries: a 429 (any method), a 502, 503 or 504 (those methods
+/// only) and a connection that could not be opened are sent again after a
+/// wait, within the client's retries, deadline and retry budget
+/// (`enos_client_builder_set_retries()` has the rules; `Retry-After` is
+/// honoured); the last answer is returned when no retry is left.
 ///
 /// Answers larger than the client's limit (64 MiB unless
 /// `enos_client_builder_set_max_response_bytes()` set another) are
