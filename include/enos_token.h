@@ -160,6 +160,13 @@ typedef enum enos_log_level {
 } enos_log_level;
 
 /**
+ * A call in flight, from `enos_client_send_async()`, freed with
+ * `enos_call_free()`. Thread-safe: any thread may wait for it, poll its
+ * descriptor, cancel it or free it (once).
+ */
+typedef struct enos_call enos_call;
+
+/**
  * A reusable client for one gateway and one application: it keeps
  * connections alive and holds the options.
  *
@@ -319,6 +326,16 @@ typedef void (*enos_progress_callback)(void *user_data,
                                        uint64_t send_total,
                                        uint64_t received,
                                        int64_t receive_total);
+
+/**
+ * Called once when a call is done (succeeded, failed or cancelled), on a
+ * thread of the library (the worker that ran it), with the `user_data`
+ * given to `enos_client_send_async()` and the call. Take the outcome with
+ * `enos_call_wait(call, 0, &response)`. It may call any function of this
+ * library, `enos_call_free(call)` included; it should return soon (it holds
+ * one of the client's workers).
+ */
+typedef void (*enos_completion_callback)(void *user_data, struct enos_call *call);
 
 #ifdef __cplusplus
 extern "C" {
@@ -693,6 +710,17 @@ enum enos_status enos_client_builder_set_max_response_bytes(struct enos_client_b
  */
 enum enos_status enos_client_builder_set_shared_cache(struct enos_client_builder *builder,
                                                       const char *path);
+
+/**
+ * Sets how many calls of `enos_client_send_async()` run at once (default
+ * 64, 1-4096); more wait in a queue. The connection pool keeps as many
+ * connections to the gateway for reuse.
+ *
+ * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
+ * (0 or over 4096) or `ENOS_ERR_INTERNAL`.
+ */
+enum enos_status enos_client_builder_set_max_concurrent_calls(struct enos_client_builder *builder,
+                                                              uint32_t calls);
 
 /**
  * Sends the client's log messages to `callback` with `user_data` (see
@@ -1335,6 +1363,100 @@ bool enos_response_header_at(const struct enos_response *response,
  * last error.
  */
 void enos_response_free(struct enos_response *response);
+
+/**
+ * Starts `request` on the client and returns at once: the call runs on one
+ * of the client's worker threads, with everything `enos_client_send()`
+ * does (signing, renewal, retries, files, outputs, resumed downloads).
+ *
+ * - `client`, `request`: Not NULL. The request is copied: it may be
+ *   changed or freed as soon as this returns (an output fd it names must
+ *   stay open until the call is done; its callbacks are called from the
+ *   worker thread).
+ * - `callback`: called once when the call is done (see
+ *   `enos_completion_callback`), or NULL.
+ * - `call_out`: receives the call, freed with `enos_call_free()`. Not NULL.
+ *
+ * **Done** is said three ways, for every kind of host: the callback, the
+ * descriptor of `enos_call_fd()` (readable from then on: for `poll`,
+ * `epoll`, libuv, asyncio's `add_reader`), and `enos_call_wait()`.
+ *
+ * **Concurrency.** At most the client's `max_concurrent_calls` calls run
+ * at once (default 64, `enos_client_builder_set_max_concurrent_calls()`);
+ * more wait in a queue, in order. Workers are started as needed and end
+ * after 30 s without work: an idle client holds no thread.
+ *
+ * **Cancelling** (`enos_call_cancel()`, `enos_call_free()`): a queued call
+ * never starts; a running call's connections are shut down (they are never
+ * used again) and its waits end. Either way the call is done at once with
+ * `ENOS_ERR_CANCELLED`; a POST or PATCH cancelled after its request was
+ * sent says that the server may have processed it.
+ *
+ * **fork()**: the calls in flight belong to the process that started
+ * them: in a child they are done, cancelled, with a message saying so,
+ * their `enos_call_fd()` is -1, and the child's client starts its own
+ * workers for new calls. **Freeing the client** cancels its calls.
+ *
+ * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`; the
+ * call's own outcome comes from `enos_call_wait()`.
+ */
+enum enos_status enos_client_send_async(const struct enos_client *client,
+                                        const struct enos_request *request,
+                                        enos_completion_callback callback,
+                                        void *user_data,
+                                        struct enos_call **call_out);
+
+/**
+ * A descriptor that becomes readable when `call` is done, and stays so:
+ * for `poll`, `epoll`, libuv or asyncio's `add_reader`. Never read from it
+ * or close it: it belongs to the call (closed by `enos_call_free()`). -1
+ * for NULL, and in a process forked after the call started. Does not
+ * touch the last error.
+ */
+int32_t enos_call_fd(const struct enos_call *call);
+
+/**
+ * Whether `call` is done (false for NULL). Does not touch the last error.
+ */
+bool enos_call_done(const struct enos_call *call);
+
+/**
+ * Waits until `call` is done, at most `timeout_ms` milliseconds (-1: as
+ * long as it takes; 0: only looks), and hands out its outcome.
+ *
+ * - `response_out`: receives the response of a call that succeeded
+ *   (whatever its HTTP status), freed with `enos_response_free()`; NULL
+ *   otherwise. Not NULL.
+ *
+ * Returns `ENOS_ERR_TIMEOUT` when the call is not done within the wait
+ * (the call goes on; wait again later). Once it is done: the call's own
+ * status (`ENOS_OK` with the response, or its failure, with its message in
+ * the last error, `ENOS_ERR_CANCELLED` for a cancelled call). The response
+ * is handed out once: a later wait is `ENOS_ERR_INVALID_ARGUMENT`; a
+ * failure is returned to every wait. Any thread may wait, several at once.
+ */
+enum enos_status enos_call_wait(struct enos_call *call,
+                                int64_t timeout_ms,
+                                struct enos_response **response_out);
+
+/**
+ * Cancels `call`: a queued call never starts, a running call's connections
+ * are shut down; it is done at once with `ENOS_ERR_CANCELLED` (see
+ * `enos_client_send_async()`). Nothing for a call already done. Never
+ * blocks on the network.
+ *
+ * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
+ */
+enum enos_status enos_call_cancel(struct enos_call *call);
+
+/**
+ * Frees `call`, once. A call still running is cancelled first (without
+ * blocking on the network), and its callback is no longer called; if the
+ * callback is running at that moment it finishes, and the call's memory
+ * stays valid until it returns. A response not taken is freed. NULL is
+ * accepted and does nothing. Does not touch the last error.
+ */
+void enos_call_free(struct enos_call *call);
 
 #ifdef __cplusplus
 }  // extern "C"

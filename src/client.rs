@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::api::{
-    BodyView, CallContext, CallSpec, DEFAULT_MAX_RESPONSE_BYTES, JSON_CONTENT_TYPE, Output,
-    Request, Response,
+    BodyView, Call, CallContext, CallSpec, Completion, DEFAULT_MAX_CONCURRENT_CALLS,
+    DEFAULT_MAX_RESPONSE_BYTES, Executor, JSON_CONTENT_TYPE, Output, Request, Response,
 };
 use crate::error::Error;
 use crate::log::{LogLevel, Logger};
@@ -35,6 +35,7 @@ pub struct ClientBuilder {
     logger: Option<Logger>,
     shared_cache: Option<SharedCacheDirectory>,
     max_response_bytes: u64,
+    max_concurrent_calls: usize,
 }
 
 impl ClientBuilder {
@@ -49,6 +50,7 @@ impl ClientBuilder {
             logger: None,
             shared_cache: None,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
         })
     }
 
@@ -137,6 +139,19 @@ impl ClientBuilder {
         Ok(self)
     }
 
+    /// Calls in flight at once (`send_async`; default 64, 1-4096); more are
+    /// queued. The connection pool keeps as many connections to the gateway.
+    pub fn max_concurrent_calls(&mut self, calls: usize) -> Result<&mut Self, Error> {
+        if !(1..=4096).contains(&calls) {
+            return Err(Error::invalid_argument(
+                "max concurrent calls must be 1-4096",
+            ));
+        }
+        self.max_concurrent_calls = calls;
+        self.transport.max_idle_connections = calls;
+        Ok(self)
+    }
+
     /// Sends the client's log messages to `logger` (none by default).
     pub fn logger(&mut self, logger: Option<Logger>) -> &mut Self {
         self.logger = logger;
@@ -175,6 +190,7 @@ impl ClientBuilder {
         let shared = Arc::new(ClientShared {
             transport: Transport::new(self.gateway, self.transport)?,
             retry_budget: crate::api::RetryBudget::default(),
+            executor: Executor::new(self.max_concurrent_calls),
             credentials: self.credentials,
             managed,
             logger: self.logger,
@@ -208,6 +224,8 @@ struct ClientShared {
     transport: Transport,
     /// Retries of API calls (a token bucket; see `api/retry.rs`).
     retry_budget: crate::api::RetryBudget,
+    /// The worker threads of calls in flight (`send_async`).
+    executor: Executor,
     credentials: Credentials,
     managed: ManagedToken,
     logger: Option<Logger>,
@@ -218,6 +236,8 @@ struct ClientShared {
 
 impl Drop for Client {
     fn drop(&mut self) {
+        // Calls in flight end now (cancelled); their workers hold the rest.
+        self.shared.executor.close();
         if let Some(refresher) = self.refresher.take() {
             // Shutting the connections down makes a fetch in flight fail at
             // once instead of at its timeout.
@@ -372,7 +392,7 @@ impl Client {
                 progress: None,
                 timeout: None,
             };
-            crate::api::send(&self.call_context(), &spec)
+            crate::api::send(&self.shared.call_context(), &spec)
         })();
         if let Err(error) = &result {
             self.log_error(error);
@@ -386,37 +406,47 @@ impl Client {
     /// sent once more, a broken download resumed. Any HTTP answer is `Ok`.
     /// The header's `enos_client_send()` has the whole contract.
     pub fn send(&self, request: &Request) -> Result<Response, Error> {
-        let spec = CallSpec {
-            method: &request.method,
-            path: &request.path,
-            headers: &request.headers,
-            body: request.body.view(),
-            output: &request.output,
-            progress: request.progress.as_ref(),
-            timeout: request.timeout,
-        };
-        let result = crate::api::send(&self.call_context(), &spec);
-        if let Err(error) = &result {
-            self.log_error(error);
-        }
-        result
+        self.shared.send(request)
     }
 
-    fn call_context(&self) -> CallContext<'_> {
-        let shared = &*self.shared;
-        let options = shared.managed.options();
-        CallContext {
-            transport: &shared.transport,
-            managed: &shared.managed,
-            source: shared,
-            app_secret: &shared.credentials.app_secret,
-            logger: shared.logger.as_ref(),
-            max_response_bytes: shared.max_response_bytes,
-            total_timeout: shared.total_timeout,
-            max_retries: options.max_retries,
-            base_backoff: options.base_backoff,
-            retry_budget: &shared.retry_budget,
-        }
+    /// Starts `request` and returns at once: the call runs on one of the
+    /// client's worker threads (at most `max_concurrent_calls` at once, the
+    /// rest queued) with everything [`Client::send`] does. The request is
+    /// copied: it may be changed or dropped right away. See [`Call`] for
+    /// waiting, cancelling and the descriptor that says it is done.
+    pub fn send_async(&self, request: &Request) -> Call {
+        self.start(request, None)
+    }
+
+    /// [`Client::send_async`], with `on_done` called with the outcome (on
+    /// the worker thread, once) when the call is done; a cancelled call's
+    /// outcome is `ErrorKind::Cancelled`. Dropping the returned [`Call`]
+    /// before that withdraws `on_done`.
+    pub fn send_async_then(
+        &self,
+        request: &Request,
+        on_done: impl FnOnce(Result<Response, Error>) + Send + 'static,
+    ) -> Call {
+        let completion: Completion = Box::new(move |call| on_done(call.wait(Some(Duration::ZERO))));
+        self.start(request, Some(completion))
+    }
+
+    pub(crate) fn start(&self, request: &Request, completion: Option<Completion>) -> Call {
+        let request = request.clone();
+        let shared = self.shared.clone();
+        let description = format!(
+            "{} {}",
+            request.method,
+            crate::api::path_for_logs(&request.path)
+        );
+        let idempotent = matches!(
+            request.method.as_str(),
+            "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS"
+        );
+        let job = Box::new(move || shared.send(&request));
+        self.shared
+            .executor
+            .submit(description, idempotent, job, completion)
     }
 
     /// What the client has done so far.
@@ -431,6 +461,42 @@ impl Client {
         if let Some(logger) = &self.shared.logger {
             logger.log(LogLevel::Error, error.message());
         }
+    }
+}
+
+impl ClientShared {
+    fn call_context(&self) -> CallContext<'_> {
+        let options = self.managed.options();
+        CallContext {
+            transport: &self.transport,
+            managed: &self.managed,
+            source: self,
+            app_secret: &self.credentials.app_secret,
+            logger: self.logger.as_ref(),
+            max_response_bytes: self.max_response_bytes,
+            total_timeout: self.total_timeout,
+            max_retries: options.max_retries,
+            base_backoff: options.base_backoff,
+            retry_budget: &self.retry_budget,
+        }
+    }
+
+    /// Sends `request` on this thread (a worker's, for a call in flight).
+    fn send(&self, request: &Request) -> Result<Response, Error> {
+        let spec = CallSpec {
+            method: &request.method,
+            path: &request.path,
+            headers: &request.headers,
+            body: request.body.view(),
+            output: &request.output,
+            progress: request.progress.as_ref(),
+            timeout: request.timeout,
+        };
+        let result = crate::api::send(&self.call_context(), &spec);
+        if let (Err(error), Some(logger)) = (&result, &self.logger) {
+            logger.log(LogLevel::Error, error.message());
+        }
+        result
     }
 }
 

@@ -247,6 +247,7 @@ impl Doctor<'_> {
             ca_certificates,
             ca_file: self.setup.ca_file.clone(),
             proxy: setting.clone(),
+            max_idle_connections: 1,
         };
         let answer = match first_answer(gateway, options) {
             Ok(answer) => answer,

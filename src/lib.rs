@@ -66,7 +66,8 @@ pub mod fuzzing {
 }
 
 pub use api::{
-    BINARY_CONTENT_TYPE, DEFAULT_MAX_RESPONSE_BYTES, JSON_CONTENT_TYPE, Progress, Request, Response,
+    BINARY_CONTENT_TYPE, Call, DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_MAX_RESPONSE_BYTES,
+    JSON_CONTENT_TYPE, Progress, Request, Response,
 };
 pub use client::{Client, ClientBuilder};
 pub use error::{Error, ErrorKind, service_status};

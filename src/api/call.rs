@@ -142,6 +142,9 @@ impl<'c> Call<'c> {
                 Ok(opened) => opened,
                 Err(error) => {
                     wipe_string(&mut token);
+                    if crate::transport::is_cancelled() {
+                        return Err(error);
+                    }
                     let connect_failed = crate::transport::last_connect_failed();
                     let retryable = retry::failure_is_retried(
                         &error,
@@ -211,7 +214,7 @@ impl<'c> Call<'c> {
     /// the client's retries, the call's deadline and the retry budget.
     fn next(&self, why: Retryable, retries: u32, asked: Option<Duration>, what: &str) -> Next {
         let context = self.context;
-        if retries >= context.max_retries {
+        if retries >= context.max_retries || crate::transport::is_cancelled() {
             return Next::Stop;
         }
         let wait = asked.unwrap_or_else(|| {
@@ -265,14 +268,9 @@ impl<'c> Call<'c> {
         deadline.is_some_and(|deadline| Instant::now() + wait >= deadline)
     }
 
+    /// Sleeps before a retry; a call cancelled meanwhile stops waiting.
     fn wait(&self, wait: Duration) {
-        let until = Instant::now() + wait;
-        while let Some(left) = until.checked_duration_since(Instant::now()) {
-            if left.is_zero() {
-                break;
-            }
-            std::thread::sleep(left);
-        }
+        crate::transport::sleep_unless_cancelled(wait);
     }
 
     /// Time left for the call's next step.

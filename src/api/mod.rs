@@ -10,6 +10,7 @@
 //! | `attempt.rs` | one attempt: the token, the signed request, its head |
 //! | `retry.rs` | which answers are retried, the waits, the client's retry budget |
 //! | `resume.rs` | a streamed answer delivered, a broken download resumed |
+//! | `nonblocking.rs` | calls in flight: the worker threads, the call handle, cancelling |
 //! | `response.rs` | the answer |
 //!
 //! The signing rule (which bodies are signed) is `signing::signs_body`.
@@ -19,6 +20,7 @@ mod body;
 mod call;
 mod file;
 mod multipart;
+mod nonblocking;
 mod output;
 mod request;
 mod response;
@@ -29,6 +31,8 @@ use serde::Deserialize;
 
 pub(crate) use body::{BodyView, ReadFn};
 pub(crate) use call::{CallContext, CallSpec, send};
+pub use nonblocking::Call;
+pub(crate) use nonblocking::{CallShared, Completion, Executor};
 pub use output::Progress;
 pub(crate) use output::{Output, ProgressFn, WriteFn};
 pub use request::{BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE, Request};
@@ -39,6 +43,8 @@ pub(crate) use retry::RetryBudget;
 
 /// Answers larger than this are refused unless the builder says otherwise.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+/// Calls in flight at once per client, unless the builder says otherwise.
+pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 64;
 
 /// The path with query values left out, for log lines.
 pub(crate) fn path_for_logs(path: &str) -> String {

@@ -5,7 +5,7 @@
 //! receives each byte of the file exactly once; a file that changed on the
 //! server in between ends the call instead.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::attempt::Opened;
 use super::call::{Call, CallSpec};
@@ -151,7 +151,8 @@ fn stream_with(
         }
         current = loop {
             failures_in_a_row += 1;
-            if failures_in_a_row > call.context.max_retries || call.time_left().is_err() {
+            let out_of_time = call.time_left().is_err() || crate::transport::is_cancelled();
+            if failures_in_a_row > call.context.max_retries || out_of_time {
                 return Err(error);
             }
             log_resume(call, delivered, &error);
@@ -218,12 +219,7 @@ fn wait_before_resume(call: &Call<'_>, failures_in_a_row: u32) {
         Ok(left) => wait.min(left),
         Err(_) => Duration::ZERO,
     };
-    if !wait.is_zero() {
-        let until = Instant::now() + wait;
-        while let Some(left) = until.checked_duration_since(Instant::now()) {
-            std::thread::sleep(left);
-        }
-    }
+    crate::transport::sleep_unless_cancelled(wait);
 }
 
 /// Asks for the rest of the file after `delivered` bytes.

@@ -70,8 +70,24 @@ pub(super) fn refusal(refused: Refused, state: &State) -> Answer {
     }
 }
 
-/// The signed test API: checks the three `apim-*` headers.
+/// The signed test API: checks the three `apim-*` headers; `delayMs=N` in
+/// the query makes it answer N ms later (at most a minute), as a slow API.
 pub(super) fn echo(request: &Request, shared: &Shared) -> Answer {
+    let delay_ms = request
+        .query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("delayMs="))
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .unwrap_or(0)
+        .min(60_000);
+    if delay_ms > 0 {
+        let until = std::time::Instant::now() + Duration::from_millis(delay_ms);
+        while std::time::Instant::now() < until
+            && !shared.stopping.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
     let mut state = shared.lock();
     match check_signature(request, &mut state, &request.body) {
         Ok(()) => {

@@ -406,7 +406,8 @@ fn token_fetch(path: &str, prefix: &str) -> Option<Fetch> {
 pub const ENDPOINTS: &str = "enos-fake-gateway: a fake of the EnOS token service
 POST [prefix]/apim-token-service/v2.0/token/get      Get Access Token
 POST [prefix]/apim-token-service/v2.0/token/refresh  Refresh Access Token
-POST|GET [prefix]/fake/v1/echo                       a signed test API: checks apim-accesstoken, apim-signature, apim-timestamp
+POST|GET [prefix]/fake/v1/echo                       a signed test API: checks apim-accesstoken, apim-signature, apim-timestamp;
+                                                     ?delayMs=N answers N ms later
 POST [prefix]/connect-service/v2.1/integration?action=postMeasurepoint|postAttribute|postEvent
                                                      EnOS's upload: multipart with an enos-message JSON part and enos-file parts,
                                                      each with its own Content-Length; answers each part's size and SHA-256

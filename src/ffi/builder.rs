@@ -406,6 +406,25 @@ pub unsafe extern "C" fn enos_client_builder_set_shared_cache(
     })
 }
 
+/// Sets how many calls of `enos_client_send_async()` run at once (default
+/// 64, 1-4096); more wait in a queue. The connection pool keeps as many
+/// connections to the gateway for reuse.
+///
+/// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
+/// (0 or over 4096) or `ENOS_ERR_INTERNAL`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn enos_client_builder_set_max_concurrent_calls(
+    builder: *mut enos_client_builder,
+    calls: u32,
+) -> enos_status {
+    fallible(|| {
+        // SAFETY: the caller's contract, documented above.
+        let builder = unsafe { required_mut(builder, "builder") }?;
+        builder.options.max_concurrent_calls(calls as usize)?;
+        Ok(())
+    })
+}
+
 /// Sends the client's log messages to `callback` with `user_data` (see
 /// `enos_log_callback` for when and from which threads it is called).
 /// `callback` NULL turns logging off (the default). It must be safe to call

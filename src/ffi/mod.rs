@@ -39,9 +39,12 @@ pub mod request;
 
 pub mod response;
 
+pub mod call;
+
 pub mod boundary;
 
 pub use builder::{enos_client_builder, enos_log_callback, enos_log_level};
+pub use call::enos_call;
 pub use client::enos_client;
 pub use managed::enos_client_counters;
 pub use request::enos_request;

@@ -36,6 +36,13 @@ const _: () = {
     assert_send_sync::<enos_request>();
 };
 
+impl enos_request {
+    /// The request object behind the C handle.
+    pub(crate) fn request(&self) -> &Request {
+        &self.inner
+    }
+}
+
 /// Receives a streamed answer's bytes (`enos_request_set_output_callback()`):
 /// `data` holds `len` bytes, valid only during the call. Return 0 to go on,
 /// anything else to stop the call (it then ends with `ENOS_ERR_CANCELLED`).

@@ -36,7 +36,20 @@ impl ManagedToken {
                         waited = true;
                     }
                     let left = deadline.remaining_from(self.clock.now());
-                    if left.is_zero() || !flight.wait(left) {
+                    // A call that can be cancelled looks up every few ms.
+                    let cancellable = crate::transport::cancellable();
+                    let slice = if cancellable {
+                        left.min(crate::transport::POLL_INTERVAL)
+                    } else {
+                        left
+                    };
+                    if crate::transport::is_cancelled() {
+                        return Err(Error::new(
+                            ErrorKind::Cancelled,
+                            "cancelled while waiting for a token",
+                        ));
+                    }
+                    if left.is_zero() || (!flight.wait(slice) && slice == left) {
                         return Err(self.timed_out("another caller's Get/Refresh is still running"));
                     }
                 }

@@ -8,10 +8,10 @@
 //! on as they come.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use ureq::Error;
-use ureq::unversioned::transport::{Buffers, NextTimeout, Transport};
+use ureq::unversioned::transport::{Buffers, NextTimeout, ShutdownHandle, Transport};
 
 use super::forward::Forwarding;
 
@@ -26,15 +26,32 @@ pub struct CoalescingTransport {
     forwarding: Option<Arc<Forwarding>>,
     /// The next output starts a request.
     at_request_start: bool,
+    /// What shuts this connection down, for the cancellation of whichever
+    /// call uses it (see `cancel.rs`).
+    shutdown_handles: Vec<Weak<dyn ShutdownHandle>>,
 }
 
 impl CoalescingTransport {
-    pub fn new(inner: Box<dyn Transport>, forwarding: Option<Arc<Forwarding>>) -> Self {
+    pub fn new(
+        inner: Box<dyn Transport>,
+        forwarding: Option<Arc<Forwarding>>,
+        shutdown_handles: Vec<Weak<dyn ShutdownHandle>>,
+    ) -> Self {
         CoalescingTransport {
             inner,
             pending: Vec::new(),
             forwarding,
             at_request_start: true,
+            shutdown_handles,
+        }
+    }
+
+    /// The call using this connection now may cancel it.
+    fn register_with_call(&self) {
+        if super::cancel::in_scope() {
+            for handle in &self.shutdown_handles {
+                super::cancel::register(handle);
+            }
         }
     }
 
@@ -69,8 +86,10 @@ impl Transport for CoalescingTransport {
     }
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), Error> {
+        self.register_with_call();
         if self.pending.is_empty() && amount > MAX_PENDING && self.forwarding.is_none() {
             self.at_request_start = false;
+            super::cancel::mark_sent();
             return self.inner.transmit_output(amount, timeout);
         }
         let output = self.inner.buffers().output();
@@ -83,13 +102,16 @@ impl Transport for CoalescingTransport {
         }
         self.pending.extend_from_slice(&output[..amount]);
         if self.pending.len() > MAX_PENDING {
+            super::cancel::mark_sent();
             self.flush_pending(timeout)?;
         }
         Ok(())
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, Error> {
+        self.register_with_call();
         if !self.pending.is_empty() {
+            super::cancel::mark_sent();
             self.flush_pending(timeout)?;
         }
         let more = self.inner.await_input(timeout)?;
@@ -170,7 +192,7 @@ mod tests {
             buffers: LazyBuffers::new(1024, 256),
             writes: writes.clone(),
         };
-        let mut transport = CoalescingTransport::new(Box::new(inner), None);
+        let mut transport = CoalescingTransport::new(Box::new(inner), None, Vec::new());
         transmit(&mut transport, b"POST / HTTP/1.1\r\n\r\n");
         transmit(&mut transport, b"{\"body\":1}");
         assert!(

@@ -4,13 +4,14 @@
 //! the connection in a [`CoalescingTransport`] (one write per request).
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use ureq::Error as UreqError;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
-    ConnectProxyConnector, ConnectionDetails, Connector, RustlsConnector, SocksConnector, Transport,
+    ConnectProxyConnector, ConnectionDetails, Connector, RustlsConnector, ShutdownHandle,
+    SocksConnector, Transport,
 };
 
 use super::coalesce::CoalescingTransport;
@@ -106,14 +107,35 @@ impl ResolveOnConnect {
     }
 
     /// The default chain's transport, sending each request in one write.
+    /// Every shutdown handle the chain registers (TCP, SOCKS, proxy) is also
+    /// kept by the connection, and registered with the current call's
+    /// cancellation (see `cancel.rs`), so that a cancel can shut it down.
     fn connect_coalescing(
         &self,
         details: &ConnectionDetails,
         chained: Option<()>,
     ) -> Result<Option<Box<dyn Transport>>, UreqError> {
-        let transport = self.inner.connect(details, chained)?;
+        let handles: Arc<Mutex<Vec<Weak<dyn ShutdownHandle>>>> = Arc::default();
+        let kept = handles.clone();
+        let agent_registers = details.register_shutdown.clone();
+        let details = ConnectionDetails {
+            register_shutdown: Arc::new(move |handle: Weak<dyn ShutdownHandle>| {
+                super::cancel::register(&handle);
+                kept.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(handle.clone());
+                agent_registers(handle)
+            }),
+            ..details.with_addrs(details.addrs.clone())
+        };
+        let transport = self.inner.connect(&details, chained)?;
+        let handles = std::mem::take(&mut *handles.lock().unwrap_or_else(PoisonError::into_inner));
         Ok(transport.map(|inner| {
-            Box::new(CoalescingTransport::new(inner, self.forwarding.clone())) as Box<dyn Transport>
+            Box::new(CoalescingTransport::new(
+                inner,
+                self.forwarding.clone(),
+                handles,
+            )) as Box<dyn Transport>
         }))
     }
 }

@@ -6,6 +6,7 @@
 //! [`dns`]), and spawns no thread on a call that reuses a pooled connection.
 
 mod buffers;
+mod cancel;
 mod classify;
 mod coalesce;
 mod connector;
@@ -28,6 +29,10 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use crate::error::Error;
 use crate::fork::ForkSafeMutex;
+pub(crate) use cancel::{
+    Cancellation, POLL_INTERVAL, in_scope as cancellable, is_cancelled,
+    sleep as sleep_unless_cancelled,
+};
 pub(crate) use exchange::{AnswerBody, Attempt, Exchange, OutgoingBody, Timing, WholeAnswer};
 pub(crate) use peer_issuer::certificate_presented_by;
 pub(crate) use proxy::choose as choose_proxy;
@@ -57,6 +62,8 @@ pub struct TransportOptions {
     pub ca_file: Option<String>,
     /// Which proxy to use, if any.
     pub proxy: ProxySetting,
+    /// Idle connections kept for reuse (as many as calls run at once).
+    pub max_idle_connections: usize,
 }
 
 impl Default for TransportOptions {
@@ -67,6 +74,7 @@ impl Default for TransportOptions {
             ca_certificates: None,
             ca_file: None,
             proxy: ProxySetting::FromEnvironment,
+            max_idle_connections: 64,
         }
     }
 }
@@ -159,6 +167,8 @@ fn new_agent(options: &TransportOptions, route: &Route, dns: &Arc<dns::DnsCache>
         .timeout_global(Some(options.total_timeout))
         .timeout_connect(Some(options.connect_timeout))
         .max_response_header_size(MAX_RESPONSE_HEADER_BYTES)
+        .max_idle_connections(options.max_idle_connections)
+        .max_idle_connections_per_host(options.max_idle_connections)
         .accept_encoding(AutoHeaderValue::None)
         .accept("application/json")
         .user_agent(concat!("enos-token/", env!("CARGO_PKG_VERSION")))

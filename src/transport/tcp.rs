@@ -90,8 +90,13 @@ fn connect_any(addrs: &[SocketAddr], deadline: Option<Instant>) -> Result<TcpStr
                 if left.is_zero() {
                     return Err(Error::Timeout(ureq::Timeout::Connect));
                 }
-                TcpStream::connect_timeout(addr, share(left))
+                if super::cancel::in_scope() {
+                    connect_cancellable(addr, share(left))
+                } else {
+                    TcpStream::connect_timeout(addr, share(left))
+                }
             }
+            None if super::cancel::in_scope() => connect_cancellable(addr, Duration::MAX),
             None => TcpStream::connect(addr),
         };
         match attempt {
@@ -108,6 +113,102 @@ fn connect_any(addrs: &[SocketAddr], deadline: Option<Instant>) -> Result<TcpStr
         }
     }
     Err(last_error.unwrap_or(Error::HostNotFound))
+}
+
+/// Connects to `addr` within `timeout`, giving up as soon as the call on
+/// this thread is cancelled (checked every few milliseconds while the
+/// handshake is in progress).
+fn connect_cancellable(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+    use std::os::fd::FromRawFd;
+    let family = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: a new socket; closed by the TcpStream that owns it, or below.
+    let fd = unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is ours; the stream closes it when dropped.
+    let stream = unsafe { TcpStream::from_raw_fd(fd) };
+    let (storage, length) = socket_address(addr);
+    // SAFETY: a valid socket and address of `length` bytes.
+    let started = unsafe { libc::connect(fd, (&raw const storage).cast(), length) };
+    if started < 0 {
+        let error = io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::EINPROGRESS) {
+            return Err(error);
+        }
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            if super::cancel::is_cancelled() {
+                return Err(io::Error::new(
+                    io::ErrorKind::Interrupted,
+                    "the call was cancelled while connecting",
+                ));
+            }
+            let left = deadline.map_or(super::cancel::POLL_INTERVAL, |deadline| {
+                deadline.saturating_duration_since(Instant::now())
+            });
+            if left.is_zero() {
+                return Err(io::Error::from(io::ErrorKind::TimedOut));
+            }
+            let slice = left.min(super::cancel::POLL_INTERVAL);
+            let mut poll = libc::pollfd {
+                fd,
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let ready = unsafe { libc::poll(&mut poll, 1, slice.as_millis().max(1) as i32) };
+            if ready > 0 {
+                break;
+            }
+            if ready < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        if let Some(error) = stream.take_error()? {
+            return Err(error);
+        }
+    }
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
+/// `addr` as a C socket address.
+fn socket_address(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: a zeroed sockaddr_storage is valid, and each arm writes a
+    // sockaddr that fits in it.
+    unsafe {
+        let mut storage: libc::sockaddr_storage = std::mem::zeroed();
+        let length = match addr {
+            SocketAddr::V4(v4) => {
+                let out = &mut *(&raw mut storage).cast::<libc::sockaddr_in>();
+                out.sin_family = libc::AF_INET as libc::sa_family_t;
+                out.sin_port = v4.port().to_be();
+                out.sin_addr.s_addr = u32::from_ne_bytes(v4.ip().octets());
+                std::mem::size_of::<libc::sockaddr_in>()
+            }
+            SocketAddr::V6(v6) => {
+                let out = &mut *(&raw mut storage).cast::<libc::sockaddr_in6>();
+                out.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                out.sin6_port = v6.port().to_be();
+                out.sin6_addr.s6_addr = v6.ip().octets();
+                out.sin6_flowinfo = v6.flowinfo();
+                out.sin6_scope_id = v6.scope_id();
+                std::mem::size_of::<libc::sockaddr_in6>()
+            }
+        };
+        (storage, length as libc::socklen_t)
+    }
 }
 
 /// A TCP connection (see the module documentation).
