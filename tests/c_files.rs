@@ -167,3 +167,67 @@ fn the_request_object_from_c_under_address_and_undefined_sanitizers() {
         &[("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")],
     );
 }
+
+fn check_async_calls(program: &Path, valgrind: bool, env: &[(&str, &str)]) {
+    let fake = FakeProcess::start(&[]);
+    let stdout = if valgrind {
+        if valgrind_missing() {
+            return;
+        }
+        assert_no_leaks_running(program, &["--valgrind"], &fake.url, APP_SECRET, env)
+    } else {
+        run_ok(
+            Command::new(program).envs(env.iter().copied()),
+            &fake.url,
+            APP_SECRET,
+        )
+    };
+    assert_eq!(stdout, "async calls: ok\n");
+    // The queued call that was cancelled never reached the gateway (any
+    // call the fake answered is in its log, by path).
+    let calls = fake.request_get("/fake/control/calls");
+    assert!(calls.contains("/fake/v1/echo"), "{calls}");
+    assert!(
+        !calls.contains("never-sent"),
+        "the cancelled queued call was sent"
+    );
+}
+
+fn valgrind_missing() -> bool {
+    valgrind().is_none()
+}
+
+#[test]
+fn calls_in_flight_from_c_plainly_and_under_valgrind() {
+    let program = compile(
+        "cc",
+        &C_FLAGS,
+        &repo().join("tests/c/async_calls.c"),
+        "async_calls",
+        &[],
+    );
+    check_async_calls(&program, false, &[]);
+    check_async_calls(&program, true, &[]);
+}
+
+#[test]
+fn calls_in_flight_from_c_under_address_and_undefined_sanitizers() {
+    let sanitizers = [
+        "-fsanitize=address,undefined",
+        "-fno-omit-frame-pointer",
+        "-fno-sanitize-recover=all",
+    ];
+    let flags: Vec<&str> = C_FLAGS.iter().chain(&sanitizers).copied().collect();
+    let program = compile(
+        "cc",
+        &flags,
+        &repo().join("tests/c/async_calls.c"),
+        "async_calls-asan",
+        &[],
+    );
+    check_async_calls(
+        &program,
+        false,
+        &[("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")],
+    );
+}

@@ -180,14 +180,15 @@ impl CallShared {
             match &*state {
                 CallState::Queued | CallState::Running => {
                     *state = CallState::Done(Err(self.cancelled_error()));
+                    self.make_readable();
                     true
                 }
                 _ => false,
             }
         };
         if cancelled {
+            self.done.notify_all();
             self.cancellation.cancel();
-            self.signal_done();
         }
     }
 
@@ -212,9 +213,9 @@ impl CallShared {
         self.cancel();
     }
 
-    /// Wakes waiters and makes the descriptor readable.
-    fn signal_done(&self) {
-        self.done.notify_all();
+    /// Makes the descriptor readable; called with the state locked, as it
+    /// becomes done, so that done and readable are one moment to observers.
+    fn make_readable(&self) {
         if let Some(event) = &self.event {
             let one: u64 = 1;
             // SAFETY: an eventfd and 8 readable bytes; a full counter (never
@@ -230,13 +231,14 @@ impl CallShared {
             let mut state = lock(&self.state);
             if matches!(*state, CallState::Running | CallState::Queued) {
                 *state = CallState::Done(outcome);
+                self.make_readable();
                 true
             } else {
                 false
             }
         };
         if kept {
-            self.signal_done();
+            self.done.notify_all();
         }
         let completion = lock(&self.completion).take();
         if let Some(completion) = completion {
