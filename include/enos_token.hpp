@@ -2,7 +2,8 @@
  * enos_token.hpp: a header-only C++17 wrapper over enos_token.h.
  *
  * - enos::Client: move-only, RAII, built with enos::Client::Builder; API
- *   calls with Client::request() or an enos::Request and Client::send().
+ *   calls with Client::request() or an enos::Request and Client::send(), or
+ *   without blocking with Client::send_async() and its enos::Call.
  * - Methods return std::string (and the expiry), and throw enos::Error on
  *   failure, carrying the status, the gateway status, the HTTP status and the
  *   library's message.
@@ -21,11 +22,14 @@
 #error "enos_token.hpp needs C++17 or later (for example -std=c++17); from C or older C++, include enos_token.h"
 #endif
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -166,6 +170,45 @@ inline void log_trampoline(enos_log_level level, const char *message, void *user
   }
 }
 
+/**
+ * What one call in flight shares with the library's worker: the request's
+ * callbacks (kept alive until the worker is done with them), the exception
+ * one of them threw, and whether the worker is done. Freed, with the
+ * enos_call, by the last of the enos::Call and the completion callback.
+ */
+struct CallState {
+  explicit CallState(std::vector<std::shared_ptr<void>> callbacks) : keep(std::move(callbacks)) {}
+
+  void let_go() noexcept {
+    if (owners.fetch_sub(1) == 1) {
+      enos_call_free(call);
+      delete this;
+    }
+  }
+
+  enos_call *call = nullptr;
+  std::vector<std::shared_ptr<void>> keep;
+  std::exception_ptr thrown;
+  std::mutex mutex;
+  std::condition_variable finished_signal;
+  bool finished = false;
+  std::atomic<bool> cancelled{false};
+  std::atomic<int> owners{2};
+};
+
+/** The completion callback: on the worker, once it is done with the call. */
+inline void call_finished(void *user_data, enos_call * /*call*/) noexcept {
+  auto *state = static_cast<CallState *>(user_data);
+  {
+    std::lock_guard<std::mutex> lock(state->mutex);
+    // A callback's exception was kept on the worker's thread.
+    state->thrown = std::exchange(pending_exception(), nullptr);
+    state->finished = true;
+  }
+  state->finished_signal.notify_all();
+  state->let_go();
+}
+
 }  // namespace detail
 
 /**
@@ -213,6 +256,7 @@ class Response {
 
  private:
   friend class Client;
+  friend class Call;
   explicit Response(enos_response *raw) : handle_(raw) {}
   std::unique_ptr<enos_response, detail::ResponseDeleter> handle_;
 };
@@ -352,8 +396,105 @@ class Request {
     return text.empty() ? nullptr : detail::c_str(text, "argument");
   }
 
+  friend class Client;
   std::unique_ptr<enos_request, detail::RequestDeleter> handle_;
   std::vector<std::shared_ptr<void>> keep_;
+};
+
+/**
+ * A call in flight, from Client::send_async(); move-only. Its destructor
+ * cancels it if it still runs (never blocking on the network). The call is
+ * done when wait() returns, done() is true, or fd() is readable.
+ */
+class Call {
+ public:
+  Call(Call &&other) noexcept : state_(std::exchange(other.state_, nullptr)) {}
+  Call &operator=(Call &&other) noexcept {
+    if (this != &other) {
+      release();
+      state_ = std::exchange(other.state_, nullptr);
+    }
+    return *this;
+  }
+  Call(const Call &) = delete;
+  Call &operator=(const Call &) = delete;
+  ~Call() { release(); }
+
+  /**
+   * A descriptor readable once the call is done (for poll, epoll, an event
+   * loop); never read from or close it. -1 in a process forked after the
+   * call started.
+   */
+  int fd() const noexcept { return state_ != nullptr ? enos_call_fd(state_->call) : -1; }
+
+  /** Whether the call is done. */
+  bool done() const noexcept { return state_ != nullptr && enos_call_done(state_->call); }
+
+  /**
+   * Waits until the call is done and returns its response (once; a second
+   * wait throws ENOS_ERR_INVALID_ARGUMENT). Failures throw enos::Error
+   * (ENOS_ERR_CANCELLED for a cancelled call); an exception thrown by one of
+   * the request's callbacks is rethrown as it was.
+   */
+  Response wait() { return *wait_for(std::chrono::milliseconds(-1)); }
+
+  /**
+   * wait() for at most `timeout` (-1 ms: no limit); std::nullopt when the
+   * call is not done by then (it goes on).
+   */
+  std::optional<Response> wait_for(std::chrono::milliseconds timeout) {
+    enos_response *raw = nullptr;
+    enos_status status = enos_call_wait(state(), static_cast<int64_t>(timeout.count()), &raw);
+    if (status == ENOS_ERR_TIMEOUT && !enos_call_done(state_->call)) {
+      return std::nullopt;  // the wait's own time ran out, not the call's
+    }
+    Response response(raw);
+    // (An inherited call, in a process forked after it started, has no
+    // worker here: its descriptor is -1.)
+    if (status != ENOS_OK && !state_->cancelled && enos_call_fd(state_->call) >= 0) {
+      // A callback's exception reaches the state when the worker is done: a
+      // moment after the call, which no cancel ended early.
+      std::unique_lock<std::mutex> lock(state_->mutex);
+      state_->finished_signal.wait(lock, [this] { return state_->finished; });
+      if (std::exception_ptr thrown = std::exchange(state_->thrown, nullptr)) {
+        std::rethrow_exception(thrown);
+      }
+    }
+    detail::check(status);
+    return response;
+  }
+
+  /**
+   * Cancels the call: a queued call never starts, a running call's
+   * connection is shut down; it is done at once (wait() throws
+   * ENOS_ERR_CANCELLED). Nothing for a call already done.
+   */
+  void cancel() noexcept {
+    if (state_ != nullptr) {
+      state_->cancelled = true;
+      enos_call_cancel(state_->call);
+    }
+  }
+
+ private:
+  friend class Client;
+  explicit Call(detail::CallState *state) : state_(state) {}
+
+  enos_call *state() const {
+    if (state_ == nullptr) {
+      throw Error(ENOS_ERR_NULL_ARGUMENT, "call was moved from", 0, 0);
+    }
+    return state_->call;
+  }
+
+  void release() noexcept {
+    if (state_ != nullptr) {
+      cancel();  // a call still running stops; the worker lets go later
+      std::exchange(state_, nullptr)->let_go();
+    }
+  }
+
+  detail::CallState *state_ = nullptr;
 };
 
 /** A reusable, thread-safe client for one gateway and one application. */
@@ -412,6 +553,12 @@ class Client {
     /** The largest API answer request() reads (default 64 MiB). */
     Builder &max_response_bytes(size_t max_bytes) {
       detail::check(enos_client_builder_set_max_response_bytes(handle(), max_bytes));
+      return *this;
+    }
+
+    /** Calls of send_async() running at once (default 64); more wait in order. */
+    Builder &max_concurrent_calls(uint32_t calls) {
+      detail::check(enos_client_builder_set_max_concurrent_calls(handle(), calls));
       return *this;
     }
 
@@ -549,6 +696,25 @@ class Client {
     }
     detail::check(status);
     return response;
+  }
+
+  /**
+   * Starts `request` and returns at once: the call runs on one of the
+   * library's threads, with everything send() does (see
+   * enos_client_send_async). The request may be changed or destroyed right
+   * after; its callbacks are kept alive by the call and run on the library's
+   * thread until it is done with them.
+   */
+  Call send_async(const Request &request) const {
+    const enos_client *client = handle();
+    const enos_request *raw = request.get();
+    auto *state = new detail::CallState(request.keep_);
+    enos_status status = enos_client_send_async(client, raw, &detail::call_finished, state, &state->call);
+    if (status != ENOS_OK) {
+      delete state;  // no call: no completion
+      detail::check(status);
+    }
+    return Call(state);
   }
 
   /** What the client has done so far. */

@@ -186,3 +186,48 @@ fn retries_renewal_and_streamed_outputs_hold_for_calls_in_flight() {
     assert_eq!(received.load(Ordering::SeqCst), 2_000_000);
     assert_eq!(response.attempts(), 3, "a renewal and a retry");
 }
+
+#[test]
+fn once_a_call_is_cancelled_its_requests_callbacks_are_no_longer_called() {
+    let fake = fake();
+    let client = client(&fake.url());
+    client.access_token().unwrap();
+    let received = Arc::new(AtomicUsize::new(0));
+    let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let late = Arc::new(AtomicUsize::new(0));
+    let mut request = Request::new(
+        "GET",
+        "/connect-service/v2.1/files?action=download&fileUri=enos-connect://fake/200000000.bin",
+    )
+    .unwrap();
+    let (counted, seen, late_writes) = (received.clone(), cancelled.clone(), late.clone());
+    request.output_callback(move |chunk| {
+        if seen.load(Ordering::SeqCst) {
+            late_writes.fetch_add(1, Ordering::SeqCst);
+        }
+        counted.fetch_add(chunk.len(), Ordering::SeqCst);
+        std::thread::sleep(Duration::from_micros(200)); // a slow consumer: data waits in buffers
+        Ok(())
+    });
+    let (seen, late_reports) = (cancelled.clone(), late.clone());
+    request.progress(move |_| {
+        if seen.load(Ordering::SeqCst) {
+            late_reports.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let call = client.send_async(&request);
+    while received.load(Ordering::SeqCst) < 1_000_000 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    call.cancel();
+    cancelled.store(true, Ordering::SeqCst);
+    assert_eq!(call.wait(None).unwrap_err().kind(), ErrorKind::Cancelled);
+    std::thread::sleep(Duration::from_millis(200));
+    // At most the one callback that had started (or was about to) when the
+    // cancel came; none after it, not even the final progress report.
+    assert!(
+        late.load(Ordering::SeqCst) <= 1,
+        "{}",
+        late.load(Ordering::SeqCst)
+    );
+}

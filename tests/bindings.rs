@@ -20,17 +20,30 @@ const BINDINGS: [(&str, &str); 4] = [
         "Go",
         concat!(
             include_str!("../examples/go/enostoken.go"),
-            include_str!("../examples/go/request.go")
+            include_str!("../examples/go/request.go"),
+            include_str!("../examples/go/context.go")
         ),
     ),
 ];
 
 /// Functions a binding leaves out on purpose, and why.
-const NOT_BOUND: [(&str, &str, &str); 1] = [(
-    "Go",
-    "enos_client_builder_set_log_callback",
-    "a C function pointer into Go needs an exported cgo trampoline per program; not yet",
-)];
+const NOT_BOUND: [(&str, &str, &str); 3] = [
+    (
+        "Go",
+        "enos_client_builder_set_log_callback",
+        "a C function pointer into Go needs an exported cgo trampoline per program; not yet",
+    ),
+    (
+        "Go",
+        "enos_call_fd",
+        "DoContext waits on the completion callback through a channel; the descriptor is for hosts with their own event loop",
+    ),
+    (
+        "Go",
+        "enos_call_done",
+        "DoContext waits on the completion callback through a channel; polling is for hosts with their own event loop",
+    ),
+];
 
 /// The functions the header declares.
 fn functions() -> BTreeSet<String> {

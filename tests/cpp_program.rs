@@ -46,6 +46,11 @@ fn check_output(stdout: &str) {
         "moved-to: works",
         "shared cache: one token, second client's requests=0",
         "shared cache in /tmp: ENOS_ERR_INVALID_ARGUMENT",
+        "async: 20 of 20 calls answered HTTP 200",
+        "wait_for 10 ms: not done yet",
+        "cancelled: ENOS_ERR_CANCELLED",
+        "async output exception: disk full",
+        "replacing a running call: at once, the new one answers HTTP 200",
     ];
     assert_eq!(
         stdout.lines().collect::<Vec<_>>(),

@@ -64,7 +64,7 @@ fn go_run_the_example() {
     let stdout = run_ok(&mut command, &fake.url, support::APP_SECRET);
     assert!(stdout.starts_with("token: fk00… ("), "{stdout}");
     assert!(
-        stdout.ends_with("headers: 3\nupload: 200\ndownload: 200 3000000 bytes\n"),
+        stdout.ends_with("headers: 3\nupload: 200\ndownload: 200 3000000 bytes\ndeadline: true\n"),
         "{stdout}"
     );
 }

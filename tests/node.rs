@@ -39,7 +39,7 @@ fn node_example_tests() {
         "{report}\n{}",
         text(&output.stderr)
     );
-    assert!(report.contains("\n# pass 12\n"), "{report}");
+    assert!(report.contains("\n# pass 17\n"), "{report}");
     assert!(report.contains("\n# fail 0\n"), "{report}");
 }
 

@@ -1,6 +1,6 @@
 //! The Python ctypes package `examples/python/` against the real shared
 //! library and the fake gateway binary: its standard `unittest` suite
-//! (16 threads sharing a client included).
+//! (16 threads sharing a client, and AsyncClient's calls in flight, included).
 
 mod support;
 
@@ -34,7 +34,8 @@ fn python_package_unit_tests() {
                 .ok()
         })
         .unwrap_or(0);
-    assert!(ran >= 15, "expected the whole suite to run:\n{report}");
+    // The two modules: test_enos_token (27) and test_calls_in_flight (7).
+    assert_eq!(ran, 34, "expected the whole suite to run:\n{report}");
     assert!(report.trim_end().ends_with("OK"), "{report}");
 }
 
@@ -57,7 +58,7 @@ fn python_readme_example_runs() {
         support::APP_SECRET,
     );
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 7, "{stdout}");
+    assert_eq!(lines.len(), 9, "{stdout}");
     assert!(
         lines[0].starts_with("token: fk00… expires in 7200 s"),
         "{stdout}"
@@ -74,6 +75,8 @@ fn python_readme_example_runs() {
     );
     assert_eq!(lines[5], "upload: 200 example.py");
     assert_eq!(lines[6], "download: 200 3000000 bytes");
+    assert_eq!(lines[7], "async: 100 calls, {200}");
+    assert_eq!(lines[8], "async: cancelled after 0.2 s");
 }
 
 /// The wheel as a user installs it: built by the documented command, for
@@ -120,11 +123,13 @@ fn python_wheel_installs_and_runs_without_environment_variables() {
         .unwrap();
     assert!(installed.status.success(), "{}", text(&installed.stderr));
 
-    std::fs::copy(
-        repo().join("examples/python/test_enos_token.py"),
-        work.join("run/test_enos_token.py"),
-    )
-    .unwrap();
+    for suite in ["test_enos_token.py", "test_calls_in_flight.py"] {
+        std::fs::copy(
+            repo().join("examples/python").join(suite),
+            work.join("run").join(suite),
+        )
+        .unwrap();
+    }
     let tests = Command::new(venv.join("bin/python"))
         .args(["-m", "unittest", "-v"])
         .current_dir(work.join("run"))

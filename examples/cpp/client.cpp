@@ -8,6 +8,7 @@
 //   examples/cpp/client.cpp -Ltarget/debug -lenos_token -Wl,-rpath,"$PWD/target/debug" -o client
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -158,6 +159,46 @@ int main() {
       enos::Client::Builder(gateway, app_key, app_secret).shared_cache("/tmp");
     } catch (const enos::Error &e) {
       std::cout << "shared cache in /tmp: " << e.status_name() << "\n";
+    }
+
+    // Calls that never block: started at once, waited for later (or polled
+    // through fd(), or cancelled).
+    enos::Client &api = moved;
+    // snippet:begin cpp-async
+    std::vector<enos::Call> calls;
+    for (int device = 0; device < 20; device++) {
+      calls.push_back(api.send_async(enos::Request("GET", "/fake/v1/echo?device=" + std::to_string(device))));
+    }
+    int answered = 0;
+    for (enos::Call &call : calls) {
+      answered += call.wait().status() == 200;  // the response, or enos::Error
+    }
+    std::cout << "async: " << answered << " of " << calls.size() << " calls answered HTTP 200\n";
+
+    enos::Call slow = api.send_async(enos::Request("GET", "/fake/v1/echo?delayMs=10000"));
+    // slow.fd() becomes readable when it is done: poll it with your own descriptors.
+    std::cout << "wait_for 10 ms: " << (slow.wait_for(std::chrono::milliseconds(10)) ? "done?" : "not done yet") << "\n";
+    slow.cancel();  // done at once; its connection is shut down
+    try {
+      slow.wait();
+    } catch (const enos::Error &e) {
+      std::cout << "cancelled: " << e.status_name() << "\n";
+    }
+    // snippet:end cpp-async
+    try {
+      enos::Request failing("GET", "/connect-service/v2.1/files?action=download&fileUri=enos-connect://fake/1000.bin");
+      failing.output([](std::string_view) -> bool { throw std::runtime_error("disk full"); });
+      api.send_async(failing).wait();
+    } catch (const std::runtime_error &e) {
+      std::cout << "async output exception: " << e.what() << "\n";
+    }
+    {
+      enos::Call running = api.send_async(enos::Request("GET", "/fake/v1/echo?delayMs=10000"));
+      auto started = std::chrono::steady_clock::now();
+      running = api.send_async(enos::Request("GET", "/fake/v1/echo"));  // the running call is cancelled
+      std::cout << "replacing a running call: "
+                << (std::chrono::steady_clock::now() - started < std::chrono::milliseconds(100) ? "at once" : "slow")
+                << ", the new one answers HTTP " << running.wait().status() << "\n";
     }
   } catch (const enos::Error &e) {
     std::cerr << "unexpected: " << e.status_name() << ": " << e.what() << "\n";

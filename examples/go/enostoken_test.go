@@ -39,7 +39,9 @@ func TestMain(m *testing.M) {
 
 func TestOneShotGetAndRefresh(t *testing.T) {
 	token, err := GetAccessToken(gateway, appKey, appSecret)
-	if err != nil || token.AccessToken == "" || token.Expire.Seconds() != 7200 {
+	// Another test may have fetched the app's token a moment ago: the gateway
+	// then hands out the same one, with what is left of its 2 hours.
+	if err != nil || token.AccessToken == "" || token.Expire.Seconds() > 7200 || token.Expire.Seconds() < 7000 {
 		t.Fatalf("get: %v %v", token, err)
 	}
 	refreshed, err := RefreshAccessToken(gateway, appKey, appSecret, token.AccessToken)

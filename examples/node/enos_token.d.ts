@@ -35,6 +35,8 @@ export interface ClientOptions {
   sharedCache?: string;
   /** The largest API answer request() reads (default 64 MiB). */
   maxResponseBytes?: number;
+  /** Calls request() runs at once (default 64); more wait in a queue. */
+  maxConcurrentCalls?: number;
   /** Log messages (1 error, 2 warning, 3 info, 4 debug); not with backgroundRefresh. */
   log?: (level: number, message: string) => void;
 }
@@ -75,6 +77,12 @@ export interface RequestOptions {
   onProgress?: (sent: number, sendTotal: number, received: number, receiveTotal: number) => void;
   /** A cap on the whole call, a streamed transfer included. */
   timeoutMs?: number;
+  /**
+   * request() only: aborting cancels the call (a running call's connection is
+   * shut down); the Promise rejects with an EnosError of statusName
+   * ENOS_ERR_CANCELLED whose `cause` is the signal's reason.
+   */
+  signal?: AbortSignal;
 }
 
 /** An API's answer, whatever its HTTP status. */
@@ -92,7 +100,7 @@ export interface Response {
   json(): unknown;
 }
 
-/** A reusable client (synchronous calls); close() when done. */
+/** A reusable client; close() when done (calls in flight are then cancelled). */
 export class Client {
   constructor(gatewayUrl: string, appKey: string, appSecret: string, options?: ClientOptions);
   getToken(): Token;
@@ -104,8 +112,11 @@ export class Client {
   /**
    * Calls an API (path and query relative to the gateway URL), signed with
    * the managed token; a refused token is renewed and the call sent once more.
+   * Never blocks the event loop: the call runs on a library thread.
    */
-  request(method: string, path: string, options?: RequestOptions): Response;
+  request(method: string, path: string, options?: RequestOptions): Promise<Response>;
+  /** request(), blocking the event loop until the answer (for scripts); no `signal`. */
+  requestSync(method: string, path: string, options?: Omit<RequestOptions, 'signal'>): Response;
   /** The apim-* headers for an API call with the managed token. */
   authHeaders(query?: string, body?: string | Buffer): Record<string, string>;
   counters(): Counters;

@@ -17,8 +17,8 @@ const STATUS_NAMES = [
 
 /** A failed call: status (number and name), gateway and HTTP status, message. */
 class EnosError extends Error {
-  constructor(message, status, serviceStatus, httpStatus) {
-    super(message);
+  constructor(message, status, serviceStatus, httpStatus, options) {
+    super(message, options);
     this.name = 'EnosError';
     this.status = status;
     this.statusName = STATUS_NAMES[status] || 'ENOS_UNKNOWN';
@@ -32,6 +32,8 @@ const libraries = new Map();
 /** The callbacks' C types (koffi type names are global: declared once). */
 const LogCallback = koffi.proto('void EnosLogCallback(int level, const char *message, void *user_data)');
 const ReadCallback = koffi.proto('int64_t EnosReadCallback(void *user_data, uint8_t *buffer, size_t capacity)');
+// The call's id travels as user_data: an integer the size of a pointer.
+const CompletionCallback = koffi.proto('void EnosCompletionCallback(intptr_t user_data, void *call)');
 const ProgressCallback = koffi.proto(
   'void EnosProgressCallback(void *user_data, uint64_t sent, uint64_t send_total, uint64_t received, '
   + 'int64_t receive_total)');
@@ -148,10 +150,98 @@ function declare(path, lib) {
     requestSetTimeoutMs: f('int', 'enos_request_set_timeout_ms', ['void *', 'uint64_t']),
     requestFree: f('void', 'enos_request_free', ['void *']),
     send: f('int', 'enos_client_send', ['void *', 'void *', koffi.out('void **')]),
+    setMaxConcurrentCalls: f('int', 'enos_client_builder_set_max_concurrent_calls', ['void *', 'uint32_t']),
+    sendAsync: f('int', 'enos_client_send_async',
+      ['void *', 'void *', koffi.pointer(CompletionCallback), 'intptr_t', koffi.out('void **')]),
+    callFd: f('int', 'enos_call_fd', ['void *']),
+    callDone: f('bool', 'enos_call_done', ['void *']),
+    callWait: f('int', 'enos_call_wait', ['void *', 'int64_t', koffi.out('void **')]),
+    callCancel: f('int', 'enos_call_cancel', ['void *']),
+    callFree: f('void', 'enos_call_free', ['void *']),
     countersSize: koffi.sizeof(Counters),
   };
+  api.calls = new CallsInFlight(api);
   libraries.set(path, api);
   return api;
+}
+
+/**
+ * The library's calls in flight from this thread (one set per loaded
+ * library). A call's completion callback runs on a library thread; koffi
+ * queues it to the event loop, where it settles the call's Promise. While a
+ * call is in flight a timer keeps the process alive (koffi's queue does not),
+ * and at exit the calls still in flight are freed, so that no callback comes
+ * while Node tears down.
+ */
+class CallsInFlight {
+  constructor(api) {
+    this.api = api;
+    this.pending = new Map();
+    this.nextId = 1;
+    this.keepAlive = null;
+    this.completion = koffi.register((id, call) => this.completed(Number(id), call),
+      koffi.pointer(CompletionCallback));
+    process.once('exit', () => {
+      for (const entry of this.pending.values()) api.callFree(entry.call);
+      this.pending.clear();
+    });
+  }
+
+  /**
+   * Starts `built` on the client; settles through `resolve`/`reject`, then
+   * calls `done()` (the call no longer uses the client's callbacks).
+   */
+  start(client, built, { signal, resolve, reject, done }) {
+    const id = this.nextId++;
+    const entry = { built, resolve, reject, done, signal, call: null, settled: false, onAbort: null };
+    const out = [null];
+    const status = this.api.sendAsync(client, built.handle, this.completion, id, out);
+    if (status !== 0) {
+      built.release();
+      check(this.api, status);
+    }
+    entry.call = out[0];
+    this.pending.set(id, entry);
+    if (!this.keepAlive) this.keepAlive = setInterval(() => {}, 0x7fffffff);
+    if (signal) {
+      entry.onAbort = () => {
+        this.api.callCancel(entry.call); // done at once: settle now
+        this.settle(entry);
+      };
+      signal.addEventListener('abort', entry.onAbort, { once: true });
+    }
+  }
+
+  /** The completion callback, on the event loop: settle, then free. */
+  completed(id, call) {
+    const entry = this.pending.get(id);
+    if (!entry) return; // freed at exit
+    this.pending.delete(id);
+    this.settle(entry);
+    if (entry.onAbort) entry.signal.removeEventListener('abort', entry.onAbort);
+    this.api.callFree(call);
+    entry.built.release(); // the worker is done with its callbacks and files
+    entry.done();
+    if (this.pending.size === 0 && this.keepAlive) {
+      clearInterval(this.keepAlive);
+      this.keepAlive = null;
+    }
+  }
+
+  /** Takes the call's outcome (it is done) and settles its Promise, once. */
+  settle(entry) {
+    if (entry.settled) return;
+    entry.settled = true;
+    const out = [null];
+    const status = this.api.callWait(entry.call, 0, out);
+    try {
+      check(this.api, status);
+      entry.resolve(readResponse(this.api, out[0]));
+    } catch (error) {
+      if (entry.signal && entry.signal.aborted && error.status === 10) error.cause = entry.signal.reason;
+      entry.reject(error);
+    }
+  }
 }
 
 function check(api, status) {
@@ -182,6 +272,7 @@ function refreshAccessToken(gatewayUrl, appKey, appSecret, accessToken, library)
 class Client {
   constructor(gatewayUrl, appKey, appSecret, options = {}) {
     this.api = load(options.library);
+    this.inFlight = 0;
     const builder = [null];
     check(this.api, this.api.builderNew(gatewayUrl, appKey, appSecret, builder));
     try {
@@ -205,11 +296,16 @@ class Client {
       if (options.maxResponseBytes !== undefined) {
         check(this.api, this.api.setMaxResponseBytes(builder[0], options.maxResponseBytes));
       }
+      if (options.maxConcurrentCalls !== undefined) {
+        check(this.api, this.api.setMaxConcurrentCalls(builder[0], options.maxConcurrentCalls));
+      }
       if (options.log) {
-        // With background refresh the library would log from its own thread,
-        // which koffi can only queue to this one: closing the client while a
-        // message waits would deadlock. Without it, every message comes
-        // during a call, on this thread.
+        // With background refresh the library would log from its refresher
+        // thread, which koffi can only queue to this one: closing the client
+        // (which joins that thread) while a message waits would deadlock.
+        // Messages of calls in flight come from workers nothing joins: koffi
+        // queues them to this thread, and the callback stays registered until
+        // the last call is done.
         if (options.backgroundRefresh) {
           throw new EnosError('log and backgroundRefresh cannot be combined in Node.js', 2, 0, 0);
         }
@@ -272,7 +368,10 @@ class Client {
    * Calls an API: `method` on `path` (path and query relative to the gateway
    * URL), signed with the managed token over exactly the query sent (and the
    * body, when it is JSON); a refused token is renewed and the call sent once
-   * more. Synchronous. Options:
+   * more. Returns a Promise and never blocks the event loop: the call runs on
+   * one of the library's threads (at most `maxConcurrentCalls` at once, 64 by
+   * default, more are queued), and its completion comes back to the event
+   * loop. Options:
    * - `json`: a value, serialised once and sent as application/json; or
    *   `body` (string or Buffer), sent as it is, of `contentType` (default JSON);
    * - `parts`: multipart/form-data parts, `[{name, file}]` (a path, streamed
@@ -284,11 +383,35 @@ class Client {
    *   the connection breaks mid-body;
    * - `onProgress(sent, sendTotal, received, receiveTotal)`: at most every
    *   100 ms and once at the end (`receiveTotal` -1 when unknown);
-   * - `timeoutMs`: a cap on the whole call, a streamed transfer included.
-   * Any HTTP status is returned as `{status, body, headers, attempts, text(),
-   * json()}`; `headers` has lower-case names (the first value of each).
+   * - `timeoutMs`: a cap on the whole call, a streamed transfer included;
+   * - `signal`: an AbortSignal; aborting cancels the call (a running call's
+   *   connection is shut down) and rejects with an EnosError of status
+   *   ENOS_ERR_CANCELLED whose `cause` is the signal's reason.
+   * Any HTTP status resolves to `{status, body, headers, attempts, requestId,
+   * text(), json()}`; `headers` has lower-case names (the first value of each).
    */
   request(method, path, options = {}) {
+    return new Promise((resolve, reject) => {
+      const live = this.live();
+      const { signal } = options;
+      if (signal && signal.aborted) {
+        throw new EnosError(`${method} ${path}: aborted before it started`, 10, 0, 0,
+          { cause: signal.reason });
+      }
+      const built = buildRequest(this.api, method, path, options);
+      this.api.calls.start(live, built, {
+        signal, resolve, reject, done: () => { this.inFlight -= 1; this.releaseLog(); },
+      });
+      this.inFlight += 1;
+    });
+  }
+
+  /**
+   * `request()`, blocking: the event loop waits for the gateway. For scripts
+   * and command lines; a server wants `await request()`. Takes the same
+   * options but `signal`.
+   */
+  requestSync(method, path, options = {}) {
     const live = this.live();
     const built = buildRequest(this.api, method, path, options);
     try {
@@ -313,10 +436,20 @@ class Client {
     return this.handle;
   }
 
+  /**
+   * Frees the client. Calls in flight are cancelled: their Promises reject
+   * with ENOS_ERR_CANCELLED.
+   */
   close() {
     if (this.handle) this.api.clientFree(this.handle);
     this.handle = null;
-    if (this.logCallback) koffi.unregister(this.logCallback);
+    this.releaseLog();
+  }
+
+  /** The log callback goes once the client is closed and no call can log. */
+  releaseLog() {
+    if (this.handle || this.inFlight > 0 || !this.logCallback) return;
+    koffi.unregister(this.logCallback);
     this.logCallback = null;
   }
 }

@@ -1,9 +1,10 @@
-"""Get a token, refresh it, sign an API call, handle a gateway error, and
-move files both ways.
+"""Get a token, refresh it, sign an API call, handle a gateway error, move
+files both ways, and make many calls at once from asyncio.
 
 Environment: ENOS_GATEWAY_URL, ENOS_APP_KEY, ENOS_APP_SECRET (and
 ENOS_TOKEN_LIB when libenos_token.so is not on the loader's path).
 """
+import asyncio
 import os
 import tempfile
 
@@ -46,3 +47,18 @@ with enos_token.Client(url, key, secret) as client:
         output=target)
     print("download:", response.status, os.path.getsize(target), "bytes")
 # snippet:end python-files
+
+# snippet:begin python-async
+async def many_calls():
+    async with enos_token.AsyncClient(url, key, secret) as client:
+        # 100 calls in flight; the event loop goes on, no thread per call.
+        responses = await asyncio.gather(
+            *(client.request("GET", f"/fake/v1/echo?device={n}") for n in range(100)))
+        print("async:", len(responses), "calls,", {response.status for response in responses})
+        try:  # a cancelled (or timed-out) task cancels its call at once
+            await asyncio.wait_for(client.request("GET", "/fake/v1/echo?delayMs=10000"), timeout=0.2)
+        except asyncio.TimeoutError:
+            print("async: cancelled after 0.2 s")
+
+asyncio.run(many_calls())
+# snippet:end python-async

@@ -263,8 +263,12 @@ impl ExactReader {
         ))
     }
 
-    /// Calls the callback, checking what it returns.
+    /// Calls the callback, checking what it returns; never once the call is
+    /// cancelled (its owner may be freeing what the callback uses).
     fn pull(&self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        if crate::transport::is_cancelled() {
+            return Err(self.failed(ErrorKind::Cancelled, "the call was cancelled".into()));
+        }
         match (self.read)(buffer) {
             Ok(read) if read <= buffer.len() => Ok(read),
             Ok(read) => Err(self.failed(

@@ -476,21 +476,23 @@ impl Executor {
     }
 
     /// The client goes away: no call starts any more, queued and running
-    /// ones are cancelled, idle workers end.
+    /// ones are cancelled (done at once), idle workers end. The workers
+    /// drain the queue, so that every completion callback still runs on a
+    /// worker, never on the thread freeing the client.
     pub(crate) fn close(&self) {
         let workers = self.workers();
         let (queued, running) = {
             let mut queue = lock(&workers.queue);
             queue.closed = true;
-            let queued: Vec<Queued> = queue.jobs.drain(..).collect();
+            let queued: Vec<Arc<CallShared>> = queue
+                .jobs
+                .iter()
+                .map(|queued| queued.call.clone())
+                .collect();
             (queued, queue.running.clone())
         };
         workers.work.notify_all();
-        for queued in queued {
-            queued.call.cancel();
-            queued.call.complete(Err(queued.call.cancelled_error()));
-        }
-        for call in running {
+        for call in queued.iter().chain(&running) {
             call.cancel();
         }
     }
@@ -607,6 +609,54 @@ mod tests {
             1,
             "the queued call never ran"
         );
+    }
+
+    #[test]
+    fn closing_cancels_queued_and_running_calls_and_their_callbacks_run_on_workers() {
+        let executor = Executor::new(1);
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let started = Arc::new(AtomicUsize::new(0));
+        let callbacks = Arc::new(AtomicUsize::new(0));
+        let closer = std::thread::current().id();
+        let gate = Arc::new(Mutex::new(gate));
+        let calls: Vec<Call> = (0..3)
+            .map(|i| {
+                let (started, gate, callbacks) = (started.clone(), gate.clone(), callbacks.clone());
+                executor.submit(
+                    format!("GET /{i}"),
+                    true,
+                    Box::new(move || {
+                        started.fetch_add(1, Ordering::SeqCst);
+                        let _ = lock(&gate).recv_timeout(Duration::from_secs(5));
+                        Ok(ok_response())
+                    }),
+                    Some(Box::new(move |_| {
+                        // Counted by thread: 1 on a worker, 1000 on the closer's.
+                        let on_closer = std::thread::current().id() == closer;
+                        callbacks.fetch_add(if on_closer { 1000 } else { 1 }, Ordering::SeqCst);
+                    })),
+                )
+            })
+            .collect();
+        while started.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        executor.close();
+        for call in &calls {
+            assert!(call.is_done(), "done at once");
+            assert_eq!(call.wait(None).unwrap_err().kind(), ErrorKind::Cancelled);
+        }
+        release.send(()).unwrap();
+        while callbacks.load(Ordering::SeqCst) < 3 {
+            std::thread::yield_now();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(
+            callbacks.load(Ordering::SeqCst),
+            3,
+            "each once, on a worker"
+        );
+        assert_eq!(started.load(Ordering::SeqCst), 1, "queued calls never ran");
     }
 
     #[test]

@@ -112,8 +112,12 @@ impl<'a> ProgressMeter<'a> {
         }
     }
 
+    /// Reports, unless the call was cancelled (its owner may be freeing what
+    /// the callback uses).
     fn emit(&self) {
-        if let Some(report) = self.report {
+        if let Some(report) = self.report
+            && !crate::transport::is_cancelled()
+        {
             report(self.progress.get());
         }
     }
@@ -142,7 +146,12 @@ impl<'a> Sink<'a> {
     }
 
     /// Passes `bytes` on; the error says why the output refused them.
+    /// Nothing is written once the call is cancelled: its owner may be
+    /// closing the descriptor or freeing what the callback uses.
     pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        if crate::transport::is_cancelled() {
+            return Err(Error::new(ErrorKind::Cancelled, "the call was cancelled"));
+        }
         match self.output {
             Output::Memory => unreachable!("a body kept in memory is not streamed"),
             Output::Fd(fd) => write_fd(*fd, bytes, self.stall)?,

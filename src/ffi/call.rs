@@ -58,9 +58,13 @@ unsafe fn call_ref<'a>(call: *const enos_call) -> Option<&'a CallShared> {
 /// does (signing, renewal, retries, files, outputs, resumed downloads).
 ///
 /// - `client`, `request`: Not NULL. The request is copied: it may be
-///   changed or freed as soon as this returns (an output fd it names must
-///   stay open until the call is done; its callbacks are called from the
-///   worker thread).
+///   changed or freed as soon as this returns. Its callbacks (parts, output,
+///   progress) are called from the worker thread, and its output fd written
+///   there: keep them valid until the completion callback runs, which is
+///   when the worker is done with them. Once the call is cancelled (or
+///   freed), none of them is called any more but one already running, which
+///   finishes; so without a completion callback, free what they use only
+///   after the call is done *and* was not cancelled, or never.
 /// - `callback`: called once when the call is done (see
 ///   `enos_completion_callback`), or NULL.
 /// - `call_out`: receives the call, freed with `enos_call_free()`. Not NULL.
@@ -78,12 +82,17 @@ unsafe fn call_ref<'a>(call: *const enos_call) -> Option<&'a CallShared> {
 /// never starts; a running call's connections are shut down (they are never
 /// used again) and its waits end. Either way the call is done at once with
 /// `ENOS_ERR_CANCELLED`; a POST or PATCH cancelled after its request was
-/// sent says that the server may have processed it.
+/// sent says that the server may have processed it. The worker may still be
+/// letting go of the call for a moment: its completion callback runs when
+/// it has (the pattern of every binding: cancel, then release the request's
+/// callbacks' data and free the call in the completion callback).
 ///
 /// **fork()**: the calls in flight belong to the process that started
 /// them: in a child they are done, cancelled, with a message saying so,
 /// their `enos_call_fd()` is -1, and the child's client starts its own
-/// workers for new calls. **Freeing the client** cancels its calls.
+/// workers for new calls. **Freeing the client** cancels its calls (their
+/// completion callbacks still run, on the workers, never on the thread
+/// that frees the client).
 ///
 /// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`; the
 /// call's own outcome comes from `enos_call_wait()`.

@@ -4,31 +4,20 @@
 // the fake come from target/debug (ENOS_TOKEN_LIB and ENOS_FAKE_GATEWAY override).
 const { test, before, after } = require('node:test');
 const assert = require('node:assert');
-const { spawn } = require('node:child_process');
-const readline = require('node:readline');
 const net = require('node:net');
 
 const enos = require('../enos_token');
+const { APP_KEY, APP_SECRET, startFake } = require('../testing/fake');
 
-const APP_KEY = 'node-app-key';
-const APP_SECRET = 'node-app-secret-77c1';
 let fake;
 let url;
 
 before(async () => {
-  process.env.NO_PROXY = '*';
-  const fakeProgram = process.env.ENOS_FAKE_GATEWAY
-    || require('node:path').join(__dirname, '..', '..', '..', 'target', 'debug', 'enos-fake-gateway');
-  fake = spawn(fakeProgram,
-    ['--port', '0', '--max-seconds', '300', '--app', `${APP_KEY}:${APP_SECRET}`],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines = readline.createInterface({ input: fake.stdout });
-  const first = await new Promise((resolve) => lines.once('line', resolve));
-  url = first.replace('enos-fake-gateway listening on ', '');
-  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  fake = await startFake();
+  url = fake.url;
 });
 
-after(() => fake.kill());
+after(() => fake.stop());
 
 test('one-shot Get then Refresh', () => {
   const token = enos.getAccessToken(url, APP_KEY, APP_SECRET);
@@ -132,11 +121,13 @@ test('refused connection and bad arguments', async () => {
     (e) => e.statusName === 'ENOS_ERR_SERVICE' && e.serviceStatus === 1204);
 });
 
-test('request: a signed API call, a retired token renewed', () => {
+test('request: a signed API call, a retired token renewed', async () => {
   const client = new enos.Client(url, APP_KEY, APP_SECRET, { proxy: '' });
   const sibling = new enos.Client(url, APP_KEY, APP_SECRET, { proxy: '' });
   try {
-    const response = client.request('POST', '/fake/v1/echo?orgId=o1', { json: { k: 'v' } });
+    const pending = client.request('POST', '/fake/v1/echo?orgId=o1', { json: { k: 'v' } });
+    assert.ok(pending instanceof Promise);
+    const response = await pending;
     assert.equal(response.status, 200);
     const data = response.json().data;
     assert.equal(data.body, '{"k":"v"}');
@@ -144,13 +135,15 @@ test('request: a signed API call, a retired token renewed', () => {
     assert.equal(data.contentType, 'application/json;charset=UTF-8');
     assert.equal(response.headers['content-type'], 'application/json;charset=UTF-8');
     assert.ok(response.text().includes('signature ok'));
-    assert.equal(client.request('GET', '/no/such/api').status, 404);
+    assert.equal((await client.request('GET', '/no/such/api')).status, 404);
     sibling.refreshToken(client.accessToken()); // retires the client's token
-    assert.equal(client.request('GET', '/fake/v1/echo').status, 200);
+    assert.equal(client.requestSync('GET', '/fake/v1/echo').status, 200);
     const counters = client.counters();
     assert.equal(counters.api_calls, 3);
     assert.equal(counters.token_renewals, 1);
-    assert.throws(() => client.request('GET', '//elsewhere.example/x'),
+    await assert.rejects(client.request('GET', '//elsewhere.example/x'),
+      (error) => error.statusName === 'ENOS_ERR_INVALID_ARGUMENT');
+    assert.throws(() => client.requestSync('GET', '//elsewhere.example/x'),
       (error) => error.statusName === 'ENOS_ERR_INVALID_ARGUMENT');
   } finally {
     client.close();
@@ -189,7 +182,7 @@ function scratch() {
   return require('node:fs').mkdtempSync(require('node:path').join(os.tmpdir(), 'enos-node-'));
 }
 
-test('files: a measurement point with a JSON part and two file parts arrives intact', () => {
+test('files: a measurement point with a JSON part and two file parts arrives intact', async () => {
   const fsm = require('node:fs');
   const dir = scratch();
   const csv = require('node:path').join(dir, 'readings.csv');
@@ -197,8 +190,10 @@ test('files: a measurement point with a JSON part and two file parts arrives int
   const photo = Buffer.alloc(300000, 7);
   const client = new enos.Client(url, APP_KEY, APP_SECRET, { proxy: '' });
   try {
+    // Sent in flight: the in-memory part is read and progress reported from
+    // a library thread, through koffi, on the event loop.
     const reports = [];
-    const response = client.request('POST', MEASUREPOINTS, {
+    const response = await client.request('POST', MEASUREPOINTS, {
       parts: [
         { name: 'enos-message', data: '{"payload":[]}', contentType: 'application/json' },
         { name: 'enos-file', file: csv },
@@ -229,7 +224,7 @@ test('files: a 50 MiB download to a path and to an fd is exact; a cut one resume
   const client = new enos.Client(url, APP_KEY, APP_SECRET, { proxy: '' });
   try {
     const target = require('node:path').join(dir, 'out.bin');
-    const response = client.request('GET', downloadPath(size), { output: target });
+    const response = await client.request('GET', downloadPath(size), { output: target });
     assert.equal(response.status, 200);
     assert.equal(response.body.length, 0);
     assert.equal(sha256(fsm.readFileSync(target)), expected);
@@ -237,7 +232,7 @@ test('files: a 50 MiB download to a path and to an fd is exact; a cut one resume
     await control('/fake/control/fault', { fault: 'cut-download', bytes: 1024 * 1024 });
     const before = (await control('/fake/control/stats')).rangeRequests;
     const fd = fsm.openSync(require('node:path').join(dir, 'fd.bin'), 'w');
-    const resumed = client.request('GET', downloadPath(size), { output: fd });
+    const resumed = client.requestSync('GET', downloadPath(size), { output: fd });
     fsm.closeSync(fd);
     assert.equal(resumed.attempts, 2);
     assert.equal(sha256(fsm.readFileSync(require('node:path').join(dir, 'fd.bin'))), expected);
@@ -248,18 +243,19 @@ test('files: a 50 MiB download to a path and to an fd is exact; a cut one resume
   }
 });
 
-test('files: bad headers, missing files and mixed bodies are refused by name', () => {
+test('files: bad headers, missing files and mixed bodies are refused by name', async () => {
   const client = new enos.Client(url, APP_KEY, APP_SECRET, { proxy: '' });
   try {
-    assert.throws(() => client.request('GET', '/fake/v1/echo', { headers: { 'apim-signature': 'x' } }),
+    await assert.rejects(client.request('GET', '/fake/v1/echo', { headers: { 'apim-signature': 'x' } }),
       (e) => e.statusName === 'ENOS_ERR_INVALID_ARGUMENT' && e.message.includes('apim-signature'));
-    assert.throws(() => client.request('POST', MEASUREPOINTS, { parts: [{ name: 'enos-file', file: '/nonexistent/fw.bin' }] }),
-      (e) => e.statusName === 'ENOS_ERR_INVALID_ARGUMENT' && e.message.includes('/nonexistent/fw.bin'));
-    assert.throws(() => client.request('POST', MEASUREPOINTS, { json: {}, parts: [] }),
+    await assert.rejects(client.request('POST', MEASUREPOINTS,
+      { parts: [{ name: 'enos-file', file: '/nonexistent/fw.bin' }] }),
+    (e) => e.statusName === 'ENOS_ERR_INVALID_ARGUMENT' && e.message.includes('/nonexistent/fw.bin'));
+    assert.throws(() => client.requestSync('POST', MEASUREPOINTS, { json: {}, parts: [] }),
       (e) => e.statusName === 'ENOS_ERR_INVALID_ARGUMENT');
-    assert.throws(() => client.request('GET', downloadPath(10), { output: 987654 }),
+    await assert.rejects(client.request('GET', downloadPath(10), { output: 987654 }),
       (e) => e.statusName === 'ENOS_ERR_INVALID_ARGUMENT' && e.message.includes('987654'));
-    assert.equal(client.request('GET', '/fake/v1/echo').status, 200, 'the client goes on');
+    assert.equal((await client.request('GET', '/fake/v1/echo')).status, 200, 'the client goes on');
   } finally {
     client.close();
   }
@@ -269,12 +265,12 @@ test('retries: an outage is retried and the response says so', async () => {
   await control('/fake/control/outage', { status: 503, times: 2 });
   const client = new enos.Client(url, APP_KEY, APP_SECRET, { proxy: '', retries: { maxRetries: 2, baseBackoffMs: 5 } });
   try {
-    const response = client.request('GET', '/fake/v1/echo');
+    const response = await client.request('GET', '/fake/v1/echo');
     assert.equal(response.status, 200);
     assert.equal(response.attempts, 3);
     assert.equal(response.requestId, null);
     assert.equal(client.counters().api_retries, 2);
-    const upload = client.request('POST', MEASUREPOINTS,
+    const upload = await client.request('POST', MEASUREPOINTS,
       { parts: [{ name: 'enos-message', data: '{}', contentType: 'application/json' }] });
     assert.match(upload.requestId, /^fake-/);
   } finally {

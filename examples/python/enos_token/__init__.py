@@ -37,6 +37,7 @@ __all__ = [
     "InternalError",
     "EnosCancelledError",
     "EnosIoError",
+    "AsyncClient",
     "get_access_token",
     "refresh_access_token",
     "sign_request",
@@ -165,6 +166,7 @@ _WRITE_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER
 _READ_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t)
 _PROGRESS_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64,
                                       ctypes.c_int64)
+_COMPLETION_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 
 _libraries: Dict[str, ctypes.CDLL] = {}
 _libraries_lock = threading.Lock()
@@ -232,6 +234,13 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         "enos_request_set_timeout_ms": ([c_void_p, u64], c_int),
         "enos_request_free": ([c_void_p], None),
         "enos_client_send": ([c_void_p, c_void_p, out_handle], c_int),
+        "enos_client_builder_set_max_concurrent_calls": ([c_void_p, u32], c_int),
+        "enos_client_send_async": ([c_void_p, c_void_p, _COMPLETION_CALLBACK, c_void_p, out_handle], c_int),
+        "enos_call_fd": ([c_void_p], c_int),
+        "enos_call_done": ([c_void_p], ctypes.c_bool),
+        "enos_call_wait": ([c_void_p, i64, out_handle], c_int),
+        "enos_call_cancel": ([c_void_p], c_int),
+        "enos_call_free": ([c_void_p], None),
     }
     for name, (argtypes, restype) in signatures.items():
         function = getattr(lib, name)
@@ -454,9 +463,24 @@ class _RequestBuilder:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self.lib.enos_request_free(self.handle)
+        self.free_handle()
+        self.release()
+
+    def free_handle(self) -> None:
+        """Frees the ``enos_request`` (a call in flight has its own copy)."""
+        if self.handle is not None:
+            self.lib.enos_request_free(self.handle)
+            self.handle = None
+
+    def needs_release(self) -> bool:
+        """Whether a call holds callbacks or files of this request."""
+        return bool(self.keep or self.opened)
+
+    def release(self) -> None:
+        """Lets go of the callbacks and closes the files (the call is over)."""
         for stream in self.opened:
             stream.close()
+        self.opened, self.keep = [], []
 
     def call(self, function: str, *args) -> None:
         _check(self.lib, getattr(self.lib, function)(self.handle, *args))
@@ -567,6 +591,10 @@ class _RequestBuilder:
     def send(self, client_handle: int) -> Response:
         response = ctypes.c_void_p()
         status = self.lib.enos_client_send(client_handle, self.handle, ctypes.byref(response))
+        return self.outcome(status, response)
+
+    def outcome(self, status: int, response: ctypes.c_void_p) -> Response:
+        """The call's response, or its failure (or a callback's) raised."""
         if status == 0 and self.raised is not None:  # a progress report raised
             self.lib.enos_response_free(response)
             raise self.raised
@@ -577,6 +605,48 @@ class _RequestBuilder:
                 raise error from self.raised
             raise
         return _read_response(self.lib, response)
+
+
+def _describe_request(lib: ctypes.CDLL, method: str, path: str, *, body, json, data, files, fields, headers, output,
+                      content_type, progress, timeout) -> _RequestBuilder:
+    """The ``enos_request`` of :meth:`Client.request`'s arguments."""
+    if json is not None:
+        if body is not None or (data is not None and not isinstance(data, dict)):
+            raise InvalidArgumentError("give json=, body= or data=, one of them", 2,
+                                       "ENOS_ERR_INVALID_ARGUMENT")
+        import json as _json
+        body = _json.dumps(json, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        content_type = content_type or "application/json;charset=UTF-8"
+    if isinstance(data, dict):
+        if files is None:
+            raise InvalidArgumentError("data= as a dict is for fields with files=; give fields= or json=",
+                                       2, "ENOS_ERR_INVALID_ARGUMENT")
+        fields = {**data, **(fields or {})}
+    elif data is not None:
+        if body is not None:
+            raise InvalidArgumentError("give body= or data=, not both", 2, "ENOS_ERR_INVALID_ARGUMENT")
+        body = data
+    request = _RequestBuilder(lib, method, path)
+    try:
+        request.headers(headers)
+        if files is not None or fields is not None:
+            if body is not None:
+                raise InvalidArgumentError("a body (body=, data=, json=) and files=/fields= are exclusive",
+                                           2, "ENOS_ERR_INVALID_ARGUMENT")
+            request.fields(fields)
+            request.files(files)
+        elif body is not None:
+            request.body(_bytes(body), content_type)
+        request.output(output)
+        request.progress(progress)
+        if timeout is not None:
+            request.call("enos_request_set_timeout_ms", max(1, int(timeout * 1000)))
+    except BaseException:
+        request.free_handle()
+        request.release()
+        raise
+    return request
+
 
 
 class Client:
@@ -594,14 +664,17 @@ class Client:
                  background_refresh: bool = False,
                  shared_cache: Optional[str] = None,
                  max_response_bytes: Optional[int] = None,
+                 max_concurrent_calls: Optional[int] = None,
                  log: Optional[Callable[[int, str], None]] = None,
                  library: Optional[str] = None) -> None:
         """Options as in ``enos_token.h``: timeouts default to 10000/30000 ms,
         ``proxy=""`` turns proxies off (default: the environment), ``retries``
         is ``(max_retries, base_backoff_ms)``, ``background_refresh`` refreshes
         due tokens on a thread of the client, ``shared_cache`` is a directory
-        through which processes share one token, ``log(level, message)`` is
-        called from any thread that uses the client (exceptions in it are ignored)."""
+        through which processes share one token, ``max_concurrent_calls`` caps
+        the calls of an :class:`AsyncClient` in flight (default 64, more are
+        queued), ``log(level, message)`` is called from any thread that uses
+        the client (exceptions in it are ignored)."""
         self._lib = load_library(library)
         self._handle: Optional[int] = None
         self._calls = 0
@@ -630,6 +703,8 @@ class Client:
                 _check(lib, lib.enos_client_builder_set_shared_cache(builder, _text(shared_cache, "shared_cache")))
             if max_response_bytes is not None:
                 _check(lib, lib.enos_client_builder_set_max_response_bytes(builder, max_response_bytes))
+            if max_concurrent_calls is not None:
+                _check(lib, lib.enos_client_builder_set_max_concurrent_calls(builder, max_concurrent_calls))
             if log is not None:
                 def trampoline(level: int, message: bytes, _user: Optional[int]) -> None:
                     try:
@@ -743,41 +818,15 @@ class Client:
           100 ms and once at the end (``receive_total`` None when unknown).
         - ``timeout``: seconds for the whole call, a streamed transfer included.
         """
-        if json is not None:
-            if body is not None or (data is not None and not isinstance(data, dict)):
-                raise InvalidArgumentError("give json=, body= or data=, one of them", 2,
-                                           "ENOS_ERR_INVALID_ARGUMENT")
-            import json as _json
-            body = _json.dumps(json, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-            content_type = content_type or "application/json;charset=UTF-8"
-        if isinstance(data, dict):
-            if files is None:
-                raise InvalidArgumentError("data= as a dict is for fields with files=; give fields= or json=",
-                                           2, "ENOS_ERR_INVALID_ARGUMENT")
-            fields = {**data, **(fields or {})}
-        elif data is not None:
-            if body is not None:
-                raise InvalidArgumentError("give body= or data=, not both", 2, "ENOS_ERR_INVALID_ARGUMENT")
-            body = data
-        handle = self._enter()
-        try:
-            with _RequestBuilder(self._lib, method, path) as request:
-                request.headers(headers)
-                if files is not None or fields is not None:
-                    if body is not None:
-                        raise InvalidArgumentError("a body (body=, data=, json=) and files=/fields= are exclusive",
-                                                   2, "ENOS_ERR_INVALID_ARGUMENT")
-                    request.fields(fields)
-                    request.files(files)
-                elif body is not None:
-                    request.body(_bytes(body), content_type)
-                request.output(output)
-                request.progress(progress)
-                if timeout is not None:
-                    request.call("enos_request_set_timeout_ms", max(1, int(timeout * 1000)))
+        request = _describe_request(self._lib, method, path, body=body, json=json, data=data, files=files,
+                                    fields=fields, headers=headers, output=output, content_type=content_type,
+                                    progress=progress, timeout=timeout)
+        with request:
+            handle = self._enter()
+            try:
                 return request.send(handle)
-        finally:
-            self._leave()
+            finally:
+                self._leave()
 
     def counters(self) -> Dict[str, int]:
         """What the client has done: requests, retries, failures, waits, cache hits, DNS lookups."""
@@ -809,3 +858,6 @@ class Client:
             self.close()
         except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
+
+
+from ._calls_in_flight import AsyncClient  # noqa: E402 - it builds on the classes above

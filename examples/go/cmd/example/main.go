@@ -1,13 +1,15 @@
-// Command example gets a token, builds API-call headers, and moves files
-// both ways.
+// Command example gets a token, builds API-call headers, moves files both
+// ways, and bounds a call with a context.
 // Environment: ENOS_GATEWAY_URL, ENOS_APP_KEY, ENOS_APP_SECRET.
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"enos-token.local/enostoken"
 )
@@ -35,6 +37,18 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	bounded(client)
+}
+
+func bounded(client *enostoken.Client) {
+	// snippet:begin go-context
+	// The context's deadline (or cancel) ends the call at once: a running
+	// call's connection is shut down; no OS thread waits for the gateway.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := client.RequestContext(ctx, "GET", "/fake/v1/echo?delayMs=10000", "", nil)
+	fmt.Printf("deadline: %v\n", errors.Is(err, context.DeadlineExceeded)) // an *Error, ENOS_ERR_CANCELLED
+	// snippet:end go-context
 }
 
 func files(client *enostoken.Client) error {
