@@ -578,3 +578,38 @@ fn request_retries_an_outage_says_so_with_verbose_and_exits_with_the_final_answe
     assert_eq!(code(&bad), 2);
     assert!(text(&bad.stderr).contains("--retries takes a whole number"));
 }
+
+#[test]
+fn ctrl_c_cancels_a_request_in_flight_and_exits_130() {
+    let fake = FakeProcess::start(&[]);
+    let runtime = RuntimeDirectory::new("sigint");
+    for (method, says) in [
+        ("GET", "cancelled after its request was sent"),
+        ("POST", "the server may have processed it"),
+    ] {
+        let mut child = cli(
+            &fake.url,
+            &runtime,
+            &["request", method, "/fake/v1/echo?delayMs=10000", "--data", "{}"],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500)); // the call is on the wire
+        let interrupted = std::time::Instant::now();
+        // SAFETY: a signal to our own child.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            interrupted.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            interrupted.elapsed()
+        );
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(130), "{method}: {stderr}");
+        assert!(stderr.starts_with("enos-token: interrupted: "), "{stderr}");
+        assert!(stderr.contains(says), "{method}: {stderr}");
+        assert!(output.stdout.is_empty());
+    }
+}

@@ -46,8 +46,9 @@ is sent as application/json;charset=UTF-8, and signed (only JSON bodies are).
 Exit codes: 0 success; 1 the API answered with a status other than 2xx
 (request; the body is printed); 2 usage error; 3 configuration missing or
 invalid; 10 + the library's status for its failures (13 connect, 14 timeout,
-15 TLS, 16 HTTP status, 17 bad response, 18 gateway status, ...); doctor
-exits 0 only when every step passed.
+15 TLS, 16 HTTP status, 17 bad response, 18 gateway status, ...); 130 a
+request interrupted by Ctrl-C (the call is cancelled, its connection shut
+down); doctor exits 0 only when every step passed.
 
 Examples:
   export ENOS_GATEWAY_URL=https://apim.example.com ENOS_APP_KEY=... ENOS_APP_SECRET_FILE=~/.enos-secret
@@ -101,7 +102,9 @@ Examples:
 One signed API call: METHOD on PATH (path and query relative to the gateway
 URL). Prints the body; --include prints the status line and headers first.
 A refused token is renewed and the call sent once more. Exits 0 for a 2xx
-answer, 1 for any other (the body is printed all the same).
+answer, 1 for any other (the body is printed all the same). Ctrl-C cancels
+the call (its connection is shut down; a POST may have been processed: the
+message says so) and exits 130.
 
   --data D|@FILE|@-   the body: D itself, FILE (streamed from disk) or standard
                       input; sent as application/json;charset=UTF-8 unless

@@ -11,10 +11,12 @@
 //! | `commands.rs` | `token`, `headers`, `doctor` |
 //! | `request.rs` | `request`: bodies, `-F` parts, `-H` headers, `-o` outputs |
 //! | `progress.rs` | the progress bar of large transfers |
+//! | `interrupt.rs` | Ctrl-C cancels a call in flight (exit 130) |
 
 mod commands;
 mod configuration;
 mod help;
+mod interrupt;
 mod options;
 mod progress;
 mod request;

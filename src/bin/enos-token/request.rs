@@ -1,6 +1,7 @@
 //! `enos-token request`: one signed API call, with a body from the command
 //! line, a file or standard input, multipart parts (`-F`, curl's syntax),
-//! headers (`-H`) and the answer printed or streamed to a file (`-o`).
+//! headers (`-H`) and the answer printed or streamed to a file (`-o`);
+//! Ctrl-C cancels it.
 
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use enos_token::Request;
 
 use crate::configuration::client_of;
+use crate::interrupt::Interrupts;
 use crate::options::Options;
 use crate::progress::{ProgressBar, stderr_is_a_terminal};
 use crate::{Failure, expect_arguments, library, usage};
@@ -170,6 +172,8 @@ pub fn request(options: &Options) -> Result<u8, Failure> {
         3,
         "request METHOD PATH [--data D|@FILE|@-] [--content-type T] [-F PART]... [-H HEADER]... [-o FILE] [--include]",
     )?;
+    // Before any thread starts: Ctrl-C then cancels the call (exit 130).
+    let interrupts = Interrupts::take();
     let (method, path) = (&options.positional[1], &options.positional[2]);
     let mut request = request_of(options, method, path)?;
     let output = match options.output.as_deref() {
@@ -197,9 +201,24 @@ pub fn request(options: &Options) -> Result<u8, Failure> {
         request.progress(move |progress| drawing.show(progress));
     }
     let client = client_of(options)?;
-    let sent = client.send(&request);
+    let call = client.send_async(&request);
+    let interrupted = interrupts
+        .as_ref()
+        .is_some_and(|interrupts| interrupts.interrupted_before(&call));
+    if interrupted {
+        call.cancel();
+    }
+    let sent = call.wait(None);
     if let Some(bar) = &bar {
         bar.finish();
+    }
+    if interrupted {
+        // The call's message says whether the server may have processed it.
+        let why = sent.err().map_or_else(String::new, |e| format!(": {}", e.message()));
+        return Err(Failure {
+            code: 130,
+            message: format!("interrupted{why}"),
+        });
     }
     let response = sent.map_err(library)?;
     let mut stdout = std::io::stdout().lock();
