@@ -22,12 +22,16 @@
 //! asks the library for the `apim-*` headers and sends the call with
 //! libcurl, as a program that keeps its HTTP library does.
 
+#[path = "support/nginx.rs"]
+mod nginx;
+
 use std::ffi::{CString, c_char};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::ptr;
 use std::time::{Duration, Instant};
+
+use nginx::{Nginx, build_c_program, median, release_library_flags, repo};
 
 use enos_token::fake::{FakeGateway, FakeGatewayConfig, TlsIdentity};
 use enos_token::ffi::builder::*;
@@ -43,39 +47,10 @@ const CALLS: u32 = 5000;
 const ROUNDS: usize = 7;
 const KEY: &str = "bench-key";
 const SECRET: &str = "bench-secret";
-const TOKEN_JSON: &str = r#"{"status":0,"msg":"SUCCESS","business":"apim-token-service","data":{"accessToken":"APP_0123456789abcdef0123456789","expire":7200}}"#;
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for(port: u16) {
-    let until = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < until,
-            "server on port {port} did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// The token servers: nginx, or the fake gateway.
 enum Servers {
-    Nginx {
-        child: Child,
-        http: u16,
-        https: u16,
-        dir: PathBuf,
-    },
+    Nginx(Nginx),
     Fake {
         http: FakeGateway,
         https: FakeGateway,
@@ -84,72 +59,9 @@ enum Servers {
 
 impl Servers {
     fn start() -> Servers {
-        let nginx = ["/usr/sbin/nginx", "nginx"].into_iter().find(|n| {
-            Command::new(n)
-                .arg("-v")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        });
-        match nginx {
-            Some(nginx) => Self::start_nginx(nginx),
+        match Nginx::start() {
+            Some(nginx) => Servers::Nginx(nginx),
             None => Self::start_fake(),
-        }
-    }
-
-    fn start_nginx(nginx: &str) -> Servers {
-        let dir = std::env::temp_dir().join(format!("enos-bench-nginx-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("logs")).unwrap();
-        let (http, https) = (free_port(), free_port());
-        let tls = repo().join("tests/data/tls");
-        let config = format!(
-            r#"daemon off;
-master_process off;
-worker_processes 1;
-error_log stderr error;
-pid {dir}/nginx.pid;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy; fastcgi_temp_path {dir}/fastcgi;
-  uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
-  keepalive_requests 1000000;
-  keepalive_timeout 120s;
-  default_type application/json;
-  server {{ listen 127.0.0.1:{http}; location / {{ return 200 '{TOKEN_JSON}'; }} }}
-  server {{
-    listen 127.0.0.1:{https} ssl;
-    ssl_certificate {tls}/localhost.crt;
-    ssl_certificate_key {tls}/localhost.key;
-    location / {{ return 200 '{TOKEN_JSON}'; }}
-  }}
-}}
-"#,
-            dir = dir.display(),
-            tls = tls.display(),
-        );
-        std::fs::write(dir.join("nginx.conf"), config).unwrap();
-        let child = Command::new(nginx)
-            .args([
-                "-p",
-                &dir.to_string_lossy(),
-                "-c",
-                &dir.join("nginx.conf").to_string_lossy(),
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("nginx starts");
-        wait_for(http);
-        wait_for(https);
-        let version = Command::new(nginx).arg("-v").output().unwrap();
-        println!(
-            "token server: {} (static token JSON, keep-alive)",
-            String::from_utf8_lossy(&version.stderr).trim()
-        );
-        Servers::Nginx {
-            child,
-            http,
-            https,
-            dir,
         }
     }
 
@@ -172,10 +84,7 @@ http {{
 
     fn urls(&self) -> (String, String) {
         match self {
-            Servers::Nginx { http, https, .. } => (
-                format!("http://127.0.0.1:{http}"),
-                format!("https://localhost:{https}"),
-            ),
+            Servers::Nginx(nginx) => (nginx.http_url(), nginx.https_url()),
             Servers::Fake { http, https } => (
                 http.url(),
                 format!("https://localhost:{}", https.address().port()),
@@ -187,7 +96,7 @@ http {{
     /// that the two processes' timestamps can never collide).
     fn curl_key(&self) -> &'static str {
         match self {
-            Servers::Nginx { .. } => KEY,
+            Servers::Nginx(_) => KEY,
             Servers::Fake { .. } => "bench-curl",
         }
     }
@@ -195,18 +104,8 @@ http {{
     /// The app key the raw client uses (likewise).
     fn raw_key(&self) -> &'static str {
         match self {
-            Servers::Nginx { .. } => KEY,
+            Servers::Nginx(_) => KEY,
             Servers::Fake { .. } => "bench-raw",
-        }
-    }
-}
-
-impl Drop for Servers {
-    fn drop(&mut self) {
-        if let Servers::Nginx { child, dir, .. } = self {
-            let _ = child.kill();
-            let _ = child.wait();
-            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
@@ -313,19 +212,6 @@ fn time_one_shot(url: &str, calls: u32) -> f64 {
     started.elapsed().as_nanos() as f64 / f64::from(calls)
 }
 
-/// Builds `examples/c/<name>.c` with `libraries`, if their headers are installed.
-fn build_c_client(name: &str, libraries: &[&str]) -> Option<PathBuf> {
-    let output = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("target/{name}"));
-    let status = Command::new("cc")
-        .args(["-O2", "-o"])
-        .arg(&output)
-        .arg(repo().join(format!("examples/c/{name}.c")))
-        .args(libraries)
-        .status()
-        .ok()?;
-    status.success().then_some(output)
-}
-
 /// The cost per call that a C client printed ("N calls, X ns per call").
 fn run_c_client(command: &mut Command) -> f64 {
     let output = command.env("NO_PROXY", "*").output().unwrap();
@@ -406,23 +292,14 @@ fn system_calls_per_call(command: impl Fn(u32) -> Command) -> Option<f64> {
 /// The API-call table: `enos_client_request` against libcurl sending the
 /// headers `enos_client_auth_headers` made.
 fn api_calls(servers: &Servers, cases: &[(&str, String, Option<&Path>)]) {
-    if !matches!(servers, Servers::Nginx { .. }) {
+    if !matches!(servers, Servers::Nginx(_)) {
         println!("API calls not measured (needs nginx, which answers any API path)");
         return;
     }
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--lib", "--quiet"])
-        .current_dir(repo())
-        .status();
-    let library_dir = repo().join("target/release");
-    let include = format!("-I{}", repo().join("include").display());
-    let link = format!("-L{}", library_dir.display());
-    let rpath = format!("-Wl,-rpath,{}", library_dir.display());
-    let libcurl_api = status.is_ok_and(|s| s.success()).then(|| {
-        build_c_client(
-            "bench_libcurl_api",
-            &[&include, &link, &rpath, "-lenos_token", "-lcurl"],
-        )
+    let libcurl_api = release_library_flags().map(|mut flags| {
+        flags.push("-lcurl".into());
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        build_c_program("bench_libcurl_api", &flags)
     });
     let Some(Some(program)) = libcurl_api else {
         println!("API calls: the libcurl contender was not built (libcurl headers missing?)");
@@ -450,11 +327,6 @@ fn api_calls(servers: &Servers, cases: &[(&str, String, Option<&Path>)]) {
     }
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() == 5 && args[1] == "--calls" {
@@ -468,8 +340,8 @@ fn main() {
     let servers = Servers::start();
     let (http_url, https_url) = servers.urls();
     let ca_file = repo().join("tests/data/tls/ca.crt");
-    let libcurl = build_c_client("bench_libcurl", &["-lcurl", "-lcrypto"]);
-    let raw = build_c_client("bench_raw", &["-lcrypto"]);
+    let libcurl = build_c_program("bench_libcurl", &["-lcurl", "-lcrypto"]);
+    let raw = build_c_program("bench_raw", &["-lcrypto"]);
     if libcurl.is_none() || raw.is_none() {
         println!(
             "C clients not built (headers missing: apt-get install libcurl4-openssl-dev libssl-dev)"
@@ -538,7 +410,7 @@ fn main() {
         .arg("-V")
         .output()
         .is_ok_and(|o| o.status.success());
-    if strace && matches!(servers, Servers::Nginx { .. }) {
+    if strace && matches!(servers, Servers::Nginx(_)) {
         println!("system calls per call (strace -f -c):");
         for (name, url, ca) in cases {
             let ours = system_calls_per_call(|n| self_command(&url, ca, n));

@@ -231,3 +231,18 @@ fn calls_in_flight_from_c_under_address_and_undefined_sanitizers() {
         &[("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")],
     );
 }
+
+#[test]
+fn the_in_flight_example_polls_its_calls_and_cancels_a_slow_one() {
+    let program = compile_c("in_flight");
+    let fake = FakeProcess::start(&[]);
+    let args = ["pump-1", "pump-2", "meter-7"];
+    let stdout = run_ok(Command::new(&program).args(args), &fake.url, APP_SECRET);
+    // The calls answer after 150, 100 and 50 ms: they complete in that order.
+    assert_eq!(
+        stdout,
+        "meter-7: HTTP 200\npump-2: HTTP 200\npump-1: HTTP 200\n\
+         slow: ENOS_ERR_CANCELLED (GET /fake/v1/echo?delayMs: cancelled after its request was sent)\n",
+    );
+    assert_no_leaks_running(&program, &args, &fake.url, APP_SECRET, &[]);
+}

@@ -587,10 +587,16 @@ fn ctrl_c_cancels_a_request_in_flight_and_exits_130() {
         ("GET", "cancelled after its request was sent"),
         ("POST", "the server may have processed it"),
     ] {
-        let mut child = cli(
+        let child = cli(
             &fake.url,
             &runtime,
-            &["request", method, "/fake/v1/echo?delayMs=10000", "--data", "{}"],
+            &[
+                "request",
+                method,
+                "/fake/v1/echo?delayMs=10000",
+                "--data",
+                "{}",
+            ],
         )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

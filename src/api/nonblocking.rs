@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::response::Response;
@@ -43,8 +43,11 @@ pub(crate) struct CallShared {
     state: Mutex<CallState>,
     done: Condvar,
     cancellation: Arc<Cancellation>,
-    /// Readable once the call is done (an eventfd; `None` if none could be made).
-    event: Option<OwnedFd>,
+    /// Readable once the call is done: an eventfd made when first asked for
+    /// (most callers wait or take a callback, and never pay its three system
+    /// calls), under the state's lock, so that done and readable stay one
+    /// moment; `None` inside if none could be made.
+    event: OnceLock<Option<OwnedFd>>,
     completion: Mutex<Option<Completion>>,
     /// The process (fork generation) the call was started in.
     generation: u64,
@@ -68,14 +71,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl CallShared {
     fn new(description: String, idempotent: bool, completion: Option<Completion>) -> Arc<Self> {
-        // SAFETY: eventfd with flags only; the descriptor is owned below.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         Arc::new(CallShared {
             state: Mutex::new(CallState::Queued),
             done: Condvar::new(),
             cancellation: Arc::default(),
-            // SAFETY: a descriptor eventfd just gave us.
-            event: (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) }),
+            event: OnceLock::new(),
             completion: Mutex::new(completion),
             generation: crate::fork::generation(),
             description,
@@ -104,7 +104,19 @@ impl CallShared {
         if self.inherited() {
             return -1;
         }
-        self.event.as_ref().map_or(-1, AsRawFd::as_raw_fd)
+        let state = lock(&self.state);
+        let event = self.event.get_or_init(|| {
+            // SAFETY: eventfd with flags only; the descriptor is owned below.
+            let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+            // SAFETY: a descriptor eventfd just gave us.
+            (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+        });
+        if event.is_some() && matches!(*state, CallState::Done(_) | CallState::HandedOut) {
+            // Made after the call was done: readable at once. (A second call
+            // of fd() writes again: harmless, the counter only grows.)
+            Self::signal(event.as_ref());
+        }
+        event.as_ref().map_or(-1, AsRawFd::as_raw_fd)
     }
 
     pub(crate) fn is_done(&self) -> bool {
@@ -213,13 +225,18 @@ impl CallShared {
         self.cancel();
     }
 
-    /// Makes the descriptor readable; called with the state locked, as it
-    /// becomes done, so that done and readable are one moment to observers.
+    /// Makes the descriptor readable, if one was made; called with the
+    /// state locked, as it becomes done, so that done and readable are one
+    /// moment to observers.
     fn make_readable(&self) {
-        if let Some(event) = &self.event {
+        Self::signal(self.event.get().and_then(Option::as_ref));
+    }
+
+    fn signal(event: Option<&OwnedFd>) {
+        if let Some(event) = event {
             let one: u64 = 1;
             // SAFETY: an eventfd and 8 readable bytes; a full counter (never
-            // reached: one write per call) would only fail the write.
+            // reached: a few writes per call) would only fail the write.
             unsafe { libc::write(event.as_raw_fd(), (&raw const one).cast(), 8) };
         }
     }
@@ -444,7 +461,10 @@ impl Executor {
                 call: call.clone(),
                 job,
             });
-            let spawn = queue.idle == 0 && queue.workers < workers.max_concurrent;
+            // Every queued job not matched by an idle worker (one woken but
+            // not yet running still counts as idle: it will take one) gets
+            // a new worker, up to the cap.
+            let spawn = queue.jobs.len() > queue.idle && queue.workers < workers.max_concurrent;
             if spawn {
                 queue.workers += 1;
             }
@@ -609,6 +629,20 @@ mod tests {
             1,
             "the queued call never ran"
         );
+    }
+
+    #[test]
+    fn a_descriptor_first_asked_for_after_the_call_is_done_is_readable_at_once() {
+        let executor = Executor::new(1);
+        let call = executor.submit("GET /x".into(), true, Box::new(|| Ok(ok_response())), None);
+        while !call.is_done() {
+            std::thread::yield_now();
+        }
+        let fd = call.fd();
+        assert!(fd >= 0 && readable(fd));
+        assert_eq!(call.fd(), fd, "one descriptor per call");
+        call.wait(None).unwrap();
+        assert!(readable(fd), "and it stays so");
     }
 
     #[test]

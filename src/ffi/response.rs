@@ -42,8 +42,16 @@ impl From<crate::Response> for enos_response {
         let headers = headers
             .into_iter()
             .map(|(name, value)| {
-                let c_string =
-                    |text: String| CString::new(text.replace('\0', " ")).unwrap_or_default();
+                let c_string = |text: String| {
+                    // A NUL inside would cut the C string: it becomes a space
+                    // (in place, no second copy).
+                    let mut bytes = text.into_bytes();
+                    bytes
+                        .iter_mut()
+                        .filter(|b| **b == 0)
+                        .for_each(|b| *b = b' ');
+                    CString::new(bytes).unwrap_or_default()
+                };
                 (c_string(name), c_string(value))
             })
             .collect();

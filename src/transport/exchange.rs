@@ -490,10 +490,13 @@ impl AnswerBody<'_> {
 fn read_all_wiping(mut reader: impl std::io::Read) -> std::io::Result<Vec<u8>> {
     let mut body = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
+    // How much of `chunk` ever held answer bytes: all that needs wiping.
+    let mut used = 0;
     let outcome = loop {
         match reader.read(&mut chunk) {
             Ok(0) => break Ok(()),
             Ok(read) => {
+                used = used.max(read);
                 if body.len() + read > body.capacity() {
                     let mut bigger = Vec::with_capacity((body.len() + read) * 2);
                     bigger.extend_from_slice(&body);
@@ -506,7 +509,7 @@ fn read_all_wiping(mut reader: impl std::io::Read) -> std::io::Result<Vec<u8>> {
             Err(e) => break Err(e),
         }
     };
-    crate::secret::wipe(&mut chunk);
+    crate::secret::wipe(&mut chunk[..used]);
     match outcome {
         Ok(()) => Ok(body),
         Err(e) => {

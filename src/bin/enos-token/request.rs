@@ -214,7 +214,9 @@ pub fn request(options: &Options) -> Result<u8, Failure> {
     }
     if interrupted {
         // The call's message says whether the server may have processed it.
-        let why = sent.err().map_or_else(String::new, |e| format!(": {}", e.message()));
+        let why = sent
+            .err()
+            .map_or_else(String::new, |e| format!(": {}", e.message()));
         return Err(Failure {
             code: 130,
             message: format!("interrupted{why}"),
