@@ -12,7 +12,8 @@
 //! its own; the gateway, which returns its current token to every Get, is
 //! then the only shared state). Prints calls, failed calls (any answer but
 //! 200, or an error; each also on stderr) and the token requests the
-//! gateway saw.
+//! gateway saw; with `ENOS_BENCH_FLEET_TRACE=1`, each token request too
+//! (when, its timestamp against the fake's clock, its status).
 
 use std::ffi::CString;
 use std::process::{Command, Stdio};
@@ -132,6 +133,18 @@ fn run(seconds: u64, shared: bool) -> (u64, u64, enos_token::fake::FakeStats) {
         failed += numbers[1];
     }
     let _ = std::fs::remove_dir_all(&directory);
+    if std::env::var_os("ENOS_BENCH_FLEET_TRACE").is_some() {
+        let first = fake.token_requests().first().map_or(0, |r| r.at_wall_ms);
+        for r in fake.token_requests() {
+            eprintln!(
+                "{:>6} ms {:<7} ts {:+} status {}",
+                r.at_wall_ms - first,
+                r.kind,
+                r.timestamp - r.at_wall_ms,
+                r.status
+            );
+        }
+    }
     (calls, failed, fake.stats())
 }
 

@@ -217,7 +217,9 @@ typedef struct enos_response enos_response;
  * during the call, and the `user_data` given with the callback.
  *
  * Called on the thread whose call produced the message (or on the
- * client's background thread), possibly from many threads at once. It is
+ * client's background thread, or on the worker running a call of
+ * `enos_client_send_async()`), possibly from many threads at once: guard
+ * what it writes to. It is
  * never called while the library holds a lock or while a fetch that other
  * callers wait for is still open: the callback may call any library
  * function, on any client, its own included (but must not free the client
@@ -802,6 +804,15 @@ enum enos_status enos_client_get_token(const struct enos_client *client,
  * (`ENOS_ERR_SERVICE`); get a new one with `enos_client_get_token()`.
  * On success the new token also becomes the client's managed token.
  * Thread-safe.
+ *
+ * **A lost answer** (the connection closed after the request was sent, as
+ * a server closing a kept-alive connection does) is told apart by a Get:
+ * a token other than `access_token` means the Refresh happened, and it is
+ * the result; the same token means it did not, and the Refresh is sent
+ * once more (safe then). All within the client's overall timeout. If the
+ * Get fails too, the error says the gateway may have processed the
+ * Refresh, and a managed token equal to `access_token` is dropped (it may
+ * be retired).
  *
  * Returns `ENOS_OK`, or `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`,
  * `ENOS_ERR_CONNECT`, `ENOS_ERR_TIMEOUT`, `ENOS_ERR_TLS`,

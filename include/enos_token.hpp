@@ -570,7 +570,9 @@ class Client {
 
     /**
      * Log messages to `log(level, message)`, called from any thread that uses
-     * the client; exceptions it throws are swallowed. Kept alive by the client.
+     * the client (and the library's threads running send_async() calls),
+     * possibly several at once; exceptions it throws are swallowed. Kept
+     * alive by the client.
      */
     Builder &log(detail::LogFunction log) {
       auto function = std::make_shared<detail::LogFunction>(std::move(log));

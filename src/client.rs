@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::log::{LogLevel, Logger};
 use crate::managed::{
     Clock, CounterValues, Fetch, ManagedOptions, ManagedToken, Refresher, TokenSource,
+    refresh_telling_lost_answers,
 };
 use crate::response::Token;
 use crate::shared_cache::{SharedCacheDirectory, Unavailable};
@@ -262,7 +263,19 @@ impl Client {
 
     fn request_and_install(&self, fetch: Fetch) -> Result<Token, Error> {
         let sent = self.shared.managed.now();
-        let result = self.shared.fetch(&fetch, None);
+        let result = match &fetch {
+            Fetch::Get => self.shared.fetch(&fetch, None),
+            Fetch::Refresh(refreshed) => {
+                let deadline = Instant::now() + self.shared.managed.total_timeout();
+                let result = refresh_telling_lost_answers(&*self.shared, refreshed, deadline);
+                if result.as_ref().is_err_and(Error::answer_lost) {
+                    // It may have retired the token: the managed one if it
+                    // is that one.
+                    self.shared.managed.invalidate(Some(refreshed));
+                }
+                result
+            }
+        };
         match &result {
             Ok(token) => {
                 if let Some(logger) = &self.shared.logger {

@@ -51,11 +51,12 @@ const KEY_CHECK: usize = 16;
 /// The lock holder's process id and lease end (`CLOCK_MONOTONIC` ns), after
 /// the record.
 const LEASE: usize = RECORD_BYTES;
-/// The fleet's last request timestamp and the wall clock when it was drawn
-/// (UNIX ms).
-const LAST_TIMESTAMP: usize = LEASE + 16;
+/// The fleet's request timestamps (see `lock.rs`): the current epoch
+/// (8 bytes), then per epoch slot the last timestamp drawn and the wall
+/// clock when it was drawn (UNIX ms, 8 bytes each).
+const TIMESTAMPS: usize = LEASE + 16;
 /// Every file is allocated to this size when it is opened.
-const FILE_SIZE: usize = LAST_TIMESTAMP + 16;
+const FILE_SIZE: usize = TIMESTAMPS + 8 + 16 * lock::EPOCH_SLOTS;
 /// What [`SharedSlot::generation`] returns for a file too short to hold a
 /// record (truncated): a value no writer uses.
 const UNREADABLE: u64 = u64::MAX;
@@ -80,6 +81,8 @@ pub(crate) struct SharedSlot {
     holder: AtomicU64,
     /// The same for drawing a timestamp.
     timestamp_holder: AtomicU64,
+    /// The fleet's timestamp epoch as this process last saw it.
+    epoch_hint: AtomicU64,
     /// For messages.
     path: PathBuf,
     /// The generation of the last record refused, warned about once.

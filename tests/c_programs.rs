@@ -292,6 +292,33 @@ fn timestamps_follow_the_wall_clock_back_after_it_was_stepped() {
         "the clock interposition works: {stdout}"
     );
     assert!(value("ahead: ") <= 1000, "{stdout}");
+    // Token requests follow the clock back too: the Gets sent while it was
+    // a day fast, then the one after it was corrected.
+    let seen = fake.get_json("/fake/control/token-requests");
+    let gets: Vec<(i64, i64)> = seen["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "get" && r["status"] == 0)
+        .map(|r| {
+            (
+                r["timestamp"].as_i64().unwrap(),
+                r["atWallMs"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(gets.len() >= 3, "{seen}");
+    let (fast_get, fast_at) = gets[gets.len() - 2];
+    assert!(
+        fast_get - fast_at >= 86_000_000,
+        "sent a day fast: {gets:?}"
+    );
+    let (corrected, at) = gets[gets.len() - 1];
+    assert!(
+        (corrected - at).abs() <= 1000,
+        "the Get after the correction is {} ms from the real clock: {gets:?}",
+        corrected - at
+    );
 }
 
 #[test]

@@ -619,3 +619,21 @@ fn ctrl_c_cancels_a_request_in_flight_and_exits_130() {
         assert!(output.stdout.is_empty());
     }
 }
+
+#[test]
+fn processes_run_one_after_another_never_repeat_a_token_request_timestamp() {
+    // Each `token --no-cache` is a fresh process with one Get: values drawn
+    // from the past second repeated an earlier process's in about one run
+    // in five (the gateway answers 1001 and the Get is sent again).
+    let fake = FakeProcess::start(&[]);
+    let runtime = RuntimeDirectory::new("consecutive");
+    for run in 0..300 {
+        let out = output(&mut cli(&fake.url, &runtime, &["token", "--no-cache"]));
+        assert_eq!(code(&out), 0, "run {run}: {}", text(&out.stderr));
+    }
+    let seen = fake.get_json("/fake/control/token-requests");
+    let requests = seen["requests"].as_array().unwrap();
+    let repeated = requests.iter().filter(|r| r["status"] == 1001).count();
+    assert_eq!(repeated, 0, "answered 1001");
+    assert_eq!(requests.len(), 300, "one Get per process, none sent twice");
+}

@@ -124,21 +124,78 @@ fn a_refresh_whose_answer_is_lost_is_never_resent_and_a_get_follows() {
 }
 
 #[test]
-fn a_raw_refresh_whose_answer_is_lost_says_what_to_do() {
+fn a_raw_refresh_whose_answer_is_lost_is_told_by_a_get() {
     let fake = fake();
     let client = client(&fake.url());
     let first = client.get_token().unwrap().access_token.clone(); // keeps a connection alive
+    // The gateway refreshes, then the connection dies unanswered: the Get
+    // finds a new token, which is the Refresh's result.
     fake.inject(Fault::ProcessThenDrop);
-    let error = client.refresh_token(&first).unwrap_err();
+    let refreshed = client.refresh_token(&first).unwrap().access_token.clone();
+    assert_ne!(refreshed, first, "the Refresh had happened");
+    assert_eq!(
+        client.access_token().unwrap(),
+        refreshed,
+        "and it is the managed token"
+    );
+    let stats = fake.stats();
+    assert_eq!(
+        (stats.refresh_requests, stats.get_requests),
+        (1, 2),
+        "sent once"
+    );
+
+    // The connection dies before the gateway read it: the Get returns the
+    // same token, so the Refresh did not happen and is sent again.
+    fake.inject(Fault::DropConnection);
+    let again = client
+        .refresh_token(&refreshed)
+        .unwrap()
+        .access_token
+        .clone();
+    assert_ne!(again, refreshed);
+    let stats = fake.stats();
+    assert_eq!((stats.refresh_requests, stats.get_requests), (3, 3));
+    assert_eq!(
+        stats.status_count(1204),
+        0,
+        "never sent for a retired token"
+    );
+
+    // Lost, and the Get fails too: the error says what may have happened,
+    // and the managed token, which the Refresh may have retired, is dropped.
+    fake.inject_times(Fault::DropConnection, 2);
+    let error = client.refresh_token(&again).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Connect, "{error}");
     assert!(
-        error.message().contains("may have processed the request")
-            && error.message().contains("a Get returns the current token"),
+        error.message().contains("may have processed the request"),
         "{error}"
     );
-    assert_eq!(fake.stats().refresh_requests, 1, "sent once");
-    let current = client.get_token().unwrap().access_token.clone();
-    assert_ne!(current, first, "the Refresh had happened");
+    let gets = fake.stats().get_requests;
+    client.access_token().unwrap();
+    assert_eq!(
+        fake.stats().get_requests,
+        gets + 1,
+        "the managed token was dropped"
+    );
+}
+
+#[test]
+fn a_managed_refresh_lost_before_the_gateway_read_it_is_sent_again() {
+    let fake = fake_lifetime(3);
+    let client = managed_client(&fake, 2);
+    let first = client.access_token().unwrap();
+    std::thread::sleep(Duration::from_millis(1500)); // due, on a kept-alive connection
+    fake.inject(Fault::DropConnection);
+    let second = client.access_token().unwrap();
+    assert_ne!(second, first, "refreshed after all");
+    let stats = fake.stats();
+    assert_eq!(
+        (stats.refresh_requests, stats.get_requests),
+        (2, 2),
+        "the Get told the Refresh had not happened"
+    );
+    assert_eq!(stats.status_count(1204), 0);
 }
 
 #[test]

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -42,10 +43,14 @@ int main() {
   try {
     // snippet:begin cpp
     std::vector<std::string> log;
+    std::mutex log_mutex;  // the log function is called from any thread, the library's included
     enos::Client client = enos::Client::Builder(gateway, app_key, app_secret)
                               .timeouts(std::chrono::seconds(5), std::chrono::seconds(10))
                               .refresh_margin(std::chrono::minutes(10))
-                              .log([&log](enos_log_level, const char *message) { log.emplace_back(message); })
+                              .log([&](enos_log_level, const char *message) {
+                                std::lock_guard<std::mutex> hold(log_mutex);
+                                log.emplace_back(message);
+                              })
                               .build();
 
     enos::Token token = client.get_token();
@@ -106,7 +111,12 @@ int main() {
     enos::Counters counters = client.counters();
     std::cout << "counters: gets=" << counters.get_requests << " refreshes=" << counters.refresh_requests
               << " cache_hits=" << counters.cache_hits << "\n";
-    std::cout << "log lines: " << log.size() << "\n";
+    size_t log_lines = 0;
+    {
+      std::lock_guard<std::mutex> hold(log_mutex);
+      log_lines = log.size();
+    }
+    std::cout << "log lines: " << log_lines << "\n";
 
     enos::Token one_shot = enos::get_access_token(gateway, app_key, app_secret);
     std::cout << "one-shot get: " << (one_shot.access_token == refreshed.access_token ? "the same token" : "?")

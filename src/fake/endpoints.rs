@@ -183,6 +183,19 @@ pub(super) fn control(request: &Request, shared: &Shared) -> Answer {
         }
         ("GET", "file-digest") => super::files::digest(request, &shared.lock()),
         ("GET", "calls") => Answer::json(200, &super::limits::calls_json(&shared.lock())),
+        ("GET", "token-requests") => {
+            let seen: Vec<Value> = shared
+                .lock()
+                .service
+                .requests_seen()
+                .into_iter()
+                .map(|r| {
+                    json!({"kind": r.kind, "appKey": r.app_key, "timestamp": r.timestamp,
+                           "atWallMs": r.at_wall_ms, "status": r.status})
+                })
+                .collect();
+            Answer::json(200, &json!({"status": 0, "requests": seen}))
+        }
         ("POST", "rate-limit") | ("POST", "outage") => {
             let body = serde_json::from_slice::<Value>(&request.body).unwrap_or(Value::Null);
             let mut state = shared.lock();

@@ -43,6 +43,7 @@ use serde_json::{Value, json};
 use http::Answer;
 pub use http::Request;
 pub use limits::ApiCall;
+pub use service::TokenRequestSeen;
 use service::{Fetch, TokenService};
 
 /// Connections served at once; more wait in the listen backlog.
@@ -316,6 +317,12 @@ impl FakeGateway {
         let _ = limits::set_outage(&mut self.shared.lock(), &body);
     }
 
+    /// Every Get and Refresh answered so far (the last 100,000), oldest
+    /// first: kind, app key, timestamp, when, status.
+    pub fn token_requests(&self) -> Vec<TokenRequestSeen> {
+        self.shared.lock().service.requests_seen()
+    }
+
     /// Every API call so far (at most 100,000), oldest first, with its
     /// status and whether it was processed.
     pub fn api_calls(&self) -> Vec<ApiCall> {
@@ -421,6 +428,7 @@ POST /fake/control/files                             {\"version\": N}: every gen
 POST /fake/control/rate-limit                        {\"perSecond\": 150, \"burst\": 20}: signed API calls past it get 429 with Retry-After (0: off)
 POST /fake/control/outage                            {\"status\": 503, \"ms\": 5000 | \"times\": 2, \"processed\": false, \"retryAfter\": \"1\"}: signed API calls answer that status
 GET  /fake/control/calls                             every signed API call: method, path, atMs, status, processed
+GET  /fake/control/token-requests                    every Get and Refresh: kind, appKey, timestamp, atWallMs, status
 POST /fake/control/fault                             {\"fault\": NAME, \"times\": N, ...}: http500, not-json, oversized (bytes, at most 64 MiB), delay (ms), drop, process-drop, truncated, redirect, status (status), cut-download (bytes: downloads only), clear
 POST /fake/control/expire-tokens                     every token expires now
 POST /fake/control/clock                             {\"skewMs\": N}: the Date header of every answer runs N ms ahead of the real clock (negative: behind)

@@ -11,6 +11,8 @@ use crate::error::service_status::*;
 
 /// How many `encryption` values are remembered for the replay check.
 const REMEMBERED_ENCRYPTIONS: usize = 1_000_000;
+/// Token requests kept for `/fake/control/token-requests`.
+const REMEMBERED_REQUESTS: usize = 100_000;
 
 /// A token the fake has issued.
 #[derive(Clone, Debug)]
@@ -29,6 +31,22 @@ pub struct TokenService {
     seen_encryptions: HashSet<String>,
     seen_order: VecDeque<String>,
     issued: u64,
+    /// Every token request answered (the last [`REMEMBERED_REQUESTS`]).
+    log: VecDeque<TokenRequestSeen>,
+}
+
+/// A Get or Refresh as the fake saw it: for tests of timestamps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRequestSeen {
+    /// "get" or "refresh".
+    pub kind: &'static str,
+    pub app_key: String,
+    /// The request's `timestamp` (0 when it had none).
+    pub timestamp: i64,
+    /// The fake's wall clock (UNIX ms) when it answered.
+    pub at_wall_ms: i64,
+    /// The gateway status answered (0: a token).
+    pub status: i32,
 }
 
 /// Which token request a request is (the core's `Fetch`, as the fake sees it).
@@ -48,6 +66,7 @@ impl TokenService {
             seen_encryptions: HashSet::new(),
             seen_order: VecDeque::new(),
             issued: 0,
+            log: VecDeque::new(),
         }
     }
 
@@ -75,7 +94,15 @@ impl TokenService {
 
     /// Answers one Get or Refresh body: the gateway status and the envelope.
     pub fn handle(&mut self, fetch: Fetch, body: &[u8]) -> (i32, Value) {
-        match self.answer(fetch, body) {
+        let answer = self.answer(fetch, body);
+        self.record(
+            fetch,
+            body,
+            answer
+                .as_ref()
+                .map_or_else(|(status, _)| *status, |_| SUCCESS),
+        );
+        match answer {
             Ok((token, expire)) => (
                 SUCCESS,
                 json!({
@@ -162,6 +189,28 @@ impl TokenService {
                 Ok(self.issue(&app_key))
             }
         }
+    }
+
+    /// Every token request answered so far, oldest first.
+    pub fn requests_seen(&self) -> Vec<TokenRequestSeen> {
+        self.log.iter().cloned().collect()
+    }
+
+    fn record(&mut self, fetch: Fetch, body: &[u8], status: i32) {
+        let fields = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+        if self.log.len() >= REMEMBERED_REQUESTS {
+            self.log.pop_front();
+        }
+        self.log.push_back(TokenRequestSeen {
+            kind: match fetch {
+                Fetch::Get => "get",
+                Fetch::Refresh => "refresh",
+            },
+            app_key: fields["appKey"].as_str().unwrap_or("").to_string(),
+            timestamp: fields["timestamp"].as_i64().unwrap_or(0),
+            at_wall_ms: crate::time::timestamp::wall_clock_ms(),
+            status,
+        });
     }
 
     /// False when `encryption` was seen before.

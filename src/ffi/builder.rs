@@ -39,7 +39,9 @@ pub enum enos_log_level {
 /// during the call, and the `user_data` given with the callback.
 ///
 /// Called on the thread whose call produced the message (or on the
-/// client's background thread), possibly from many threads at once. It is
+/// client's background thread, or on the worker running a call of
+/// `enos_client_send_async()`), possibly from many threads at once: guard
+/// what it writes to. It is
 /// never called while the library holds a lock or while a fetch that other
 /// callers wait for is still open: the callback may call any library
 /// function, on any client, its own included (but must not free the client

@@ -81,6 +81,15 @@ pub unsafe extern "C" fn enos_client_get_token(
 /// On success the new token also becomes the client's managed token.
 /// Thread-safe.
 ///
+/// **A lost answer** (the connection closed after the request was sent, as
+/// a server closing a kept-alive connection does) is told apart by a Get:
+/// a token other than `access_token` means the Refresh happened, and it is
+/// the result; the same token means it did not, and the Refresh is sent
+/// once more (safe then). All within the client's overall timeout. If the
+/// Get fails too, the error says the gateway may have processed the
+/// Refresh, and a managed token equal to `access_token` is dropped (it may
+/// be retired).
+///
 /// Returns `ENOS_OK`, or `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`,
 /// `ENOS_ERR_CONNECT`, `ENOS_ERR_TIMEOUT`, `ENOS_ERR_TLS`,
 /// `ENOS_ERR_HTTP_STATUS`, `ENOS_ERR_BAD_RESPONSE`, `ENOS_ERR_SERVICE`,

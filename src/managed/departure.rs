@@ -17,6 +17,8 @@ pub(super) struct Departure {
     cached_token: Option<Box<str>>,
     /// The shared file's generation the decision to fetch was made on.
     shared_generation: u64,
+    /// A renewal after a refusal: its token request's timestamp is spread.
+    renewal: bool,
 }
 
 impl ManagedToken {
@@ -25,6 +27,7 @@ impl ManagedToken {
         state.flight = Some(flight.clone());
         state.last_fetch_started = Some(now);
         Departure {
+            renewal: std::mem::take(&mut state.renewal_due) && matches!(fetch, Fetch::Get),
             fetch,
             flight,
             cached_token: state.current.as_ref().map(|c| Box::from(&*c.token)),
@@ -47,6 +50,7 @@ impl ManagedToken {
             flight,
             cached_token,
             shared_generation,
+            renewal,
         } = departure;
         let mut landing = Landing {
             cache: self,
@@ -59,6 +63,7 @@ impl ManagedToken {
             counters: &self.counters,
             pause,
             cached_token: cached_token.as_deref(),
+            renewal,
         };
         let mut log = HeldLog::default();
         let (outcome, fleet_lock) = match &self.shared {

@@ -4,7 +4,7 @@
 //! flight is open).
 
 use std::sync::{Condvar, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::cached::Obtained;
 use super::counters::Counters;
@@ -107,6 +107,10 @@ pub(crate) struct FetchContext<'a> {
     pub(crate) pause: Pause<'a>,
     /// The token cached when the fetch started, kept out of its messages.
     pub(crate) cached_token: Option<&'a str>,
+    /// A renewal after an API call found the token refused: other hosts of
+    /// the app key renew at the same instant, so its timestamp is spread
+    /// (`time::timestamp::spreading`).
+    pub(crate) renewal: bool,
 }
 
 /// A token a fetch got: when its request was sent, and by which operation.
@@ -118,8 +122,9 @@ pub(crate) struct Fetched {
 
 /// Runs `fetch` and, if the gateway refuses to refresh (1203, 1204) or a
 /// Refresh's answer was lost (it may have retired the token), a Get, with
-/// retries, until `deadline`. A Refresh whose answer was lost is never sent
-/// again.
+/// retries, until `deadline`. A Refresh whose answer was lost is sent again
+/// only when the Get tells it did not happen: the token it returns is the
+/// one the Refresh was for (a Refresh that happened retired that one).
 pub(crate) fn fetch_with_retries(
     source: &dyn TokenSource,
     fetch: Fetch,
@@ -151,10 +156,50 @@ pub(crate) fn fetch_with_retries(
                     false => format!("refresh refused ({e}); getting a new token"),
                 },
             );
-            one_operation_with_retries(source, &Fetch::Get, deadline, context, log)
-                .map(|answer| fetched(answer, Obtained::ByGet))
+            let current = one_operation_with_retries(source, &Fetch::Get, deadline, context, log)?;
+            match &fetch {
+                Fetch::Refresh(refreshed)
+                    if e.answer_lost()
+                        && *current.0.access_token == **refreshed
+                        && !deadline.has_passed(context.clock.now()) =>
+                {
+                    log.push(
+                        LogLevel::Info,
+                        "the gateway still has the token the lost Refresh was for: it did not \
+                         happen; refreshing again"
+                            .to_string(),
+                    );
+                    match one_operation_with_retries(source, &fetch, deadline, context, log) {
+                        Ok(answer) => Ok(fetched(answer, Obtained::ByRefresh)),
+                        // Lost again, or refused: the Get's token is valid.
+                        Err(_) => Ok(fetched(current, Obtained::ByGet)),
+                    }
+                }
+                _ => Ok(fetched(current, Obtained::ByGet)),
+            }
         }
         outcome => outcome.map(|answer| fetched(answer, obtained)),
+    }
+}
+
+/// A Refresh alone (`enos_client_refresh_token`), told apart when its
+/// answer is lost: a Get then says whether it happened (the gateway's token
+/// changed: that is the Refresh's result) or not (the same token: the
+/// Refresh is sent once more, which is then safe). Each request ends by
+/// `deadline`. On failure, the error of the Refresh.
+pub(crate) fn refresh_telling_lost_answers(
+    source: &dyn TokenSource,
+    refreshed: &str,
+    deadline: Instant,
+) -> Result<Token, Error> {
+    let refresh = Fetch::Refresh(refreshed.into());
+    match source.fetch(&refresh, Some(deadline)) {
+        Err(lost) if lost.answer_lost() => match source.fetch(&Fetch::Get, Some(deadline)) {
+            Ok(current) if current.access_token != refreshed => Ok(current),
+            Ok(_) if Instant::now() < deadline => source.fetch(&refresh, Some(deadline)),
+            _ => Err(lost),
+        },
+        outcome => outcome,
     }
 }
 
@@ -169,10 +214,15 @@ fn one_operation_with_retries(
     let mut retries_left = context.options.max_retries;
     let mut replays_left = MAX_REPLAY_RETRIES;
     let mut attempt: u32 = 0;
+    // Spread: a renewal, and any retry of a request answered 1001.
+    let mut spread = context.renewal;
     loop {
         attempt += 1;
         let sent = context.clock.now();
-        let error = match source.fetch(fetch, Some(context.clock.instant_of(deadline))) {
+        let answer = crate::time::timestamp::spreading(spread, || {
+            source.fetch(fetch, Some(context.clock.instant_of(deadline)))
+        });
+        let error = match answer {
             Ok(token) => {
                 log.push(
                     LogLevel::Info,
@@ -196,6 +246,7 @@ fn one_operation_with_retries(
         let delay =
             if error.service_status() == service_status::REPEATED_REQUEST && replays_left > 0 {
                 replays_left -= 1;
+                spread = true;
                 Some(Duration::from_millis(
                     1 + (crate::time::random_fraction() * 49.0) as u64,
                 ))

@@ -56,8 +56,8 @@ pub(crate) use cached::Obtained;
 pub use counters::CounterValues;
 pub(crate) use counters::Counters;
 use departure::Departure;
-pub(crate) use flight::Fetch;
 use flight::Flight;
+pub(crate) use flight::{Fetch, refresh_telling_lost_answers};
 use reader::READER_CACHE;
 pub(crate) use refresher::Refresher;
 pub(crate) use refresher::Signal;
@@ -121,6 +121,9 @@ struct State {
     issued: Vec<Weak<CachedToken>>,
     /// The shared file's generation that `current` reflects.
     shared_generation: u64,
+    /// A token was invalidated (an API call found it refused): the next
+    /// fetch is a renewal, which other hosts make at the same instant.
+    renewal_due: bool,
 }
 
 impl State {
@@ -201,6 +204,7 @@ impl ManagedToken {
                 ever_had_token: false,
                 issued: Vec::new(),
                 shared_generation: u64::MAX, // read the file on the first call
+                renewal_due: false,
             }),
             options,
             total_timeout,
@@ -347,6 +351,11 @@ impl ManagedToken {
 
     pub(crate) fn now(&self) -> Moment {
         self.clock.now()
+    }
+
+    /// The client's overall timeout: how long one call may take.
+    pub(crate) fn total_timeout(&self) -> Duration {
+        self.total_timeout
     }
 }
 

@@ -47,6 +47,7 @@ impl ManagedToken {
             (Some(current), Some(rejected)) => &*current.token == rejected,
         };
         let forgotten = if forget { state.current.take() } else { None };
+        state.renewal_due |= forget;
         if forget {
             self.generation.fetch_add(1, Ordering::Release);
         }

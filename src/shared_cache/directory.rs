@@ -177,6 +177,7 @@ impl SharedCacheDirectory {
             key_check,
             holder: AtomicU64::new(0),
             timestamp_holder: AtomicU64::new(0),
+            epoch_hint: AtomicU64::new(0),
             path,
             refused_generation: AtomicU64::new(u64::MAX),
             seen_generation: AtomicU64::new(UNREADABLE),

@@ -12,24 +12,35 @@
 //! of its own remaining time has passed, whichever comes first, then
 //! fetches on its own: a stopped or hung holder costs the fleet one extra
 //! fetch, never a timeout.
+//!
+//! Request timestamps are drawn from epochs (see
+//! [`SharedSlot::next_timestamp_ms`]): each has a lock byte and a slot of
+//! the file, and a sibling stopped while drawing only costs the first
+//! drawer after it a 2 ms wait.
 
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::record::{self, SharedToken};
-use super::{LAST_TIMESTAMP, LEASE, SharedSlot, UNREADABLE, allocate, monotonic_ns};
+use super::{LEASE, SharedSlot, TIMESTAMPS, UNREADABLE, allocate, monotonic_ns};
 use crate::time::timestamp::{MAX_AHEAD_MS, TimestampUse, wall_clock_ms};
 
 /// The byte locked while fetching.
 const FETCH_BYTE: i64 = 0;
-/// The byte locked while drawing a timestamp.
-const TIMESTAMP_BYTE: i64 = 1;
+/// The first of the bytes locked while drawing a timestamp, one per epoch
+/// slot.
+const TIMESTAMP_BYTES: i64 = 1;
+/// Epochs (and their slots) the fleet's timestamps rotate through.
+pub(super) const EPOCH_SLOTS: usize = 16;
 /// A fleet's sequence this far ahead of the wall clock is not believed.
 const MAX_FLEET_AHEAD_MS: i64 = 3_600_000;
-/// How long a timestamp draw waits for the fleet's timestamp lock (held for
-/// two system calls) before it falls back to the process's own sequence.
+/// How long a timestamp draw waits for another thread of this process
+/// drawing before it falls back to the process's own sequence.
 const TIMESTAMP_PATIENCE: Duration = Duration::from_millis(50);
+/// A sibling holding the epoch's lock byte this long (it is held for two
+/// system calls) is stopped or descheduled: the fleet moves on without it.
+const TIMESTAMP_HOLD_LIMIT: Duration = Duration::from_millis(2);
 
 /// Why this process did not get the fleet's lock: it then fetches on its
 /// own and does not write the file.
@@ -129,7 +140,7 @@ impl SharedSlot {
 
     /// A non-blocking open-file-description lock (or unlock) of one byte:
     /// `Ok(false)` if another description holds it.
-    fn lock_byte(&self, byte: i64, kind: libc::c_int) -> std::io::Result<bool> {
+    pub(super) fn lock_byte(&self, byte: i64, kind: libc::c_int) -> std::io::Result<bool> {
         // SAFETY: a zeroed flock is valid (l_pid must be 0 for OFD locks).
         let mut lock: libc::flock = unsafe { std::mem::zeroed() };
         lock.l_type = kind as libc::c_short;
@@ -152,8 +163,18 @@ impl SharedSlot {
     /// sibling drew from this file (for either use), as the process's own
     /// sequence does within a process family (a burst runs ahead of the wall
     /// clock; a wall clock stepped back by more than a second, or a value an
-    /// hour ahead, starts again from the clock). Falls back to the process's
-    /// own sequence when the file cannot be locked within a few milliseconds.
+    /// hour ahead, is not followed). Falls back to the process's own
+    /// sequence only when the file cannot be used at all.
+    ///
+    /// A draw holds the lock byte of the current epoch for one `pread` and
+    /// one `pwrite`. A sibling stopped (or descheduled) in between would
+    /// hold up the fleet: after [`TIMESTAMP_HOLD_LIMIT`] the next drawer
+    /// moves the fleet to a new epoch, with a lock byte and a slot of its
+    /// own, starting above every value the stopped one could still write.
+    /// An epoch whose lock byte is held is never reused, so the stopped
+    /// sibling's late write lands in its own slot, below the others: no
+    /// value is ever drawn twice, and after the first drawer's short wait
+    /// nobody waits for it.
     pub(crate) fn next_timestamp_ms(&self, usage: TimestampUse) -> i64 {
         let own = usage.next();
         if self.own_description().is_err() {
@@ -166,46 +187,138 @@ impl SharedSlot {
             }
             std::thread::yield_now();
         }
-        let mut drawn = own;
-        loop {
-            match self.lock_byte(TIMESTAMP_BYTE, libc::F_WRLCK) {
-                Ok(true) => {
-                    let mut last = [0u8; 16];
-                    let (last, last_wall) = match self.read_at(LAST_TIMESTAMP as u64, &mut last) {
-                        16 => (
-                            i64::from_le_bytes(last[..8].try_into().expect("8 bytes")),
-                            i64::from_le_bytes(last[8..].try_into().expect("8 bytes")),
-                        ),
-                        _ => (0, 0),
-                    };
-                    let wall = wall_clock_ms();
-                    let stepped_back = wall.saturating_add(MAX_AHEAD_MS) < last_wall;
-                    let implausible = last > wall.saturating_add(MAX_FLEET_AHEAD_MS);
-                    if !stepped_back && !implausible {
-                        drawn = own.max(last.saturating_add(1));
+        let drawn = self.draw(own);
+        self.timestamp_holder.store(0, Ordering::Release);
+        match drawn {
+            Some(drawn) => {
+                usage.at_least(drawn);
+                drawn
+            }
+            None => own,
+        }
+    }
+
+    /// One draw from the file (see [`SharedSlot::next_timestamp_ms`]); `None`
+    /// when the file cannot be locked or read.
+    fn draw(&self, own: i64) -> Option<i64> {
+        let mut epoch = self.epoch_hint.load(Ordering::Relaxed);
+        let mut busy_since: Option<Instant> = None;
+        for _ in 0..10_000 {
+            match self.lock_byte(epoch_byte(epoch), libc::F_WRLCK).ok()? {
+                true => {
+                    let area = self.read_timestamps()?;
+                    if area.epoch != epoch {
+                        let _ = self.lock_byte(epoch_byte(epoch), libc::F_UNLCK);
+                        epoch = area.epoch;
+                        busy_since = None;
+                        continue;
                     }
-                    let mut record = [0u8; 16];
-                    record[..8].copy_from_slice(&drawn.to_le_bytes());
-                    let latest_wall = if stepped_back {
-                        wall
-                    } else {
-                        wall.max(last_wall)
-                    };
-                    record[8..].copy_from_slice(&latest_wall.to_le_bytes());
-                    let _ = self.write_at(LAST_TIMESTAMP as u64, &record);
-                    let _ = self.lock_byte(TIMESTAMP_BYTE, libc::F_UNLCK);
-                    break;
+                    let drawn = self.draw_in(&area, epoch, own, false);
+                    let _ = self.lock_byte(epoch_byte(epoch), libc::F_UNLCK);
+                    self.epoch_hint.store(epoch, Ordering::Relaxed);
+                    return Some(drawn);
                 }
-                Ok(false) if Instant::now() < give_up_at => {
-                    std::thread::sleep(Duration::from_micros(100));
+                false => {
+                    let since = *busy_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() < TIMESTAMP_HOLD_LIMIT {
+                        std::thread::yield_now();
+                        continue;
+                    }
+                    match self.move_on_from(epoch, own)? {
+                        Ok(drawn) => return Some(drawn),
+                        Err(current) => {
+                            epoch = current;
+                            busy_since = None;
+                        }
+                    }
                 }
-                _ => break,
             }
         }
-        self.timestamp_holder.store(0, Ordering::Release);
-        usage.at_least(drawn);
+        None
+    }
+
+    /// The holder of `epoch`'s lock byte kept it too long: takes the next
+    /// epoch whose lock byte is free and draws in it. `Err(epoch)`: another
+    /// drawer moved the fleet on first (to that epoch).
+    pub(super) fn move_on_from(&self, epoch: u64, own: i64) -> Option<Result<i64, u64>> {
+        for next in epoch.wrapping_add(1)..epoch.wrapping_add(EPOCH_SLOTS as u64) {
+            if !self.lock_byte(epoch_byte(next), libc::F_WRLCK).ok()? {
+                continue; // a stopped holder's epoch: never reused while held
+            }
+            let outcome = match self.read_timestamps() {
+                Some(area) if area.epoch == epoch => {
+                    let drawn = self.draw_in(&area, next, own, true);
+                    self.epoch_hint.store(next, Ordering::Relaxed);
+                    Some(Ok(drawn))
+                }
+                Some(area) => Some(Err(area.epoch)),
+                None => None,
+            };
+            let _ = self.lock_byte(epoch_byte(next), libc::F_UNLCK);
+            return outcome;
+        }
+        None
+    }
+
+    /// Draws in `epoch` (its lock byte held) and writes the value to the
+    /// epoch's slot (and, `moving` to a new epoch, the epoch too): above
+    /// every slot's value; moving on, also above the wall clock, which
+    /// bounds what the stalled holder of the old epoch can still write.
+    pub(super) fn draw_in(&self, area: &TimestampArea, epoch: u64, own: i64, moving: bool) -> i64 {
+        let wall = wall_clock_ms();
+        let mut last = i64::MIN;
+        let mut latest_wall = wall;
+        for &(value, drawn_at) in &area.slots {
+            // A slot written before the wall clock was put back by more than
+            // a second, or claiming a value an hour ahead, is not followed.
+            let stale = drawn_at > wall.saturating_add(MAX_AHEAD_MS)
+                || value > wall.saturating_add(MAX_FLEET_AHEAD_MS);
+            if !stale {
+                last = last.max(value);
+                latest_wall = latest_wall.max(drawn_at);
+            }
+        }
+        let mut drawn = own.max(last.saturating_add(1));
+        if moving {
+            drawn = drawn
+                .max(last.saturating_add(2))
+                .max(wall.saturating_add(1));
+        }
+        let index = (epoch % EPOCH_SLOTS as u64) as usize;
+        let mut slot = [0u8; 16];
+        slot[..8].copy_from_slice(&drawn.to_le_bytes());
+        slot[8..].copy_from_slice(&latest_wall.to_le_bytes());
+        let _ = self.write_at((TIMESTAMPS + 8 + 16 * index) as u64, &slot);
+        if moving {
+            let _ = self.write_at(TIMESTAMPS as u64, &epoch.to_le_bytes());
+        }
         drawn
     }
+
+    /// The epoch and every slot, in one `pread`.
+    pub(super) fn read_timestamps(&self) -> Option<TimestampArea> {
+        let mut bytes = [0u8; 8 + 16 * EPOCH_SLOTS];
+        if self.read_at(TIMESTAMPS as u64, &mut bytes) != bytes.len() {
+            return None;
+        }
+        let number = |at: usize| i64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+        Some(TimestampArea {
+            epoch: number(0) as u64,
+            slots: std::array::from_fn(|i| (number(8 + 16 * i), number(16 + 16 * i))),
+        })
+    }
+}
+
+/// The fleet's timestamps as read from the file.
+pub(super) struct TimestampArea {
+    pub(super) epoch: u64,
+    /// Per epoch slot: the last value drawn and the wall clock then.
+    slots: [(i64, i64); EPOCH_SLOTS],
+}
+
+/// The lock byte of `epoch`.
+pub(super) fn epoch_byte(epoch: u64) -> i64 {
+    TIMESTAMP_BYTES + (epoch % EPOCH_SLOTS as u64) as i64
 }
 
 /// Claims an in-process turn (`holder` holds the claiming process's id): a

@@ -445,6 +445,15 @@ fn processes_creating_the_directory_at_once_all_succeed() {
     }
 }
 
+/// Writes `(value, drawn_at)` into the timestamp slot of epoch 0.
+fn plant_timestamp(directory: &Directory, value: i64, drawn_at: i64) {
+    let mut slot = value.to_le_bytes().to_vec();
+    slot.extend_from_slice(&drawn_at.to_le_bytes());
+    file_of(directory)
+        .write_at(&slot, (TIMESTAMPS + 8) as u64)
+        .unwrap();
+}
+
 #[test]
 fn timestamps_drawn_from_the_file_rise_above_every_siblings() {
     let directory = Directory::new("timestamps");
@@ -452,9 +461,7 @@ fn timestamps_drawn_from_the_file_rise_above_every_siblings() {
     // A sibling that drew a timestamp 500 ms ahead (a burst): the next one
     // here is above it, not the wall clock.
     let ahead = now() + 500;
-    file_of(&directory)
-        .write_at(&ahead.to_le_bytes(), LAST_TIMESTAMP as u64)
-        .unwrap();
+    plant_timestamp(&directory, ahead, now());
     assert!(slot.next_timestamp_ms(TimestampUse::ApiCall) > ahead);
     let drawn: Vec<i64> = (0..100)
         .map(|_| slot.next_timestamp_ms(TimestampUse::ApiCall))
@@ -463,18 +470,78 @@ fn timestamps_drawn_from_the_file_rise_above_every_siblings() {
     // The wall clock was stepped back by 5 s: the fleet's sequence starts
     // again from it instead of staying in the future.
     let before_the_step = now() + 5_000;
-    let mut record = before_the_step.to_le_bytes().to_vec();
-    record.extend_from_slice(&before_the_step.to_le_bytes());
-    file_of(&directory)
-        .write_at(&record, LAST_TIMESTAMP as u64)
-        .unwrap();
+    plant_timestamp(&directory, before_the_step, before_the_step);
     assert!(slot.next_timestamp_ms(TimestampUse::ApiCall) < before_the_step);
     // A value hours ahead (a liar) is not followed either.
     let far = now() + 7_200_000;
-    file_of(&directory)
-        .write_at(&far.to_le_bytes(), LAST_TIMESTAMP as u64)
-        .unwrap();
+    plant_timestamp(&directory, far, now());
     assert!(slot.next_timestamp_ms(TimestampUse::ApiCall) < far);
+}
+
+#[test]
+fn a_sibling_stopped_while_drawing_costs_the_fleet_one_short_wait_and_no_repeat() {
+    let directory = Directory::new("stalled");
+    let slot = directory.slot("app");
+    let first = slot.next_timestamp_ms(TimestampUse::ApiCall);
+    // A sibling takes the epoch's lock byte, reads the slots, and stops
+    // there (as SIGSTOP would leave it) until told to go on.
+    let (mut held, mut go) = ([0; 2], [0; 2]);
+    assert_eq!(unsafe { libc::pipe(held.as_mut_ptr()) }, 0);
+    assert_eq!(unsafe { libc::pipe(go.as_mut_ptr()) }, 0);
+    // SAFETY: the child locks, reads, waits on a pipe, writes, and exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let sibling = directory.slot("app");
+        let _ = sibling.own_description();
+        let epoch = sibling.read_timestamps().unwrap().epoch;
+        assert!(
+            sibling
+                .lock_byte(lock::epoch_byte(epoch), libc::F_WRLCK)
+                .unwrap()
+        );
+        let area = sibling.read_timestamps().unwrap();
+        let own = crate::time::timestamp::next_request_timestamp_ms();
+        unsafe { libc::write(held[1], [1u8].as_ptr().cast(), 1) };
+        let mut byte = [0u8];
+        unsafe { libc::read(go[0], byte.as_mut_ptr().cast(), 1) };
+        // Resumed: it finishes its draw as it would have.
+        let late = sibling.draw_in(&area, epoch, own, false);
+        unsafe { libc::write(held[1], late.to_le_bytes().as_ptr().cast(), 8) };
+        unsafe { libc::_exit(0) };
+    }
+    let mut byte = [0u8];
+    assert_eq!(
+        unsafe { libc::read(held[0], byte.as_mut_ptr().cast(), 1) },
+        1
+    );
+    let started = Instant::now();
+    let mut drawn: Vec<i64> = (0..1000)
+        .map(|_| slot.next_timestamp_ms(TimestampUse::ApiCall))
+        .collect();
+    let took = started.elapsed();
+    // With a wait per call (50 ms each, before), 1000 draws took a minute.
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    unsafe { libc::write(go[1], [1u8].as_ptr().cast(), 1) };
+    let mut late = [0u8; 8];
+    assert_eq!(
+        unsafe { libc::read(held[0], late.as_mut_ptr().cast(), 8) },
+        8
+    );
+    unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+    let late = i64::from_le_bytes(late);
+    drawn.extend((0..100).map(|_| slot.next_timestamp_ms(TimestampUse::ApiCall)));
+    assert!(drawn.iter().all(|&v| v > first));
+    assert!(
+        drawn.windows(2).all(|w| w[0] < w[1]),
+        "increasing, so never repeated"
+    );
+    assert!(
+        !drawn.contains(&late),
+        "the stopped sibling's value {late} was drawn here too"
+    );
+    for fd in held.into_iter().chain(go) {
+        unsafe { libc::close(fd) };
+    }
 }
 
 #[test]

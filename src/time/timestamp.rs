@@ -16,28 +16,34 @@
 //! excess: the alternatives would be to repeat a timestamp, which the
 //! gateway refuses, or to make callers wait.
 //!
-//! Token requests (Get, Refresh) have a counter of their own, whose values
-//! are drawn at random from the last [`TOKEN_REQUEST_SPREAD_MS`] of the wall
-//! clock (still strictly increasing). Processes on other hosts share no
-//! counter, and they fetch at the same instant: when one refreshes the token
-//! of their app key, every other one learns it from its next API call, a
-//! few milliseconds later, and Gets. With wall-clock timestamps most of
-//! those Gets would share a millisecond with another and be refused (1001);
-//! drawn from a second, some two of eight collide in about 3% of renewals.
-//! A timestamp up to a second old is no different to the gateway from a
-//! request that took that long to arrive, or a clock that is that far
-//! behind (the doctor names clocks five seconds off). API-call timestamps
-//! stay on the wall clock: a signature also covers the token and the query.
+//! Token requests (Get, Refresh) have sequences of their own. Most follow
+//! the wall clock too: a process started right after another one of the
+//! same app key (a script running `enos-token token` in a loop) then never
+//! sends a value the other sent, which a value drawn from the past could be
+//! (whatever the width of the draw, about one run in 2δ, for δ ms between
+//! starts). Only where many hosts act at the same instant, with no counter
+//! in common, is the value spread: the Get that renews a token an API call
+//! found refused (a sibling host's Refresh retired it, and every host learns
+//! it from its next call, a few milliseconds apart), and the retry of a
+//! token request answered 1001. Those draw a random moment of the last
+//! [`TOKEN_REQUEST_SPREAD_MS`] that none of the family's last wall-clock
+//! values took; some two of eight hosts renewing at once collide in about
+//! 3% of renewals (then one retries). A timestamp up to a second old is no different to the
+//! gateway from a request that took that long to arrive, or a clock that is
+//! that far behind (the doctor names clocks five seconds off). API-call
+//! timestamps stay on the wall clock: a signature also covers the token and
+//! the query.
 
+use std::cell::Cell;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The wall clock going back by more than this restarts the sequence.
 pub(crate) const MAX_AHEAD_MS: i64 = 1000;
 
-/// Token-request timestamps are drawn from this many milliseconds before the
-/// wall clock.
+/// Spread token-request timestamps are drawn from this many milliseconds
+/// before the wall clock.
 pub(crate) const TOKEN_REQUEST_SPREAD_MS: i64 = 1000;
 
 /// The wall clock as UNIX milliseconds (0 before 1970, which no real clock is).
@@ -48,23 +54,47 @@ pub fn wall_clock_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// The sequences' state, shared with forked children: the last timestamp
-/// handed out (to API calls, and to token requests), and the latest
-/// wall-clock reading seen.
-struct Sequence {
+/// One sequence, shared with forked children: the last value handed out and
+/// the latest wall-clock reading it saw (each sequence its own, so that one
+/// noticing a clock put back does not hide it from the others).
+struct Line {
     last: AtomicI64,
     latest_wall: AtomicI64,
-    last_token_request: AtomicI64,
 }
 
-fn sequence() -> &'static Sequence {
-    static SEQUENCE: OnceLock<&'static Sequence> = OnceLock::new();
-    static PROCESS_LOCAL: Sequence = Sequence {
-        last: AtomicI64::new(0),
-        latest_wall: AtomicI64::new(0),
-        last_token_request: AtomicI64::new(0),
+impl Line {
+    const fn new() -> Line {
+        Line {
+            last: AtomicI64::new(0),
+            latest_wall: AtomicI64::new(0),
+        }
+    }
+}
+
+/// Wall-clock token-request values remembered, so that a spread one never
+/// repeats them.
+const RECENT: usize = 16;
+
+/// The sequences: API calls, token requests on the wall clock, and spread
+/// token requests (with the last wall-clock ones, which they avoid).
+struct Sequences {
+    api_call: Line,
+    token_request: Line,
+    spread_token_request: Line,
+    recent: [AtomicI64; RECENT],
+    next_recent: AtomicU64,
+}
+
+fn sequences() -> &'static Sequences {
+    static SEQUENCES: OnceLock<&'static Sequences> = OnceLock::new();
+    static PROCESS_LOCAL: Sequences = Sequences {
+        api_call: Line::new(),
+        token_request: Line::new(),
+        spread_token_request: Line::new(),
+        recent: [const { AtomicI64::new(0) }; RECENT],
+        next_recent: AtomicU64::new(0),
     };
-    SEQUENCE.get_or_init(|| {
+    SEQUENCES.get_or_init(|| {
         // SAFETY: a fresh anonymous mapping of one page, never unmapped;
         // mmap returns page-aligned zeroed memory, valid atomics.
         let page = unsafe {
@@ -81,13 +111,13 @@ fn sequence() -> &'static Sequence {
             &PROCESS_LOCAL
         } else {
             // SAFETY: see above; the mapping lives as long as the process.
-            unsafe { &*page.cast::<Sequence>() }
+            unsafe { &*page.cast::<Sequences>() }
         }
     })
 }
 
-/// The timestamp that follows `last` when the wall clock reads `now`, after
-/// it read at most `latest_wall` before: `candidate` (`now`, or a moment
+/// The value that follows `last` when the wall clock reads `now`, after it
+/// read at most `latest_wall` before: `candidate` (`now`, or a moment
 /// shortly before it) unless that would not be greater than `last`.
 fn following(last: i64, latest_wall: i64, now: i64, candidate: i64) -> i64 {
     if now.saturating_add(MAX_AHEAD_MS) < latest_wall {
@@ -102,16 +132,43 @@ fn following(last: i64, latest_wall: i64, now: i64, candidate: i64) -> i64 {
 /// unless the wall clock was stepped back.
 pub fn next_request_timestamp_ms() -> i64 {
     let now = wall_clock_ms();
-    next_at(&sequence().last, now, now)
+    next_at(&sequences().api_call, now, now, |_| false)
 }
 
-/// A timestamp for a Get or Refresh without a shared cache: a random moment
-/// of the last second, greater than every one this process family used for
-/// a token request before (see the module's documentation).
+/// A timestamp for a Get or Refresh without a shared cache: the wall clock,
+/// or within [`spreading`] a random moment of the last second that none of
+/// the last [`RECENT`] wall-clock ones took; greater than every one of its
+/// kind this process family used before (see the module's documentation).
 pub(crate) fn next_token_request_timestamp_ms() -> i64 {
+    let sequences = sequences();
     let now = wall_clock_ms();
-    let back = (super::random_fraction() * TOKEN_REQUEST_SPREAD_MS as f64) as i64;
-    next_at(&sequence().last_token_request, now, now - back)
+    if SPREADING.with(Cell::get) {
+        let back = (super::random_fraction() * TOKEN_REQUEST_SPREAD_MS as f64) as i64;
+        next_at(&sequences.spread_token_request, now, now - back, |value| {
+            sequences
+                .recent
+                .iter()
+                .any(|recent| recent.load(Ordering::Acquire) == value)
+        })
+    } else {
+        let value = next_at(&sequences.token_request, now, now, |_| false);
+        let slot = sequences.next_recent.fetch_add(1, Ordering::AcqRel) as usize % RECENT;
+        sequences.recent[slot].store(value, Ordering::Release);
+        value
+    }
+}
+
+thread_local! {
+    static SPREADING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `body` with this thread's token requests spread over the last second
+/// when `spread` (a renewal after a refusal, a retry after 1001).
+pub(crate) fn spreading<R>(spread: bool, body: impl FnOnce() -> R) -> R {
+    let before = SPREADING.with(|s| s.replace(spread));
+    let result = body();
+    SPREADING.with(|s| s.set(before));
+    result
 }
 
 /// What a timestamp is for, which decides the sequence it is drawn from.
@@ -121,7 +178,7 @@ pub(crate) fn next_token_request_timestamp_ms() -> i64 {
 pub(crate) enum TimestampUse {
     /// An API call's `apim-timestamp`: the wall clock.
     ApiCall,
-    /// A Get or Refresh: a random moment of the last second.
+    /// A Get or Refresh: the wall clock, or spread (see [`spreading`]).
     TokenRequest,
 }
 
@@ -137,29 +194,42 @@ impl TimestampUse {
     /// Makes every later timestamp of this use in this process family
     /// greater than `drawn` (drawn for it from a fleet's shared sequence).
     pub(crate) fn at_least(self, drawn: i64) {
-        let sequence = sequence();
-        let last = match self {
-            TimestampUse::ApiCall => &sequence.last,
-            TimestampUse::TokenRequest => &sequence.last_token_request,
+        let sequences = sequences();
+        let lines: &[&Line] = match self {
+            TimestampUse::ApiCall => &[&sequences.api_call],
+            TimestampUse::TokenRequest => {
+                &[&sequences.token_request, &sequences.spread_token_request]
+            }
         };
-        last.fetch_max(drawn, Ordering::AcqRel);
+        for line in lines {
+            line.last.fetch_max(drawn, Ordering::AcqRel);
+        }
     }
 }
 
-fn next_at(last: &AtomicI64, now: i64, candidate: i64) -> i64 {
-    let sequence = sequence();
-    let latest_wall = sequence.latest_wall.load(Ordering::Acquire);
-    let previous = last
+/// The next value of `line` (see [`following`]), passing over any value
+/// `taken` says another sequence used.
+fn next_at(line: &Line, now: i64, candidate: i64, taken: impl Fn(i64) -> bool) -> i64 {
+    let latest_wall = line.latest_wall.load(Ordering::Acquire);
+    let after = |last: i64| {
+        let mut value = following(last, latest_wall, now, candidate);
+        while taken(value) {
+            value = value.saturating_add(1);
+        }
+        value
+    };
+    let previous = line
+        .last
         .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
-            Some(following(last, latest_wall, now, candidate))
+            Some(after(last))
         })
         .unwrap_or_else(|last| last);
     if now + MAX_AHEAD_MS < latest_wall {
-        sequence.latest_wall.store(now, Ordering::Release);
+        line.latest_wall.store(now, Ordering::Release);
     } else {
-        sequence.latest_wall.fetch_max(now, Ordering::AcqRel);
+        line.latest_wall.fetch_max(now, Ordering::AcqRel);
     }
-    following(previous, latest_wall, now, candidate)
+    after(previous)
 }
 
 #[cfg(test)]
@@ -219,7 +289,7 @@ mod tests {
         assert_eq!(
             following(now + day, now + day, now, now - 700),
             now - 700,
-            "a token request's candidate, after the clock was corrected"
+            "a spread candidate, after the clock was corrected"
         );
         assert_eq!(
             following(now + 5, now + 1000, now, now),
@@ -239,9 +309,41 @@ mod tests {
     }
 
     #[test]
-    fn token_request_timestamps_spread_over_the_last_second_and_increase() {
-        // Eight "hosts" fetching in the same millisecond: each draws its
-        // first token-request timestamp (greater than nothing before).
+    fn spread_token_requests_never_repeat_a_wall_clock_one_and_end_with_their_scope() {
+        let wall: Vec<i64> = (0..RECENT)
+            .map(|_| next_token_request_timestamp_ms())
+            .collect();
+        assert!(wall.windows(2).all(|w| w[0] < w[1]));
+        let after = wall_clock_ms();
+        assert!(
+            wall.iter()
+                .all(|&v| (after - 60_000..=after + 30_000).contains(&v))
+        );
+        let spread: Vec<i64> = spreading(true, || {
+            (0..300)
+                .map(|_| next_token_request_timestamp_ms())
+                .collect()
+        });
+        assert!(spread.windows(2).all(|w| w[0] < w[1]));
+        for value in &spread {
+            assert!(!wall.contains(value), "{value} was a wall-clock value too");
+        }
+        // Passing over taken values: a candidate on a taken value moves on.
+        let line = Line::new();
+        let now = 1_700_000_000_000;
+        assert_eq!(
+            next_at(&line, now, now - 10, |v| v == now - 10 || v == now - 9),
+            now - 8
+        );
+        // The scope ended: the wall clock again.
+        let next = next_token_request_timestamp_ms();
+        assert!(next > *wall.last().unwrap() && next >= wall_clock_ms() - 1000);
+    }
+
+    #[test]
+    fn spread_token_request_timestamps_cover_the_last_second_and_increase() {
+        // Eight "hosts" renewing in the same millisecond: each draws its
+        // first spread timestamp (greater than nothing before).
         let now = 1_700_000_000_000;
         let draws: Vec<i64> = (0..2000)
             .map(|_| {
@@ -258,9 +360,11 @@ mod tests {
         );
         // In this process the sequence still increases, near the clock
         // (other tests' fleet draws may have run it ahead by seconds).
-        let values: Vec<i64> = (0..3000)
-            .map(|_| next_token_request_timestamp_ms())
-            .collect();
+        let values: Vec<i64> = spreading(true, || {
+            (0..3000)
+                .map(|_| next_token_request_timestamp_ms())
+                .collect()
+        });
         assert!(values.windows(2).all(|w| w[0] < w[1]));
         let after = wall_clock_ms();
         assert!(

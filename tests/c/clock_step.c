@@ -8,7 +8,9 @@
  * enos_client_auth_headers(), with the clock a day fast, then corrected.
  * Prints "fast: N ms" (how far ahead the requests were while the clock was
  * fast) and "ahead: N ms" for the corrected clock and exits 0, or 1 on a
- * failed call. Environment: ENOS_GATEWAY_URL, ENOS_APP_KEY, ENOS_APP_SECRET.
+ * failed call. It also sends two Gets while the clock is fast and one
+ * after it was corrected: the test reads their timestamps from the fake.
+ * Environment: ENOS_GATEWAY_URL, ENOS_APP_KEY, ENOS_APP_SECRET.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -59,6 +61,17 @@ static long long request_timestamp(const enos_client *client) {
   return timestamp;
 }
 
+/* One Get Access Token (always a request): 0, or -1. */
+static int get(const enos_client *client) {
+  char *token = NULL;
+  if (enos_client_get_token(client, &token, NULL) != ENOS_OK) {
+    fprintf(stderr, "enos_client_get_token: %s\n", enos_last_error_message());
+    return -1;
+  }
+  enos_string_free(token);
+  return 0;
+}
+
 int main(void) {
   enos_client_builder *builder = NULL;
   enos_client *client = NULL;
@@ -77,9 +90,18 @@ int main(void) {
     }
   }
   printf("fast: %lld ms\n", fast - real_now_ms());
+  for (int i = 0; i < 2; i++) {
+    if (get(client) != 0) {
+      return 1;
+    }
+  }
   wall_offset_ms = 0; /* corrected */
+  /* An API call first: its sequence notices the correction; the Gets' must too. */
   long long timestamp = request_timestamp(client);
   long long now = real_now_ms();
+  if (get(client) != 0) {
+    return 1;
+  }
   enos_client_free(client);
   if (timestamp < 0) {
     return 1;

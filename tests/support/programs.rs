@@ -165,7 +165,12 @@ impl FakeProcess {
 
     /// The fake's counters (`GET /fake/control/stats`) as JSON.
     pub fn stats(&self) -> serde_json::Value {
-        let answer = self.request("GET", "/fake/control/stats", "");
+        self.get_json("/fake/control/stats")
+    }
+
+    /// The JSON body of a GET of `path` (a control endpoint).
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        let answer = self.request("GET", path, "");
         let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
         serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"))
     }
