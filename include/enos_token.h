@@ -837,7 +837,10 @@ enum enos_status enos_client_refresh_token(const struct enos_client *client,
  *   the wall clock, counted from when its request was sent): Get. At most
  *   one Get/Refresh per client is in flight: other callers wait for it,
  *   each at most the client's overall timeout from the start of its own
- *   call (then `ENOS_ERR_TIMEOUT`), and share its outcome.
+ *   call (then `ENOS_ERR_TIMEOUT`), and share its outcome. The fetch runs
+ *   on the latest deadline among the callers waiting for it, never on a
+ *   shorter one left to the caller that started it (which runs it to the
+ *   end).
  * - Transient failures are retried (`enos_client_builder_set_retries()`).
  *   If the fetch still fails while the cached token is valid, that token is
  *   returned and the next attempt waits 30 s (or until expiry). Only when

@@ -31,6 +31,7 @@ impl ManagedToken {
                 }
                 Next::Fail(error) => return Err(error),
                 Next::Wait(flight) => {
+                    flight.extend(deadline);
                     if !waited {
                         Counters::add(&self.counters.waits);
                         waited = true;

@@ -52,6 +52,7 @@ impl ManagedToken {
             shared_generation,
             renewal,
         } = departure;
+        flight.extend(deadline);
         let mut landing = Landing {
             cache: self,
             flight: &flight,
@@ -64,6 +65,7 @@ impl ManagedToken {
             pause,
             cached_token: cached_token.as_deref(),
             renewal,
+            flight: Some(&flight),
         };
         let mut log = HeldLog::default();
         let (outcome, fleet_lock) = match &self.shared {

@@ -56,9 +56,29 @@ impl Fetch {
 pub(crate) struct Flight {
     ended: Mutex<bool>,
     signal: Condvar,
+    /// The latest deadline among its caller and its waiters: the fetch runs
+    /// on it, never on a shorter one left to the caller that started it.
+    deadline: Mutex<Option<Moment>>,
 }
 
 impl Flight {
+    /// A caller with `deadline` flies or joins: the flight may now run until
+    /// then, if that is later.
+    pub(crate) fn extend(&self, deadline: Moment) {
+        let mut current = self.deadline.lock().unwrap_or_else(PoisonError::into_inner);
+        if current.is_none_or(|current| deadline.monotonic_ns > current.monotonic_ns) {
+            *current = Some(deadline);
+        }
+    }
+
+    /// The flight's deadline: the latest of `at_least` and its callers'.
+    pub(crate) fn deadline(&self, at_least: Moment) -> Moment {
+        match *self.deadline.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some(latest) if latest.monotonic_ns > at_least.monotonic_ns => latest,
+            _ => at_least,
+        }
+    }
+
     /// Waits until the flight has ended, at most `timeout`; true if it has.
     pub(crate) fn wait(&self, timeout: Duration) -> bool {
         let ended = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
@@ -111,6 +131,16 @@ pub(crate) struct FetchContext<'a> {
     /// the app key renew at the same instant, so its timestamp is spread
     /// (`time::timestamp::spreading`).
     pub(crate) renewal: bool,
+    /// The flight, whose waiters extend its deadline (`None`: none to wait).
+    pub(crate) flight: Option<&'a Flight>,
+}
+
+impl FetchContext<'_> {
+    /// The deadline the fetch runs on now: `deadline`, or a waiter's later.
+    fn deadline(&self, deadline: Moment) -> Moment {
+        self.flight
+            .map_or(deadline, |flight| flight.deadline(deadline))
+    }
 }
 
 /// A token a fetch got: when its request was sent, and by which operation.
@@ -141,7 +171,7 @@ pub(crate) fn fetch_with_retries(
     match one_operation_with_retries(source, &fetch, deadline, context, log) {
         Err(e)
             if matches!(fetch, Fetch::Refresh(_))
-                && !deadline.has_passed(context.clock.now())
+                && !context.deadline(deadline).has_passed(context.clock.now())
                 && (e.answer_lost()
                     || e.kind() == ErrorKind::Service
                         && matches!(
@@ -161,7 +191,7 @@ pub(crate) fn fetch_with_retries(
                 Fetch::Refresh(refreshed)
                     if e.answer_lost()
                         && *current.0.access_token == **refreshed
-                        && !deadline.has_passed(context.clock.now()) =>
+                        && !context.deadline(deadline).has_passed(context.clock.now()) =>
                 {
                     log.push(
                         LogLevel::Info,
@@ -219,8 +249,9 @@ fn one_operation_with_retries(
     loop {
         attempt += 1;
         let sent = context.clock.now();
+        let attempt_deadline = context.deadline(deadline);
         let answer = crate::time::timestamp::spreading(spread, || {
-            source.fetch(fetch, Some(context.clock.instant_of(deadline)))
+            source.fetch(fetch, Some(context.clock.instant_of(attempt_deadline)))
         });
         let error = match answer {
             Ok(token) => {
@@ -239,25 +270,32 @@ fn one_operation_with_retries(
                 None => error,
             },
         };
-        // A 1001: another process (on another host: a shared cache draws
-        // unique timestamps for one host's) sent the same timestamp. Such
-        // processes tend to fetch at the same instant (a sibling's Refresh
-        // retired their token), so each waits a random few milliseconds.
-        let delay =
-            if error.service_status() == service_status::REPEATED_REQUEST && replays_left > 0 {
-                replays_left -= 1;
-                spread = true;
-                Some(Duration::from_millis(
-                    1 + (crate::time::random_fraction() * 49.0) as u64,
-                ))
-            } else if error.is_transient() && !error.answer_lost() && retries_left > 0 {
-                retries_left -= 1;
-                Some(backoff(context.options.base_backoff, attempt))
-            } else {
-                None
-            };
+        let extended = context.deadline(deadline).monotonic_ns > attempt_deadline.monotonic_ns;
+        let delay = if error.kind() == ErrorKind::Timeout && extended && !error.answer_lost() {
+            // The attempt ran out of a deadline a waiter has since pushed
+            // back: again at once, on the later one (no retry used).
+            Some(Duration::ZERO)
+        } else if error.service_status() == service_status::REPEATED_REQUEST && replays_left > 0 {
+            // A 1001: another process (on another host: a shared cache draws
+            // unique timestamps for one host's) sent the same timestamp.
+            // Such processes tend to fetch at the same instant (a sibling's
+            // Refresh retired their token), so each waits a random few
+            // milliseconds, and draws a spread timestamp.
+            replays_left -= 1;
+            spread = true;
+            Some(Duration::from_millis(
+                1 + (crate::time::random_fraction() * 49.0) as u64,
+            ))
+        } else if error.is_transient() && !error.answer_lost() && retries_left > 0 {
+            retries_left -= 1;
+            Some(backoff(context.options.base_backoff, attempt))
+        } else {
+            None
+        };
         let now = context.clock.now();
-        let Some(delay) = delay.filter(|d| !deadline.has_passed(now.later_by(*d))) else {
+        let Some(delay) =
+            delay.filter(|d| !context.deadline(deadline).has_passed(now.later_by(*d)))
+        else {
             log.push(
                 LogLevel::Warn,
                 format!("{what} failed (attempt {attempt}): {error}"),

@@ -21,6 +21,8 @@ pub(super) enum Step {
 pub(super) struct Script {
     steps: Mutex<VecDeque<Step>>,
     fetches: Mutex<Vec<Fetch>>,
+    /// The deadline each fetch was given.
+    deadlines: Mutex<Vec<Option<Instant>>>,
 }
 
 impl Script {
@@ -43,8 +45,9 @@ impl Script {
 }
 
 impl TokenSource for Script {
-    fn fetch(&self, fetch: &Fetch, _: Option<Instant>) -> Result<Token, Error> {
+    fn fetch(&self, fetch: &Fetch, deadline: Option<Instant>) -> Result<Token, Error> {
         self.fetches.lock().unwrap().push(fetch.clone());
+        self.deadlines.lock().unwrap().push(deadline);
         let step = self.steps.lock().unwrap().pop_front();
         match step.unwrap_or_else(|| panic!("unexpected fetch {fetch:?}")) {
             Step::Answer(result) => result,
@@ -377,4 +380,43 @@ fn debug_output_shows_hints_of_tokens_only() {
         !format!("{cached:?}").contains("secret-value"),
         "{cached:?}"
     );
+}
+
+#[test]
+fn a_fetch_runs_on_the_latest_deadline_of_its_waiters() {
+    // A caller left with 10 ms starts a fetch; one with 5 s joins it. The
+    // fetch's attempt runs out of the 10 ms: it goes on, on the 5 s, and
+    // both get the token (the waiter never the starter's timeout).
+    let s = setup();
+    let (started, release) = s.script.blocked();
+    let starter = {
+        let (cache, script) = (s.cache.clone(), s.script.clone());
+        std::thread::spawn(move || {
+            cache.access_token_within(&*script, Duration::from_millis(10), str::to_string)
+        })
+    };
+    started.recv().unwrap();
+    let waiter = {
+        let (cache, script) = (s.cache.clone(), s.script.clone());
+        std::thread::spawn(move || {
+            cache.access_token_within(&*script, Duration::from_secs(5), str::to_string)
+        })
+    };
+    s.wait_for_waiters(1);
+    s.script.answer(token("tok-1", 7200));
+    let out_of_time = Error::new(
+        ErrorKind::Timeout,
+        "no complete answer from the gateway within the 10 ms deadline",
+    );
+    release.send(Err(out_of_time)).unwrap();
+    assert_eq!(waiter.join().unwrap().unwrap(), "tok-1");
+    assert_eq!(starter.join().unwrap().unwrap(), "tok-1");
+    let deadlines = s.script.deadlines.lock().unwrap().clone();
+    assert_eq!(deadlines.len(), 2, "{deadlines:?}");
+    let (first, second) = (deadlines[0].unwrap(), deadlines[1].unwrap());
+    assert!(
+        second >= first + Duration::from_secs(4),
+        "{first:?} then {second:?}"
+    );
+    assert_eq!(s.cache.counters.values().retries, 1);
 }
