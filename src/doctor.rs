@@ -1,6 +1,7 @@
 //! A setup checked step by step, for people (`enos-token doctor`): the
 //! gateway URL, the proxy, DNS, TCP, TLS and the certificate, the clock
-//! against the gateway's, a Get and a Refresh. Each step reports what it
+//! against the gateway's, a Get, and when asked a Refresh (which retires
+//! the token every process and host of the app key holds). Each step reports what it
 //! found and, when it failed, what to do; the steps after a failure that
 //! makes them meaningless are not run. Never a secret or a token in a finding.
 
@@ -26,6 +27,18 @@ pub struct Setup {
     pub ca_file: Option<String>,
     /// `None`: the proxy environment variables; `Some("")`: no proxy.
     pub proxy: Option<String>,
+    /// Also a Refresh. It retires the token the app key's other processes
+    /// and hosts hold (they Get the new one when the gateway refuses theirs).
+    pub refresh: bool,
+    /// A shared cache directory the Get and Refresh publish their tokens
+    /// through (`ClientBuilder::shared_cache`), so that its other users get
+    /// the new token instead of a retired one.
+    pub shared_cache: Option<String>,
+}
+
+/// `url` without any user info (`user:password@`), for showing.
+pub fn url_for_display(url: &str) -> String {
+    crate::transport::without_user_info(url)
 }
 
 impl Drop for Setup {
@@ -330,7 +343,7 @@ impl Doctor<'_> {
         };
     }
 
-    /// A Get and a Refresh with the setup's credentials.
+    /// A Get and, if asked for, a Refresh with the setup's credentials.
     fn token_calls(&mut self) -> Option<()> {
         let setup = self.setup;
         let client = ClientBuilder::new(&setup.gateway_url, &setup.app_key, &setup.app_secret)
@@ -341,6 +354,9 @@ impl Doctor<'_> {
                 }
                 if let Some(proxy) = &setup.proxy {
                     builder.proxy(proxy)?;
+                }
+                if let Some(directory) = &setup.shared_cache {
+                    builder.shared_cache(directory)?;
                 }
                 builder.build()
             });
@@ -371,6 +387,9 @@ impl Doctor<'_> {
                 return None;
             }
         };
+        if !setup.refresh {
+            return Some(());
+        }
         match client.refresh_token(&token.access_token) {
             Ok(refreshed) => self.emit(
                 "Refresh",

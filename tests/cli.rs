@@ -267,7 +267,18 @@ fn usage_and_configuration_errors_have_their_exit_codes() {
 }
 
 fn doctor(url: &str, runtime: &RuntimeDirectory, extra: &[(&str, &str)]) -> (i32, String) {
-    let mut command = cli(url, runtime, &["doctor"]);
+    doctor_with(url, runtime, &[], extra)
+}
+
+fn doctor_with(
+    url: &str,
+    runtime: &RuntimeDirectory,
+    flags: &[&str],
+    extra: &[(&str, &str)],
+) -> (i32, String) {
+    let mut args = vec!["doctor"];
+    args.extend_from_slice(flags);
+    let mut command = cli(url, runtime, &args);
     command.envs(extra.iter().copied());
     let output = output(&mut command);
     (code(&output), text(&output.stdout))
@@ -281,18 +292,21 @@ fn the_doctor_names_what_is_wrong() {
     assert_eq!(code, 0, "{report}");
     for step in [
         "configuration",
+        "token cache",
         "gateway URL",
         "DNS",
         "TCP connect",
         "clock",
         "Get",
-        "Refresh",
     ] {
         assert!(
             report.contains(&format!("OK   {step}:")),
             "{step}: {report}"
         );
     }
+    // A Refresh retires every other holder's token: only when asked.
+    assert!(report.contains("SKIP Refresh: not tried"), "{report}");
+    assert_eq!(fake.stats()["refreshRequests"], 0, "{report}");
     assert!(
         report.contains(&format!("set, {} characters", APP_SECRET.len())),
         "{report}"
@@ -636,4 +650,238 @@ fn processes_run_one_after_another_never_repeat_a_token_request_timestamp() {
     let repeated = requests.iter().filter(|r| r["status"] == 1001).count();
     assert_eq!(repeated, 0, "answered 1001");
     assert_eq!(requests.len(), 300, "one Get per process, none sent twice");
+}
+
+#[test]
+fn doctor_refresh_publishes_the_new_token_to_the_cache_the_other_commands_use() {
+    let fake = FakeProcess::start(&[]);
+    let runtime = RuntimeDirectory::new("doctor-refresh");
+    let token =
+        |runtime: &RuntimeDirectory| text(&output(&mut cli(&fake.url, runtime, &["token"])).stdout);
+    let before = token(&runtime);
+    let (exit, report) = doctor_with(&fake.url, &runtime, &["--refresh"], &[]);
+    assert_eq!(exit, 0, "{report}");
+    assert!(report.contains("OK   Refresh: new token"), "{report}");
+    let after = token(&runtime);
+    assert_ne!(
+        after, before,
+        "the cache serves the refreshed token, not the retired one"
+    );
+    let out = output(&mut cli(
+        &fake.url,
+        &runtime,
+        &["request", "GET", "/fake/v1/echo"],
+    ));
+    assert_eq!(
+        code(&out),
+        0,
+        "the published token works: {}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn the_doctor_shows_the_gateway_url_without_its_password() {
+    let fake = FakeProcess::start(&[]);
+    let runtime = RuntimeDirectory::new("doctor-password");
+    let with_password = fake.url.replace("http://", "http://user:hunter2@");
+    let (_, report) = doctor(&with_password, &runtime, &[]);
+    assert!(!report.contains("hunter2"), "{report}");
+    assert!(report.contains("gateway http://…@127.0.0.1"), "{report}");
+}
+
+#[test]
+fn an_unusable_default_cache_is_a_warning_and_the_commands_work_without_it() {
+    let fake = FakeProcess::start(&[]);
+    let runtime = RuntimeDirectory::new("cache-warning");
+    // A group-writable runtime directory (umask 002) and no HOME fallback.
+    std::fs::set_permissions(
+        &runtime.0,
+        std::os::unix::fs::PermissionsExt::from_mode(0o775),
+    )
+    .unwrap();
+    let cache = runtime.0.join("enos-token");
+    std::fs::create_dir(&cache).unwrap();
+    std::fs::set_permissions(&cache, std::os::unix::fs::PermissionsExt::from_mode(0o770)).unwrap();
+    let mut command = cli(&fake.url, &runtime, &["token"]);
+    command.env_remove("HOME").env_remove("XDG_CACHE_HOME");
+    let out = output(&mut command);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one warning line: {stderr}");
+    assert!(
+        stderr.starts_with("enos-token: warning: the token is not kept"),
+        "{stderr}"
+    );
+    let mut command = cli(&fake.url, &runtime, &["doctor"]);
+    command.env_remove("HOME").env_remove("XDG_CACHE_HOME");
+    let report = text(&output(&mut command).stdout);
+    assert!(report.contains("WARN token cache:"), "{report}");
+
+    // With the runtime directory unusable, ~/.cache is used, made private.
+    let home_directory = RuntimeDirectory::new("cache-home");
+    let home = home_directory.0.clone();
+    let mut command = cli(&fake.url, &runtime, &["token"]);
+    command.env("HOME", &home).env_remove("XDG_CACHE_HOME");
+    let out = output(&mut command);
+    assert_eq!((code(&out), text(&out.stderr)), (0, String::new()));
+    let mode = std::fs::metadata(home.join(".cache"))
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o700
+    );
+    assert!(home.join(".cache/enos-token").is_dir());
+}
+
+#[test]
+fn output_errors_are_reported_and_a_closed_pipe_ends_quietly() {
+    let fake = FakeProcess::start(&[]);
+    let runtime = RuntimeDirectory::new("output");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    for args in [
+        &["request", "GET", "/fake/v1/echo"][..],
+        &["token"][..],
+        &["headers"][..],
+        &["--help"][..],
+    ] {
+        let out = output(cli(&fake.url, &runtime, args).stdout(full.try_clone().unwrap()));
+        assert_eq!(
+            code(&out),
+            4,
+            "{args:?} into a full disk: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("No space left on device"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    // A reader that goes away (`| head -c1`, `| true`): killed by SIGPIPE,
+    // as coreutils are, no message, no panic.
+    for args in [&["doctor"][..], &["--help"][..], &["token"][..]] {
+        let mut child = cli(&fake.url, &runtime, args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader is gone before the first write
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&out.status),
+            Some(libc::SIGPIPE),
+            "{args:?}: {:?} {}",
+            out.status,
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stderr), "", "{args:?}");
+    }
+}
+
+#[test]
+fn server_bytes_are_escaped_on_a_terminal_and_exact_in_a_pipe() {
+    let fake = FakeProcess::start(&[]);
+    let runtime = RuntimeDirectory::new("escape");
+    // A generated download: arbitrary bytes, escape characters among them.
+    let path = "/connect-service/v2.1/files?action=download&fileUri=enos-connect://fake/100000.bin";
+    let piped = output(&mut cli(&fake.url, &runtime, &["request", "GET", path]));
+    assert_eq!(code(&piped), 0);
+    assert_eq!(piped.stdout.len(), 100_000, "exact bytes into a pipe");
+    assert!(
+        piped.stdout.contains(&0x1b),
+        "the file holds escape characters"
+    );
+    let mut script = Command::new("script");
+    script
+        .args(["-qec"])
+        .arg(format!(
+            "{} request GET '{path}'",
+            env!("CARGO_BIN_EXE_enos-token")
+        ))
+        .arg("/dev/null")
+        .env("ENOS_GATEWAY_URL", &fake.url)
+        .env("ENOS_APP_KEY", APP_KEY)
+        .env("ENOS_APP_SECRET", APP_SECRET)
+        .env("XDG_RUNTIME_DIR", &runtime.0)
+        .env("NO_PROXY", "*");
+    let Ok(on_terminal) = script.output() else {
+        support::programs::missing_tool("script (util-linux)", "the terminal escaping test");
+        return;
+    };
+    assert!(
+        on_terminal.status.success(),
+        "{}",
+        text(&on_terminal.stderr)
+    );
+    assert!(
+        !on_terminal.stdout.contains(&0x1b),
+        "an escape character reached the terminal"
+    );
+    assert!(text(&on_terminal.stdout).contains("\\x1b"));
+}
+
+#[test]
+fn the_command_line_never_dumps_core_and_warns_about_a_readable_secret_file() {
+    let fake = FakeProcess::start(&[]);
+    let runtime = RuntimeDirectory::new("core");
+    let mut child = cli(
+        &fake.url,
+        &runtime,
+        &["request", "GET", "/fake/v1/echo?delayMs=3000"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let limits_path = format!("/proc/{}/limits", child.id());
+    let mut limits = String::new();
+    for _ in 0..200 {
+        limits = std::fs::read_to_string(&limits_path).unwrap_or_default();
+        if limits
+            .lines()
+            .any(|l| l.starts_with("Max core file size") && l.contains(" 0 "))
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        limits.lines().any(
+            |l| l.starts_with("Max core file size") && l.split_whitespace().nth(4) == Some("0")
+        ),
+        "{limits}"
+    );
+
+    let secret_file = runtime.0.join("secret");
+    std::fs::write(&secret_file, format!("{APP_SECRET}\n")).unwrap();
+    std::fs::set_permissions(
+        &secret_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let mut command = cli(&fake.url, &runtime, &["token"]);
+    command
+        .env_remove("ENOS_APP_SECRET")
+        .env("ENOS_APP_SECRET_FILE", &secret_file);
+    let out = output(&mut command);
+    assert_eq!(code(&out), 0, "read all the same: {}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("can be read by group or others (mode 644: chmod 600 it)"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::set_permissions(
+        &secret_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let out = output(&mut command);
+    assert_eq!(text(&out.stderr), "", "no warning for a private file");
 }

@@ -38,7 +38,7 @@ pub(crate) use peer_issuer::certificate_presented_by;
 pub(crate) use proxy::choose as choose_proxy;
 pub use proxy::{PROXY_ENVIRONMENT_VARIABLES, ProxySetting};
 pub use url::GatewayUrl;
-pub(crate) use url::explicit_port;
+pub(crate) use url::{explicit_port, without_user_info};
 
 /// Responses larger than this are refused (`ErrorKind::BadResponse`).
 pub const MAX_RESPONSE_BODY_BYTES: u64 = 1024 * 1024;

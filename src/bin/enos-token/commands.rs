@@ -1,12 +1,12 @@
 //! `enos-token token`, `headers` and `doctor`.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
 use enos_token::doctor::{Setup, Step, diagnose};
 
-use crate::configuration::{client_of, configuration_of};
+use crate::configuration::{Cache, cache_of, client_of, configuration_of};
 use crate::options::Options;
-use crate::{Failure, expect_arguments, library, usage};
+use crate::{Failure, expect_arguments, library, stdout, usage};
 
 /// The body of --data: the text itself, @FILE, or @- for standard input.
 fn body_of(options: &Options) -> Result<Vec<u8>, Failure> {
@@ -32,9 +32,9 @@ pub fn token(options: &Options) -> Result<u8, Failure> {
     let (token, seconds_left) = client.access_token_and_seconds_left().map_err(library)?;
     if options.json {
         let json = serde_json::json!({"accessToken": token, "expiresIn": seconds_left});
-        println!("{json}");
+        stdout::write(format!("{json}\n"))?;
     } else {
-        println!("{token}");
+        stdout::write(format!("{token}\n"))?;
     }
     Ok(0)
 }
@@ -46,37 +46,68 @@ pub fn headers(options: &Options) -> Result<u8, Failure> {
     let headers = client
         .auth_headers(options.query.as_deref().unwrap_or(""), &body)
         .map_err(library)?;
-    print!("{}", headers.replace("\r\n", "\n"));
+    stdout::write(headers.replace("\r\n", "\n"))?;
     Ok(0)
 }
 
 pub fn doctor(options: &Options) -> Result<u8, Failure> {
-    expect_arguments(options, 1, "doctor")?;
+    expect_arguments(options, 1, "doctor [--refresh]")?;
     let configuration = match configuration_of(options) {
         Ok(configuration) => configuration,
         Err(failure) => {
-            println!("FAIL configuration: {}", failure.message);
-            println!("     → set what is missing (enos-token --help lists the variables)");
+            stdout::write(format!(
+                "FAIL configuration: {}\n     → set what is missing (enos-token --help lists the variables)\n",
+                failure.message
+            ))?;
             return Ok(3);
         }
     };
-    println!("OK   configuration: {}", configuration.sources.join("; "));
+    for warning in &configuration.warnings {
+        stdout::write(format!("WARN {warning}\n"))?;
+    }
+    stdout::write(format!(
+        "OK   configuration: {}\n",
+        configuration.sources.join("; ")
+    ))?;
+    let cache = cache_of(options);
+    stdout::write(match &cache {
+        Cache::None => "SKIP token cache: --no-cache\n".to_string(),
+        Cache::Usable(directory) => format!("OK   token cache: {directory}\n"),
+        Cache::Unusable(why) => format!(
+            "WARN token cache: {why}\n     → the other commands work without it, fetching a token each time; \
+             fix the directory, or give --no-cache\n"
+        ),
+    })?;
     let setup = Setup {
         gateway_url: configuration.gateway.clone(),
         app_key: configuration.app_key.clone(),
         app_secret: configuration.secret.clone(),
         ca_file: configuration.ca_file.clone(),
         proxy: options.proxy.clone(),
+        refresh: options.refresh,
+        shared_cache: match &cache {
+            Cache::Usable(directory) => Some(directory.clone()),
+            _ => None,
+        },
     };
     let mut print = |step: &Step| {
         let verdict = if step.passed { "OK  " } else { "FAIL" };
-        println!("{verdict} {}: {}", step.name, step.finding);
+        let mut lines = format!("{verdict} {}: {}\n", step.name, step.finding);
         if let Some(advice) = &step.advice {
-            println!("     → {advice}");
+            lines.push_str(&format!("     → {advice}\n"));
         }
-        let _ = std::io::stdout().flush();
+        if let Err(failure) = stdout::write(lines) {
+            eprintln!("enos-token: {}", failure.message);
+            std::process::exit(i32::from(failure.code));
+        }
     };
     let passed = diagnose(&setup, &mut print);
     drop(setup);
+    if passed && !options.refresh {
+        stdout::write(
+            "SKIP Refresh: not tried: it retires the token every process and host of this app key \
+             holds (enos-token doctor --refresh tries it, and shares the new token through the cache)\n",
+        )?;
+    }
     Ok(if passed { 0 } else { 1 })
 }

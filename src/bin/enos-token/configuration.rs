@@ -1,18 +1,22 @@
 //! The configuration (flags over the environment), the shared cache's
 //! directory, and the client built from them.
 
+use std::os::unix::fs::DirBuilderExt;
+
 use enos_token::{Client, ClientBuilder, Error, LogLevel, Logger};
 
 use crate::options::Options;
 use crate::{Failure, configuration, usage};
 
-/// The configuration, with where each part came from.
+/// The configuration, with where each part came from, and what is worth a
+/// warning (a secret file others may read).
 pub struct Configuration {
     pub gateway: String,
     pub app_key: String,
     pub secret: String,
     pub ca_file: Option<String>,
     pub sources: Vec<String>,
+    pub warnings: Vec<String>,
 }
 
 impl Drop for Configuration {
@@ -45,8 +49,10 @@ pub fn configuration_of(options: &Options) -> Result<Configuration, Failure> {
         "--secret-file",
         "ENOS_APP_SECRET_FILE",
     );
+    let mut warnings = Vec::new();
     let secret = match &secret_file {
         Some((path, source)) => {
+            warnings.extend(secret_file_warning(path));
             let text = std::fs::read_to_string(path).map_err(|e| {
                 configuration(format!(
                     "cannot read the secret file {path} ({source}): {e}"
@@ -76,7 +82,11 @@ pub fn configuration_of(options: &Options) -> Result<Configuration, Failure> {
     };
     let ca_file = from_flag_or_environment(&options.ca_file, "--ca-file", "ENOS_CA_FILE");
     let sources = vec![
-        format!("gateway {} from {}", gateway.0, gateway.1),
+        format!(
+            "gateway {} from {}",
+            enos_token::doctor::url_for_display(&gateway.0),
+            gateway.1
+        ),
         format!("app key {} from {}", app_key.0, app_key.1),
         format!(
             "secret from {} (set, {} characters)",
@@ -94,28 +104,94 @@ pub fn configuration_of(options: &Options) -> Result<Configuration, Failure> {
         secret: secret.0,
         ca_file: ca_file.map(|(path, _)| path),
         sources,
+        warnings,
     })
 }
 
-/// Where the token is shared between invocations, unless --no-cache.
-pub fn cache_directory(options: &Options) -> Option<String> {
-    if options.no_cache {
-        return None;
+/// What is wrong with how the secret file is kept, as OpenSSH checks a
+/// private key: a symbolic link, readable by group or others, or another
+/// user's. The file is read all the same.
+fn secret_file_warning(path: &str) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let link = std::fs::symlink_metadata(path).ok()?;
+    let metadata = std::fs::metadata(path).ok()?;
+    let mut wrong = Vec::new();
+    if link.file_type().is_symlink() {
+        wrong.push("is a symbolic link".to_string());
     }
-    let runtime = std::env::var("XDG_RUNTIME_DIR")
-        .ok()
-        .filter(|v| !v.is_empty());
-    let base = runtime.or_else(|| {
-        std::env::var("XDG_CACHE_HOME")
-            .ok()
-            .filter(|v| !v.is_empty())
-            .or_else(|| {
-                std::env::var("HOME")
-                    .ok()
-                    .map(|home| format!("{home}/.cache"))
-            })
-    })?;
-    Some(format!("{base}/enos-token"))
+    if metadata.mode() & 0o077 != 0 {
+        wrong.push(format!(
+            "can be read by group or others (mode {:03o}: chmod 600 it)",
+            metadata.mode() & 0o777
+        ));
+    }
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if metadata.uid() != me {
+        wrong.push(format!(
+            "belongs to user {}, not to you ({me})",
+            metadata.uid()
+        ));
+    }
+    (!wrong.is_empty()).then(|| format!("the secret file {path} {}", wrong.join(", ")))
+}
+
+/// The token cache between invocations.
+pub enum Cache {
+    /// `--no-cache`.
+    None,
+    /// A directory the library accepted.
+    Usable(String),
+    /// No candidate was usable: why (the command goes on without it).
+    Unusable(String),
+}
+
+/// The candidates for the cache, in order: `$XDG_RUNTIME_DIR/enos-token`,
+/// then `$XDG_CACHE_HOME/enos-token` or `~/.cache/enos-token`.
+fn cache_candidates() -> Vec<String> {
+    let set = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut candidates = Vec::new();
+    if let Some(runtime) = set("XDG_RUNTIME_DIR") {
+        candidates.push(format!("{runtime}/enos-token"));
+    }
+    match (set("XDG_CACHE_HOME"), set("HOME")) {
+        (Some(cache), _) => candidates.push(format!("{cache}/enos-token")),
+        (None, Some(home)) => candidates.push(format!("{home}/.cache/enos-token")),
+        (None, None) => {}
+    }
+    candidates
+}
+
+/// The first usable cache directory (its parent made, private, when
+/// missing), or why there is none; never an error: the cache was not asked
+/// for by name.
+pub fn cache_of(options: &Options) -> Cache {
+    if options.no_cache {
+        return Cache::None;
+    }
+    let mut why = Vec::new();
+    for directory in cache_candidates() {
+        if let Some(parent) = std::path::Path::new(&directory).parent() {
+            if !parent.exists() {
+                let _ = std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(parent);
+            }
+        }
+        let mut probe = match ClientBuilder::new("http://127.0.0.1/", "probe", "probe") {
+            Ok(probe) => probe,
+            Err(e) => return Cache::Unusable(e.message().to_string()),
+        };
+        match probe.shared_cache(&directory) {
+            Ok(_) => return Cache::Usable(directory),
+            Err(e) => why.push(e.message().to_string()),
+        }
+    }
+    if why.is_empty() {
+        why.push("neither XDG_RUNTIME_DIR, XDG_CACHE_HOME nor HOME is set".to_string());
+    }
+    Cache::Unusable(why.join("; "))
 }
 
 pub fn client_of(options: &Options) -> Result<Client, Failure> {
@@ -151,11 +227,23 @@ pub fn client_of(options: &Options) -> Result<Client, Failure> {
             eprintln!("enos-token: {level}: {line}");
         })));
     }
-    if let Some(directory) = cache_directory(options) {
-        if let Some(parent) = std::path::Path::new(&directory).parent() {
-            let _ = std::fs::create_dir_all(parent);
+    for warning in &configuration.warnings {
+        eprintln!("enos-token: warning: {warning}");
+    }
+    match cache_of(options) {
+        Cache::Usable(directory) => {
+            if let Err(e) = builder.shared_cache(&directory) {
+                eprintln!(
+                    "enos-token: warning: the token is not kept between invocations ({})",
+                    e.message()
+                );
+            }
         }
-        builder.shared_cache(&directory).map_err(invalid)?;
+        Cache::Unusable(why) => eprintln!(
+            "enos-token: warning: the token is not kept between invocations ({why}); \
+             --no-cache silences this"
+        ),
+        Cache::None => {}
     }
     builder.build().map_err(invalid)
 }

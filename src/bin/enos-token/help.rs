@@ -23,7 +23,8 @@ Configuration (flags override the environment):
   --gateway URL             ENOS_GATEWAY_URL: the API gateway's base address
   --app-key KEY             ENOS_APP_KEY
   --secret-file PATH        ENOS_APP_SECRET_FILE, or the secret in ENOS_APP_SECRET
-                            (never a flag: it would show in ps)
+                            (never a flag: it would show in ps); a file others
+                            can read, or not yours, is warned about
   --ca-file PEM             ENOS_CA_FILE: trust this CA instead of the built-in roots
   --proxy URL               the proxy (\"\" for none); default: the proxy variables
   --retries N               retries of a rate-limited (429) or unavailable (502/503/504,
@@ -34,8 +35,9 @@ Configuration (flags override the environment):
   -v, --verbose             the library's log lines on standard error (each retry
                             and its wait, each call; never a token or the secret)
   --no-cache                do not share the token between invocations (default:
-                            a shared cache in $XDG_RUNTIME_DIR/enos-token, or
-                            ~/.cache/enos-token when that is unset)
+                            a shared cache in $XDG_RUNTIME_DIR/enos-token, else
+                            ~/.cache/enos-token, made private; when neither is
+                            usable, one warning line and no cache)
   -h, --help                this; COMMAND --help for one command
   -V, --version             the version
 
@@ -45,10 +47,12 @@ is sent as application/json;charset=UTF-8, and signed (only JSON bodies are).
 
 Exit codes: 0 success; 1 the API answered with a status other than 2xx
 (request; the body is printed); 2 usage error; 3 configuration missing or
-invalid; 10 + the library's status for its failures (13 connect, 14 timeout,
-15 TLS, 16 HTTP status, 17 bad response, 18 gateway status, ...); 130 a
-request interrupted by Ctrl-C (the call is cancelled, its connection shut
-down); doctor exits 0 only when every step passed.
+invalid; 4 standard output could not be written (a full disk; a reader
+that went away ends the program quietly, as SIGPIPE does); 10 + the
+library's status for its failures (13 connect, 14 timeout, 15 TLS, 16 HTTP
+status, 17 bad response, 18 gateway status, ...); 130 a request
+interrupted by Ctrl-C (the call is cancelled, its connection shut down);
+doctor exits 0 only when every step passed.
 
 Examples:
   export ENOS_GATEWAY_URL=https://apim.example.com ENOS_APP_KEY=... ENOS_APP_SECRET_FILE=~/.enos-secret
@@ -101,6 +105,8 @@ Examples:
 
 One signed API call: METHOD on PATH (path and query relative to the gateway
 URL). Prints the body; --include prints the status line and headers first.
+On a terminal, control characters the server sent are shown escaped (\x1b);
+into a pipe or a file (or with -o) the bytes are exact.
 A refused token is renewed and the call sent once more. Exits 0 for a 2xx
 answer, 1 for any other (the body is printed all the same). Ctrl-C cancels
 the call (its connection is shut down; a POST may have been processed: the
@@ -132,14 +138,20 @@ Examples:
 "
         }
         "doctor" => {
-            "enos-token doctor
+            "enos-token doctor [--refresh]
 
-Checks the setup step by step, one line per step as it goes (OK or FAIL, what
-was found, then what to do): the configuration (the secret only as set and
-its length), the gateway URL, the proxy, DNS, the TCP connection, TLS and the
-certificate (issuer, expiry, the CA trusted), the local clock against the
-gateway's, a Get and a Refresh. Stops at a failure that makes the rest
-meaningless. Exits 0 only when every step passed.
+Checks the setup step by step, one line per step as it goes (OK, WARN, SKIP
+or FAIL, what was found, then what to do): the configuration (the secret only
+as set and its length; the URL without user info), the token cache, the
+gateway URL, the proxy, DNS, the TCP connection, TLS and the certificate
+(issuer, expiry, the CA trusted), the local clock against the gateway's, and
+a Get. Stops at a failure that makes the rest meaningless. Exits 0 only when
+every step passed.
+
+  --refresh   also a Refresh. It retires the token every other process and
+              host of this app key holds (each Gets the new one when the
+              gateway refuses its own); the new token is put in the cache
+              for this command line's next invocations.
 
 Examples:
   enos-token doctor

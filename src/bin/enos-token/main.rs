@@ -12,6 +12,7 @@
 //! | `request.rs` | `request`: bodies, `-F` parts, `-H` headers, `-o` outputs |
 //! | `progress.rs` | the progress bar of large transfers |
 //! | `interrupt.rs` | Ctrl-C cancels a call in flight (exit 130) |
+//! | `stdout.rs` | standard output, every write checked; server bytes escaped on a terminal |
 
 mod commands;
 mod configuration;
@@ -20,6 +21,7 @@ mod interrupt;
 mod options;
 mod progress;
 mod request;
+mod stdout;
 
 use std::process::ExitCode;
 
@@ -63,6 +65,7 @@ pub fn library(error: Error) -> Failure {
 }
 
 fn main() -> ExitCode {
+    no_core_dumps();
     match run(std::env::args().skip(1).collect()) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
@@ -72,9 +75,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// A core dump of this program would hold the secret and the token: none
+/// is written (no core file, and the process is not dumpable).
+fn no_core_dumps() {
+    let none = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain process settings, valid arguments.
+    unsafe {
+        libc::setrlimit(libc::RLIMIT_CORE, &none);
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+}
+
 fn run(args: Vec<String>) -> Result<u8, Failure> {
     if args.iter().any(|a| a == "--version" || a == "-V") {
-        println!("enos-token {}", env!("CARGO_PKG_VERSION"));
+        stdout::write(format!("enos-token {}\n", env!("CARGO_PKG_VERSION")))?;
         return Ok(0);
     }
     let options = parse(args)?;
@@ -84,11 +101,11 @@ fn run(args: Vec<String>) -> Result<u8, Failure> {
         .filter(|_| options.help)
         .and_then(command_help)
     {
-        print!("{help}");
+        stdout::write(help)?;
         return Ok(0);
     }
     if options.help || command.is_none() {
-        print!("{HELP}");
+        stdout::write(HELP)?;
         return if command.is_none() && !options.help {
             Err(usage("a command is needed"))
         } else {

@@ -27,6 +27,8 @@ pub struct Options {
     pub retry_base_ms: Option<u64>,
     /// `-v`: the library's log lines on standard error.
     pub verbose: bool,
+    /// `doctor --refresh`: also try a Refresh.
+    pub refresh: bool,
     pub help: bool,
     pub positional: Vec<String>,
 }
@@ -63,6 +65,7 @@ pub fn parse(args: Vec<String>) -> Result<Options, Failure> {
             }
             "-v" | "--verbose" => options.verbose = true,
             "--no-cache" => options.no_cache = true,
+            "--refresh" => options.refresh = true,
             "--json" => options.json = true,
             "--include" | "-i" => options.include = true,
             "--help" | "-h" => options.help = true,

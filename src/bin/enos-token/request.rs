@@ -3,7 +3,7 @@
 //! headers (`-H`) and the answer printed or streamed to a file (`-o`);
 //! Ctrl-C cancels it.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use crate::configuration::client_of;
 use crate::interrupt::Interrupts;
 use crate::options::Options;
 use crate::progress::{ProgressBar, stderr_is_a_terminal};
-use crate::{Failure, expect_arguments, library, usage};
+use crate::{Failure, expect_arguments, library, stdout, usage};
 
 /// One `-F` part, as curl takes it.
 #[derive(Debug, PartialEq, Eq)]
@@ -222,18 +222,23 @@ pub fn request(options: &Options) -> Result<u8, Failure> {
             message: format!("interrupted{why}"),
         });
     }
-    let response = sent.map_err(library)?;
-    let mut stdout = std::io::stdout().lock();
+    let response = match sent {
+        Ok(response) => response,
+        // `-o -` into a pipe whose reader went away: end as `head` would.
+        Err(e) if e.kind() == enos_token::ErrorKind::Io && stdout::reader_gone() => {
+            stdout::die_of_sigpipe()
+        }
+        Err(e) => return Err(library(e)),
+    };
     if options.include {
         let mut head = format!("HTTP/1.1 {}\n", response.status());
         for (name, value) in response.headers() {
             head.push_str(&format!("{name}: {value}\n"));
         }
         head.push('\n');
-        let _ = stdout.write_all(head.as_bytes());
+        stdout::write_from_server(head.as_bytes())?;
     }
-    let _ = stdout.write_all(response.body());
-    let _ = stdout.flush();
+    stdout::write_from_server(response.body())?;
     Ok(if (200..300).contains(&response.status()) {
         0
     } else {
