@@ -974,7 +974,8 @@ enum enos_status enos_client_auth_headers(const struct enos_client *client,
  *
  * Refused with `ENOS_ERR_INVALID_ARGUMENT` as `enos_client_request()`
  * refuses them: absolute or scheme-relative URLs, control characters,
- * spaces, non-ASCII or a fragment in the path, a method that is not a token.
+ * spaces, non-ASCII or a fragment in the path, `.` or `..` segments (also
+ * as `%2e`), a method that is not a token.
  *
  * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
  * or `ENOS_ERR_INTERNAL`.
@@ -1264,8 +1265,10 @@ enum enos_status enos_client_send(const struct enos_client *client,
  * could send the token elsewhere or split the request (an absolute or
  * scheme-relative URL such as `http://…` or `//host/…`, a path not
  * starting with `/`, CR, LF or other control characters or spaces in the
- * path, a method that is not an HTTP token, control characters in the
- * content type), a fragment, and a body with HEAD.
+ * path, `.` or `..` segments (also as `%2e`: a server would resolve them
+ * out of the gateway URL's path prefix), a method that is not an HTTP
+ * token, control characters in the content type), a fragment, and a body
+ * with HEAD.
  *
  * The call signs the query it sends, and the body when it is JSON (the
  * rule of `enos_client_send()`), with the managed token (as
@@ -1275,7 +1278,9 @@ enum enos_status enos_client_send(const struct enos_client *client,
  * timeout bounds the whole call, a token renewal included.
  *
  * Any HTTP answer is `ENOS_OK`, whatever its status: 4xx and 5xx are the
- * API's answer, read with `enos_response_status()` and the body. A token
+ * API's answer, read with `enos_response_status()` and the body. No
+ * compression is asked for; a body a server compressed anyway comes as it
+ * was sent, its `Content-Encoding` header with it (outputs too). A token
  * refusal (HTTP 401, or a JSON body whose `status` is 1203) makes the call
  * drop the token it sent (unless another thread already renewed it), get
  * a valid one (one fetch per client, and per fleet with a shared cache),
@@ -1359,7 +1364,9 @@ const uint8_t *enos_response_body(const struct enos_response *response, size_t *
 const char *enos_response_header(const struct enos_response *response, const char *name);
 
 /**
- * The header at `index` (0, 1, ... in the order received): its name (lower
+ * The header at `index` (0, 1, ...: grouped by name, the names in the
+ * order they first came, each name's values in the order received; the
+ * HTTP parser keeps no other order, so `A, B, A` reads `A, A, B`): its name (lower
  * case) in `*name_out` and its value in `*value_out`, both NUL-terminated
  * and valid until `enos_response_free()`. Returns true, or false past the
  * last header (and when `response` is NULL), with both outputs set to NULL.

@@ -228,7 +228,10 @@ class Response {
                             : std::string_view();
   }
 
-  /** Every header as (name in lower case, value), in the order received. */
+  /**
+   * Every header as (name in lower case, value): grouped by name (names in
+   * the order they first came), each name's values in the order received.
+   */
   std::vector<std::pair<std::string_view, std::string_view>> headers() const {
     std::vector<std::pair<std::string_view, std::string_view>> all;
     const char *name = nullptr;

@@ -413,6 +413,7 @@ fn first_answer(gateway: &GatewayUrl, options: TransportOptions) -> Result<Whole
         path_and_query: "/",
         timing: crate::transport::Timing::Whole(Instant::now() + STEP_TIMEOUT),
         resend_on_stale_connection: true,
+        pass_encoded_answers: true,
     };
     transport.exchange_whole(
         &exchange,

@@ -2,11 +2,16 @@
 //!
 //! A client remembers a fingerprint of every token it sent, received or
 //! took from a shared file (its last [`REMEMBERED`] tokens): the keyed
-//! hashes of their 8-byte and 5-byte runs, never the tokens themselves.
-//! Text from the network is scrubbed before it is cleaned or cut: every run
-//! of 8 bytes of a known token is replaced, also where the text splits it
-//! with white space or URL-encodes it (`%XX`); and where a message is cut,
-//! a trailing word holding 5 bytes of a known token is dropped.
+//! hashes of the 8-character runs of its letters and digits (lower case),
+//! and of its 5-byte runs, never the tokens themselves. Text from the
+//! network is scrubbed before it is cleaned or cut: it is read as its
+//! letters and digits only, lower case, with `%XX` (also twice over:
+//! `%252D`) and HTML character references (`&#45;`, `&#x2d;`) decoded and
+//! named ones (`&nbsp;`) skipped, so that a known token is found whatever
+//! separates its characters (white space, dashes, no-break spaces), its
+//! case or its encoding; every such run of 8 is replaced where it stands.
+//! Where a message is cut, a trailing word holding 5 bytes of a known token
+//! is dropped. (Hex or base64 of a token is not looked for.)
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasher, RandomState};
@@ -61,7 +66,12 @@ impl Redactor {
 
     fn add(&mut self, token: &str) {
         let bytes = token.as_bytes();
-        self.runs.extend(bytes.windows(RUN).map(hash));
+        let letters_and_digits: Vec<u8> = bytes
+            .iter()
+            .filter(|b| b.is_ascii_alphanumeric())
+            .map(u8::to_ascii_lowercase)
+            .collect();
+        self.runs.extend(letters_and_digits.windows(RUN).map(hash));
         self.tail_runs.extend(bytes.windows(TAIL_RUN).map(hash));
     }
 
@@ -76,29 +86,17 @@ impl Redactor {
         if self.runs.is_empty() {
             return text.to_string();
         }
-        // What the text says with white space removed and %XX decoded, and
-        // where each of its bytes came from.
+        // What the text says in letters and digits (see the module), and
+        // where each of them came from.
         let raw = text.as_bytes();
         let (mut view, mut origin) = (Vec::with_capacity(raw.len()), Vec::with_capacity(raw.len()));
         let mut at = 0;
         while at < raw.len() {
-            let byte = raw[at];
-            if byte.is_ascii_whitespace() {
-                at += 1;
-                continue;
+            let (value, width) = decoded_at(text, at);
+            if let Some(value) = value.filter(u8::is_ascii_alphanumeric) {
+                view.push(value.to_ascii_lowercase());
+                origin.push((at, at + width));
             }
-            let decoded = (byte == b'%')
-                .then(|| raw.get(at + 1..at + 3))
-                .flatten()
-                .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
-            let (value, width) = match decoded {
-                Some(value) => (value, 3),
-                None if byte.is_ascii() => (byte, 1),
-                // Any other character breaks a run: tokens are ASCII.
-                None => (0, text[at..].chars().next().map_or(1, char::len_utf8)),
-            };
-            view.push(value);
-            origin.push((at, at + width));
             at += width;
         }
         let mut hidden = vec![false; raw.len()];
@@ -136,6 +134,48 @@ impl Redactor {
             .windows(TAIL_RUN)
             .any(|run| self.tail_runs.contains(&hash(run)));
         if holds_token { &cut[..word_start] } else { cut }
+    }
+}
+
+/// The byte the text at `at` stands for, if any, and how many bytes say
+/// it: `%XX` (and `%25XX`), `&#N;` and `&#xH;` decoded; a named reference
+/// (`&nbsp;`) and any non-ASCII character stand for none.
+fn decoded_at(text: &str, at: usize) -> (Option<u8>, usize) {
+    let raw = text.as_bytes();
+    let hex_at = |from: usize| {
+        raw.get(from..from + 2)
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok())
+    };
+    match raw[at] {
+        b'%' => match hex_at(at + 1) {
+            Some(b'%') => match hex_at(at + 3) {
+                Some(twice) => (Some(twice), 5),
+                None => (Some(b'%'), 3),
+            },
+            Some(value) => (Some(value), 3),
+            None => (Some(b'%'), 1),
+        },
+        b'&' => {
+            let rest = &raw[at + 1..raw.len().min(at + 12)];
+            let Some(end) = rest.iter().position(|&b| b == b';') else {
+                return (Some(b'&'), 1);
+            };
+            let name = std::str::from_utf8(&rest[..end]).unwrap_or("");
+            let number = match name.strip_prefix('#') {
+                Some(hex) if hex.starts_with(['x', 'X']) => u32::from_str_radix(&hex[1..], 16).ok(),
+                Some(decimal) => decimal.parse::<u32>().ok(),
+                None if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+                    return (None, end + 2); // a named reference: a separator
+                }
+                None => return (Some(b'&'), 1),
+            };
+            match number {
+                Some(code) => (u8::try_from(code).ok().filter(u8::is_ascii), end + 2),
+                None => (Some(b'&'), 1),
+            }
+        }
+        byte if byte.is_ascii() => (Some(byte), 1),
+        _ => (None, text[at..].chars().next().map_or(1, char::len_utf8)),
     }
 }
 
@@ -184,11 +224,25 @@ mod tests {
 
     const TOKEN: &str = "fk-1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d";
 
-    /// No run of 8 bytes of `TOKEN` in `shown`.
+    /// No run of 8 of `TOKEN`'s letters and digits in `shown`, whatever
+    /// separates, encodes or cases them.
     fn assert_hidden(shown: &str) {
-        for run in TOKEN.as_bytes().windows(8) {
+        let mut view = Vec::new();
+        let mut at = 0;
+        while at < shown.len() {
+            let (value, width) = decoded_at(shown, at);
+            view.extend(
+                value
+                    .filter(u8::is_ascii_alphanumeric)
+                    .map(|v| v.to_ascii_lowercase()),
+            );
+            at += width;
+        }
+        let view = String::from_utf8(view).unwrap();
+        let token: String = TOKEN.chars().filter(char::is_ascii_alphanumeric).collect();
+        for run in token.as_bytes().windows(8) {
             let run = std::str::from_utf8(run).unwrap();
-            assert!(!shown.contains(run), "{run} in {shown:?}");
+            assert!(!view.contains(run), "{run} in {shown:?}");
         }
     }
 
@@ -200,6 +254,17 @@ mod tests {
         let partly_encoded = TOKEN.replace('-', "%2d");
         let spaced: String = TOKEN.chars().flat_map(|c| [c, ' ']).collect();
         let part = &TOKEN[5..25];
+        let dashed: String = TOKEN
+            .as_bytes()
+            .chunks(4)
+            .map(|chunk| std::str::from_utf8(chunk).unwrap())
+            .collect::<Vec<_>>()
+            .join("-");
+        let no_break_spaced: String = TOKEN.chars().flat_map(|c| [c, '\u{a0}']).collect();
+        let twice_encoded: String = TOKEN.bytes().map(|b| format!("%25{b:02X}")).collect();
+        let entities: String = TOKEN.bytes().map(|b| format!("&#{b};")).collect();
+        let hex_entities: String = TOKEN.bytes().map(|b| format!("&#x{b:x};")).collect();
+        let named_separators = TOKEN.replace('-', "&nbsp;").replace('c', "c&shy;");
         for text in [
             format!("token {TOKEN} expired"),
             split,
@@ -207,6 +272,13 @@ mod tests {
             format!("bad token {partly_encoded}."),
             spaced,
             format!("has {part} in it"),
+            format!("upper {}", TOKEN.to_uppercase()),
+            format!("dashed {dashed}"),
+            no_break_spaced,
+            format!("q={twice_encoded}"),
+            format!("<p>{entities}</p>"),
+            format!("<p>{hex_entities}</p>"),
+            named_separators,
         ] {
             let scrubbed = redactor.scrub(&text);
             assert_hidden(&scrubbed);

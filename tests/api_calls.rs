@@ -209,6 +209,9 @@ fn what_could_misroute_the_token_is_refused_before_a_byte_is_sent() {
         ("GET", "/a\r\nX-Injected: 1", None),
         ("GET\r\nX: 1", "/a", None),
         ("POST", "/a", Some("text/plain\r\nX-Injected: 1")),
+        // Out of the gateway's path prefix: `/pfx/../../ok` reaches `/ok`.
+        ("GET", "/fake/../../ok", None),
+        ("GET", "/fake/%2e%2e/%2E%2e/ok", None),
     ] {
         let error = client.request(method, path, content_type, b"").unwrap_err();
         assert_eq!(

@@ -149,6 +149,89 @@ fn compressed_bodies_are_refused() {
 }
 
 #[test]
+fn a_compressed_api_answer_is_handed_over_as_it_came() {
+    // No compression is asked for, but an API call's answer, whatever its
+    // HTTP status, is the caller's: the bytes as sent, with their
+    // Content-Encoding (a token answer, which is parsed, is still refused).
+    let gzip =
+        b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xab\xae\x05\x00\x43\xbf\xa6\xa3\x02\x00\x00\x00";
+    let server = RawServer::start(move |mut stream| {
+        loop {
+            let request = read_request(&mut stream);
+            if request.is_empty() {
+                return;
+            }
+            let answer = if request.contains("/token/get") {
+                let body = token_json("gzip-token", 7200);
+                format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes()
+            } else {
+                let mut head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+                gzip.len()
+            )
+            .into_bytes();
+                head.extend_from_slice(gzip);
+                head
+            };
+            if stream.write_all(&answer).is_err() {
+                return;
+            }
+        }
+    });
+    let client = client_with_deadline(&server.url(), 5000);
+    let response = client.request("GET", "/api/x", None, b"").unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.body(), gzip);
+    assert_eq!(response.header("content-encoding"), Some("gzip"));
+}
+
+#[test]
+fn repeated_headers_come_grouped_by_name_each_in_the_order_received() {
+    let server = RawServer::start(move |mut stream| {
+        loop {
+            let request = read_request(&mut stream);
+            if request.is_empty() {
+                return;
+            }
+            let answer = if request.contains("/token/get") {
+                let body = token_json("order-token", 7200);
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                "HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nX-Trace: t\r\nSet-Cookie: b=2\r\nContent-Length: 0\r\n\r\n"
+                .to_string()
+            };
+            if stream.write_all(answer.as_bytes()).is_err() {
+                return;
+            }
+        }
+    });
+    let client = client_with_deadline(&server.url(), 5000);
+    let response = client.request("GET", "/api/x", None, b"").unwrap();
+    let headers: Vec<(&str, &str)> = response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .filter(|(n, _)| *n != "content-length")
+        .collect();
+    assert_eq!(
+        headers,
+        [
+            ("set-cookie", "a=1"),
+            ("set-cookie", "b=2"),
+            ("x-trace", "t")
+        ],
+        "as the header documents"
+    );
+}
+
+#[test]
 fn an_http_1_0_server_that_closes_after_each_answer() {
     let connections = Arc::new(AtomicUsize::new(0));
     let counter = connections.clone();

@@ -104,35 +104,57 @@ fn quoted_text_cannot_forge_or_reorder_log_lines() {
     assert!(shown.contains("denied 2026-11-26 INFO all good"), "{shown}");
 }
 
-/// No run of 8 bytes of `token` in `shown`, even once `%XX` is decoded and
-/// white space removed.
-fn assert_no_run_of(token: &str, shown: &str) {
-    let mut decoded = Vec::new();
-    let bytes = shown.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                decoded.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                if !byte.is_ascii_whitespace() {
-                    decoded.push(byte);
-                }
-                i += 1;
+/// `text` as its letters and digits, lower case, once `%XX` is decoded (as
+/// often as it was applied), HTML character references too, and every
+/// other character dropped: what a reader could still make out.
+fn letters_and_digits(text: &str) -> String {
+    let mut text = text.to_string();
+    loop {
+        let mut decoded = String::new();
+        let mut rest = text.as_str();
+        while let Some(c) = rest.chars().next() {
+            let hex = rest
+                .get(1..3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .filter(|_| c == '%');
+            let entity = rest.strip_prefix("&#").and_then(|r| {
+                let (number, _) = r.split_once(';')?;
+                let code = match number.strip_prefix(['x', 'X']) {
+                    Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                    None => number.parse().ok()?,
+                };
+                Some((char::from_u32(code)?, number.len() + 3))
+            });
+            if let Some(byte) = hex {
+                decoded.push(byte as char);
+                rest = &rest[3..];
+            } else if let Some((c, width)) = entity {
+                decoded.push(c);
+                rest = &rest[width..];
+            } else {
+                decoded.push(c);
+                rest = &rest[c.len_utf8()..];
             }
         }
+        if decoded == text {
+            break;
+        }
+        text = decoded;
     }
+    text.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// No run of 8 of `token`'s letters and digits in what a reader of
+/// `shown` could make out (see [`letters_and_digits`]).
+fn assert_no_run_of(token: &str, shown: &str) {
+    let seen = letters_and_digits(shown);
+    let token = letters_and_digits(token);
     for run in token.as_bytes().windows(8) {
-        assert!(
-            !decoded.windows(8).any(|w| w == run),
-            "{:?} of the token in {shown:?}",
-            std::str::from_utf8(run).unwrap()
-        );
+        let run = std::str::from_utf8(run).unwrap();
+        assert!(!seen.contains(run), "{run:?} of the token in {shown:?}");
     }
 }
 
@@ -150,10 +172,23 @@ fn a_token_in_disguise_never_reaches_a_message_or_a_log_line() {
     let token = client.get_token().unwrap().access_token.clone();
     let (head, tail) = token.split_at(token.len() / 2);
     let encoded: String = token.bytes().map(|b| format!("%{b:02X}")).collect();
+    let dashed: String = token
+        .as_bytes()
+        .chunks(4)
+        .map(|chunk| std::str::from_utf8(chunk).unwrap())
+        .collect::<Vec<_>>()
+        .join("-");
+    let twice: String = token.bytes().map(|b| format!("%25{b:02X}")).collect();
+    let entities: String = token.bytes().map(|b| format!("&#{b};")).collect();
     let disguises = [
         format!("token {head}\\r\\n{tail} is retired"), // split by a line break
         format!("token {head} {tail} is retired"),      // split by a space
         format!("token {encoded} is retired"),          // URL-encoded
+        format!("token {} is retired", token.to_uppercase()), // another case
+        format!("token {dashed} is retired"),           // a dash every 4
+        format!("token {head}\u{a0}{tail} is retired"), // a no-break space
+        format!("token {twice} is retired"),            // URL-encoded twice
+        format!("token {entities} is retired"),         // HTML references
         // The 200-character cut falls inside the token.
         format!("{}{token}", "x".repeat(200 - 20)),
     ];

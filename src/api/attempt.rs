@@ -62,6 +62,7 @@ impl<'c> Call<'c> {
             path_and_query: spec.path,
             timing: self.timing,
             resend_on_stale_connection: spec.idempotent() && spec.body.replayable(),
+            pass_encoded_answers: true,
         };
         let count_bytes = spec.progress.is_some();
         let meter = &self.meter;

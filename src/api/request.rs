@@ -375,6 +375,20 @@ pub(crate) fn check_path(path: &str) -> Result<(), Error> {
             shown_path()
         )));
     }
+    // `.` and `..` segments (also percent-encoded) would be resolved by the
+    // server or a proxy, out of the gateway URL's path prefix.
+    let path_part = path.split('?').next().unwrap_or(path);
+    let dot_segment = path_part.split('/').any(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    });
+    if dot_segment {
+        return Err(Error::invalid_argument(format!(
+            "path \"{}\" holds a . or .. segment (also as %2e), which would leave the gateway \
+             URL's path: write the path it means",
+            shown_path()
+        )));
+    }
     Ok(())
 }
 
@@ -496,6 +510,35 @@ mod tests {
         }
         let mut head = Request::new("HEAD", "/a").unwrap();
         assert!(head.body(None, b"x".to_vec()).is_err());
+    }
+
+    #[test]
+    fn dot_segments_that_would_leave_the_gateway_prefix_are_refused() {
+        for path in [
+            "/../ok",
+            "/pfx/../../ok",
+            "/a/./b",
+            "/a/%2e%2e/b",
+            "/a/%2E./b",
+            "/a/.%2e",
+            "/a/%2e?x=1",
+            "/a/..",
+        ] {
+            let error = Request::new("GET", path).unwrap_err();
+            assert!(
+                error.message().contains(". or .. segment") && error.message().contains(path),
+                "{path}: {error}"
+            );
+        }
+        for path in [
+            "/a/..b/c",
+            "/a/.hidden",
+            "/a/b?up=..&x=%2e%2e",
+            "/a...",
+            "/a/%2e%2e%2e",
+        ] {
+            assert!(Request::new("GET", path).is_ok(), "{path}");
+        }
     }
 
     #[test]

@@ -104,7 +104,8 @@ impl UserData {
 ///
 /// Refused with `ENOS_ERR_INVALID_ARGUMENT` as `enos_client_request()`
 /// refuses them: absolute or scheme-relative URLs, control characters,
-/// spaces, non-ASCII or a fragment in the path, a method that is not a token.
+/// spaces, non-ASCII or a fragment in the path, `.` or `..` segments (also
+/// as `%2e`), a method that is not a token.
 ///
 /// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT`, `ENOS_ERR_INVALID_ARGUMENT`
 /// or `ENOS_ERR_INTERNAL`.
@@ -580,8 +581,10 @@ pub unsafe extern "C" fn enos_client_send(
 /// could send the token elsewhere or split the request (an absolute or
 /// scheme-relative URL such as `http://…` or `//host/…`, a path not
 /// starting with `/`, CR, LF or other control characters or spaces in the
-/// path, a method that is not an HTTP token, control characters in the
-/// content type), a fragment, and a body with HEAD.
+/// path, `.` or `..` segments (also as `%2e`: a server would resolve them
+/// out of the gateway URL's path prefix), a method that is not an HTTP
+/// token, control characters in the content type), a fragment, and a body
+/// with HEAD.
 ///
 /// The call signs the query it sends, and the body when it is JSON (the
 /// rule of `enos_client_send()`), with the managed token (as
@@ -591,7 +594,9 @@ pub unsafe extern "C" fn enos_client_send(
 /// timeout bounds the whole call, a token renewal included.
 ///
 /// Any HTTP answer is `ENOS_OK`, whatever its status: 4xx and 5xx are the
-/// API's answer, read with `enos_response_status()` and the body. A token
+/// API's answer, read with `enos_response_status()` and the body. No
+/// compression is asked for; a body a server compressed anyway comes as it
+/// was sent, its `Content-Encoding` header with it (outputs too). A token
 /// refusal (HTTP 401, or a JSON body whose `status` is 1203) makes the call
 /// drop the token it sent (unless another thread already renewed it), get
 /// a valid one (one fetch per client, and per fleet with a shared cache),

@@ -89,6 +89,10 @@ pub(crate) struct Exchange<'a> {
     /// the answer. Any other request is sent once; a failure after it
     /// reached the server is marked [`Error::answer_lost`].
     pub(crate) resend_on_stale_connection: bool,
+    /// An answer with a `Content-Encoding` (none is asked for) is handed
+    /// over as it came, header included (an API call: any HTTP answer is
+    /// the caller's), instead of refused (a token answer, which is parsed).
+    pub(crate) pass_encoded_answers: bool,
 }
 
 /// A whole answer: status, headers (in order, names lower case) and body,
@@ -137,6 +141,7 @@ impl Transport {
             path_and_query: path,
             timing: Timing::Whole(deadline),
             resend_on_stale_connection: idempotent,
+            pass_encoded_answers: false,
         };
         let mut answer = self.exchange_whole(
             &exchange,
@@ -268,7 +273,8 @@ impl Transport {
         let mut response = ran.map_err(|e| context.classify(e))?;
         drop(attempt);
         let status = response.status().as_u16();
-        check_encodings(response.headers()).map_err(|e| e.with_http_status(status))?;
+        check_encodings(response.headers(), exchange.pass_encoded_answers)
+            .map_err(|e| e.with_http_status(status))?;
         let headers = response
             .headers()
             .iter()
@@ -519,14 +525,14 @@ fn read_all_wiping(mut reader: impl std::io::Read) -> std::io::Result<Vec<u8>> {
     }
 }
 
-/// Refuses compressed bodies (none were asked for) and transfer codings
-/// other than `chunked`, which ureq would otherwise read as a body that
-/// never ends.
-fn check_encodings(headers: &ureq::http::HeaderMap) -> Result<(), Error> {
+/// Refuses compressed bodies (none were asked for) unless `pass_encoded`,
+/// and transfer codings other than `chunked`, which ureq would otherwise
+/// read as a body that never ends.
+fn check_encodings(headers: &ureq::http::HeaderMap, pass_encoded: bool) -> Result<(), Error> {
     let shown = |value: &ureq::http::HeaderValue| {
         crate::error::sanitize_for_message(&String::from_utf8_lossy(value.as_bytes()), 40)
     };
-    if let Some(encoding) = headers.get("content-encoding") {
+    if let Some(encoding) = headers.get("content-encoding").filter(|_| !pass_encoded) {
         if !shown(encoding).eq_ignore_ascii_case("identity") {
             return Err(Error::bad_response(format!(
                 "compressed response (Content-Encoding: {}) refused: none was asked for",
