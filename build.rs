@@ -32,6 +32,9 @@ fn main() {
 
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
+    if !built_by_cargo_c {
+        build_tree_pkg_config(&crate_dir, &out_dir);
+    }
     let mut config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
         .expect("cbindgen.toml is readable and valid");
     config.after_includes = Some(version_macros());
@@ -63,6 +66,32 @@ fn main() {
              `ENOS_TOKEN_WRITE_HEADER=1 cargo build` and commit it"
         );
     }
+}
+
+/// `target/<profile>/pkgconfig/enos-token.pc`, for programs built against
+/// this build tree (`PKG_CONFIG_PATH=$PWD/target/release/pkgconfig`): the
+/// checkout's `include/` and the profile's directory, with an rpath. Best
+/// effort: a build never fails for it.
+fn build_tree_pkg_config(crate_dir: &Path, out_dir: &Path) {
+    // OUT_DIR is <profile dir>/build/<package>-<hash>/out.
+    let Some(profile_dir) = out_dir.ancestors().nth(3) else {
+        return;
+    };
+    let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_default();
+    let (include, lib) = (crate_dir.join("include"), profile_dir.to_path_buf());
+    let pc = format!(
+        "# This build tree (written by build.rs); `cargo cinstall` installs the real one.\n\
+         Name: enos-token\n\
+         Description: EnOS API-gateway access tokens (build tree)\n\
+         Version: {version}\n\
+         Cflags: -I{include}\n\
+         Libs: -L{lib} -lenos_token -Wl,-rpath,{lib}\n",
+        include = include.display(),
+        lib = lib.display(),
+    );
+    let directory = profile_dir.join("pkgconfig");
+    let _ = std::fs::create_dir_all(&directory)
+        .and_then(|()| std::fs::write(directory.join("enos-token.pc"), pc));
 }
 
 /// The version macros of the header, from Cargo.toml's version, so that C

@@ -107,6 +107,34 @@ inline const char *c_str(const std::string &text, const char *what) {
   return text.c_str();
 }
 
+/**
+ * A text argument: a std::string, or a C string that may be NULL (an unset
+ * environment variable, from std::getenv): NULL is an enos::Error
+ * (ENOS_ERR_NULL_ARGUMENT) naming the argument, where constructing a
+ * std::string from it would throw std::logic_error.
+ */
+class Text {
+ public:
+  Text(const std::string &text) : string_(&text) {}  // NOLINT: implicit on purpose
+  Text(const char *text) : c_string_(text) {}         // NOLINT: implicit on purpose
+
+  /** The C string, checked; `what` names the argument in the error. */
+  const char *get(const char *what) const {
+    if (string_ != nullptr) {
+      return c_str(*string_, what);
+    }
+    if (c_string_ == nullptr) {
+      throw Error(ENOS_ERR_NULL_ARGUMENT,
+                  std::string(what) + " is NULL (an unset environment variable?): pass the value", 0, 0);
+    }
+    return c_string_;
+  }
+
+ private:
+  const std::string *string_ = nullptr;
+  const char *c_string_ = nullptr;
+};
+
 /** Takes ownership of `s`, copies it into a std::string and frees it. */
 inline std::string take(char *s) {
   OwnedString owned(s);
@@ -507,11 +535,10 @@ class Client {
   class Builder {
    public:
     /** Throws enos::Error (ENOS_ERR_INVALID_ARGUMENT) for a bad URL or an empty key or secret. */
-    Builder(const std::string &gateway_url, const std::string &app_key, const std::string &app_secret) {
+    Builder(detail::Text gateway_url, detail::Text app_key, detail::Text app_secret) {
       enos_client_builder *raw = nullptr;
-      detail::check(enos_client_builder_new(detail::c_str(gateway_url, "gateway URL"),
-                                            detail::c_str(app_key, "app key"),
-                                            detail::c_str(app_secret, "app secret"), &raw));
+      detail::check(enos_client_builder_new(gateway_url.get("gateway URL"), app_key.get("app key"),
+                                            app_secret.get("app secret"), &raw));
       handle_.reset(raw);
     }
 
@@ -523,14 +550,14 @@ class Client {
     }
 
     /** Trust the PEM certificates in `pem_path` instead of the Mozilla roots. */
-    Builder &ca_file(const std::string &pem_path) {
-      detail::check(enos_client_builder_set_ca_file(handle(), detail::c_str(pem_path, "CA file")));
+    Builder &ca_file(detail::Text pem_path) {
+      detail::check(enos_client_builder_set_ca_file(handle(), pem_path.get("CA file")));
       return *this;
     }
 
     /** Use this proxy instead of the environment's; "" turns proxies off. */
-    Builder &proxy(const std::string &proxy_url) {
-      detail::check(enos_client_builder_set_proxy(handle(), detail::c_str(proxy_url, "proxy URL")));
+    Builder &proxy(detail::Text proxy_url) {
+      detail::check(enos_client_builder_set_proxy(handle(), proxy_url.get("proxy URL")));
       return *this;
     }
 
@@ -566,8 +593,8 @@ class Client {
     }
 
     /** Share the managed token with every process given the same directory ("" = off). */
-    Builder &shared_cache(const std::string &directory) {
-      detail::check(enos_client_builder_set_shared_cache(handle(), detail::c_str(directory, "shared cache directory")));
+    Builder &shared_cache(detail::Text directory) {
+      detail::check(enos_client_builder_set_shared_cache(handle(), directory.get("shared cache directory")));
       return *this;
     }
 
@@ -746,26 +773,24 @@ class Client {
 };
 
 /** One-shot Get Access Token, no client. */
-inline Token get_access_token(const std::string &gateway_url, const std::string &app_key,
-                              const std::string &app_secret) {
+inline Token get_access_token(detail::Text gateway_url, detail::Text app_key, detail::Text app_secret) {
   char *token = nullptr;
   int64_t expire = 0;
-  enos_status status = enos_get_access_token(detail::c_str(gateway_url, "gateway URL"),
-                                             detail::c_str(app_key, "app key"),
-                                             detail::c_str(app_secret, "app secret"), &token, &expire);
+  enos_status status = enos_get_access_token(gateway_url.get("gateway URL"), app_key.get("app key"),
+                                             app_secret.get("app secret"), &token, &expire);
   detail::OwnedString owned(token);
   detail::check(status);
   return Token{owned.get(), expire};
 }
 
 /** One-shot Refresh Access Token, no client. */
-inline Token refresh_access_token(const std::string &gateway_url, const std::string &app_key,
-                                  const std::string &app_secret, const std::string &access_token) {
+inline Token refresh_access_token(detail::Text gateway_url, detail::Text app_key, detail::Text app_secret,
+                                  const std::string &access_token) {
   char *token = nullptr;
   int64_t expire = 0;
-  enos_status status = enos_refresh_access_token(
-      detail::c_str(gateway_url, "gateway URL"), detail::c_str(app_key, "app key"),
-      detail::c_str(app_secret, "app secret"), detail::c_str(access_token, "access token"), &token, &expire);
+  enos_status status = enos_refresh_access_token(gateway_url.get("gateway URL"), app_key.get("app key"),
+                                                 app_secret.get("app secret"),
+                                                 detail::c_str(access_token, "access token"), &token, &expire);
   detail::OwnedString owned(token);
   detail::check(status);
   return Token{owned.get(), expire};

@@ -25,11 +25,29 @@ fn the_readme_first_program_calls_an_api_or_says_why_not() {
     );
     assert!(stdout.starts_with("HTTP 200\n{"), "{stdout}");
     assert!(stdout.contains("signature ok"), "{stdout}");
-    // The default path is a real EnOS API, which the fake does not have:
-    // its 404 is the API's answer, not a failure.
+    // The default path is EnOS's asset API, which the fake mocks.
     let stdout = run_ok(&mut Command::new(&program), &fake.url, APP_SECRET);
+    assert!(stdout.starts_with("HTTP 200\n{"), "{stdout}");
+    assert!(stdout.contains("\"Inverter 1\""), "{stdout}");
+    // A 404 is the API's answer, not a failure.
+    let stdout = run_ok(
+        Command::new(&program).arg("/no/such/api"),
+        &fake.url,
+        APP_SECRET,
+    );
     assert!(stdout.starts_with("HTTP 404\n"), "{stdout}");
     assert_no_leaks(&program, &fake.url, APP_SECRET);
+    // Unset configuration is named, not a NULL.
+    let unset = Command::new(&program)
+        .env_remove("ENOS_GATEWAY_URL")
+        .output()
+        .unwrap();
+    assert_eq!(unset.status.code(), Some(2));
+    assert!(
+        text(&unset.stderr).contains("set ENOS_GATEWAY_URL, ENOS_APP_KEY and ENOS_APP_SECRET"),
+        "{}",
+        text(&unset.stderr)
+    );
     let output = run(&mut Command::new(&program), &fake.url, "wrong-secret-1b7e");
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);

@@ -41,6 +41,7 @@ fn check_output(stdout: &str) {
         "signature length: 64",
         "error path: ENOS_ERR_SERVICE service=1003 http=200 message=gateway status 1003: encryption not valid (wrong app secret?) (gateway said: encryption is invalid)",
         "bad URL: ENOS_ERR_INVALID_ARGUMENT",
+        "unset variable: ENOS_ERR_NULL_ARGUMENT gateway URL is NULL (an unset environment variable?): pass the value",
         "embedded NUL: ENOS_ERR_INVALID_ARGUMENT",
         "moved-from: ENOS_ERR_NULL_ARGUMENT",
         "moved-to: works",
@@ -119,5 +120,59 @@ fn cpp_wrapper_below_cpp17_says_what_it_needs() {
     assert!(
         stderr.contains("enos_token.hpp needs C++17 or later"),
         "{stderr}"
+    );
+}
+
+/// The C++ guide's first snippet, as printed, inside the `main` a reader
+/// would write around it: it compiles (strictly) and runs.
+#[test]
+fn the_guides_snippet_compiles_and_runs_as_printed() {
+    let Some(compiler) = cxx() else { return };
+    let guide = std::fs::read_to_string(repo().join("examples/cpp/README.md")).unwrap();
+    let start = guide
+        .find("<!-- snippet: cpp examples/cpp/client.cpp -->")
+        .unwrap();
+    let code = &guide[start..];
+    let code = &code[code.find("```cpp\n").unwrap() + 7..];
+    let snippet = &code[..code.find("```").unwrap()];
+    let program = format!(
+        "#include <cstdlib>\n#include <iostream>\n#include <mutex>\n#include <string>\n#include <vector>\n\
+         #include \"enos_token.hpp\"\n\
+         int main() {{\n\
+           const char *gateway = std::getenv(\"ENOS_GATEWAY_URL\");\n\
+           const char *app_key = std::getenv(\"ENOS_APP_KEY\");\n\
+           const char *app_secret = std::getenv(\"ENOS_APP_SECRET\");\n\
+           try {{\n{snippet}  }} catch (const enos::Error &e) {{\n\
+             std::cerr << e.status_name() << \": \" << e.what() << \"\\n\";\n\
+             return 1;\n\
+           }}\n\
+           return 0;\n\
+         }}\n"
+    );
+    let source = profile_dir()
+        .join("c-programs")
+        .join("cpp_guide_snippet.cpp");
+    std::fs::create_dir_all(source.parent().unwrap()).unwrap();
+    std::fs::write(&source, program).unwrap();
+    let binary = compile(&compiler, &STRICT, &source, "cpp-guide-snippet", &[]);
+    let fake = FakeProcess::start(&[]);
+    let stdout = run_ok(&mut Command::new(&binary), &fake.url, APP_SECRET);
+    assert!(
+        stdout.starts_with("get: fk00… expires in 7200 s"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("request: HTTP 200"), "{stdout}");
+    // With the gateway unset: an enos::Error naming it, not std::logic_error.
+    let unset = Command::new(&binary)
+        .env_remove("ENOS_GATEWAY_URL")
+        .env("ENOS_APP_KEY", support::APP_KEY)
+        .env("ENOS_APP_SECRET", APP_SECRET)
+        .output()
+        .unwrap();
+    assert_eq!(unset.status.code(), Some(1));
+    assert!(
+        text(&unset.stderr).starts_with("ENOS_ERR_NULL_ARGUMENT: gateway URL is NULL"),
+        "{}",
+        text(&unset.stderr)
     );
 }

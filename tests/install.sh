@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Install test: `cargo cinstall` into temporary prefixes, then build and run
+# Install test: the build-tree route first (the README's first program built
+# with -Iinclude -Ltarget/..., and through the build tree's pkg-config file),
+# then `cargo cinstall` into temporary prefixes, building and running
 # examples/c/refresh.c against the installed copy through pkg-config, linked
 # dynamically (checks the soname and NEEDED entry) and statically (checks the
 # binary needs no libenos_token.so), then with CMake's find_package, each
@@ -15,6 +17,37 @@ not_run() {
   [ -z "${ENOS_NOT_RUN_FILE:-}" ] || echo "$1" >>"$ENOS_NOT_RUN_FILE"
 }
 
+work=$(mktemp -d)
+fake_pid=
+cleanup() { [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+fail() { echo "install test FAILED: $*" >&2; exit 1; }
+
+cargo build --quiet --features fake-gateway
+url_file="$work/url"
+target/debug/enos-fake-gateway --port 0 --app install-key:install-secret --url-file "$url_file" \
+  --max-seconds 120 >/dev/null &
+fake_pid=$!
+for _ in $(seq 100); do [ -s "$url_file" ] && break; sleep 0.05; done
+export ENOS_GATEWAY_URL
+ENOS_GATEWAY_URL=$(cat "$url_file")
+export ENOS_APP_KEY=install-key ENOS_APP_SECRET=install-secret NO_PROXY='*'
+
+echo "-- build tree: cc -Iinclude first.c -Ltarget/debug -lenos_token -Wl,-rpath,... (the README's line)"
+tree="$PWD/target/debug"
+cc -Iinclude examples/c/first.c -L"$tree" -lenos_token -Wl,-rpath,"$tree" -o "$work/first-tree"
+output=$("$work/first-tree") || fail "the first program built from the build tree: $output"
+grep -q '^HTTP 200$' <<<"$output" || fail "the first program printed: $output"
+if command -v pkg-config >/dev/null; then
+  echo "-- build tree: PKG_CONFIG_PATH=target/debug/pkgconfig pkg-config enos-token"
+  # shellcheck disable=SC2046
+  cc examples/c/first.c $(PKG_CONFIG_PATH="$tree/pkgconfig" pkg-config --cflags --libs enos-token) \
+    -o "$work/first-tree-pc"
+  output=$("$work/first-tree-pc") || fail "the first program through the build tree's pkg-config"
+  grep -q '^HTTP 200$' <<<"$output" || fail "the first program printed: $output"
+fi
+
 if ! cargo cinstall --version >/dev/null 2>&1; then
   if [ "${ENOS_REQUIRE_ALL:-}" = 1 ]; then
     echo "install test: cargo-c is required (ENOS_REQUIRE_ALL=1) but cargo cinstall is missing" >&2
@@ -24,13 +57,6 @@ if ! cargo cinstall --version >/dev/null 2>&1; then
   exit 0
 fi
 command -v pkg-config >/dev/null || { echo "install test: pkg-config is missing" >&2; exit 1; }
-
-work=$(mktemp -d)
-fake_pid=
-cleanup() { [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-
-fail() { echo "install test FAILED: $*" >&2; exit 1; }
 
 # Debug builds keep the test quick; users install with --release (README).
 install() { # prefix, extra cinstall arguments...
@@ -59,15 +85,6 @@ grep -q "set(PACKAGE_VERSION \"$version\")" "$work/shared/share/enos-token/cmake
 soname=$(readelf -d "$work/shared/lib/libenos_token.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [ "$soname" = "libenos_token.so.0.1" ] || fail "soname is '$soname'"
 
-cargo build --quiet --features fake-gateway --bin enos-fake-gateway
-url_file="$work/url"
-target/debug/enos-fake-gateway --port 0 --app install-key:install-secret --url-file "$url_file" \
-  --max-seconds 120 >/dev/null &
-fake_pid=$!
-for _ in $(seq 100); do [ -s "$url_file" ] && break; sleep 0.05; done
-export ENOS_GATEWAY_URL
-ENOS_GATEWAY_URL=$(cat "$url_file")
-export ENOS_APP_KEY=install-key ENOS_APP_SECRET=install-secret NO_PROXY='*'
 
 check_run() { # binary
   local output

@@ -9,6 +9,11 @@ use std::process::Command;
 
 use support::programs::*;
 
+/// The suite measures time (calls in flight within a second, the event
+/// loop's lag): the tests of this file run one at a time, never beside a
+/// package build.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// `node` and the example folder, when node and koffi are installed.
 fn node_and_folder(check: &str) -> Option<(&'static str, std::path::PathBuf)> {
     let node = tool("node", "--version", check)?;
@@ -22,6 +27,7 @@ fn node_and_folder(check: &str) -> Option<(&'static str, std::path::PathBuf)> {
 
 #[test]
 fn node_example_tests() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some((node, folder)) = node_and_folder("the Node.js tests") else {
         return;
     };
@@ -45,6 +51,7 @@ fn node_example_tests() {
 
 #[test]
 fn node_readme_example_runs() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some((node, folder)) = node_and_folder("the Node.js example") else {
         return;
     };
@@ -79,6 +86,7 @@ fn node_readme_example_runs() {
 /// used with no environment variable.
 #[test]
 fn node_package_installs_from_the_packed_tarball() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some((node, _)) = node_and_folder("the Node.js package test") else {
         return;
     };

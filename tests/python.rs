@@ -8,8 +8,14 @@ use std::process::Command;
 
 use support::programs::*;
 
+/// The suite measures time (calls in flight within a second, the event
+/// loop's lag): the tests of this file run one at a time, never beside a
+/// package build.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn python_package_unit_tests() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some(python) = tool("python3", "--version", "the Python package tests") else {
         return;
     };
@@ -41,6 +47,7 @@ fn python_package_unit_tests() {
 
 #[test]
 fn python_readme_example_runs() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some(python) = tool("python3", "--version", "the Python example") else {
         return;
     };
@@ -84,6 +91,7 @@ fn python_readme_example_runs() {
 /// venv, the package's test suite passes with no environment variable.
 #[test]
 fn python_wheel_installs_and_runs_without_environment_variables() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some(python) = tool("python3", "--version", "the Python wheel test") else {
         return;
     };
@@ -105,8 +113,8 @@ fn python_wheel_installs_and_runs_without_environment_variables() {
         .expect("a wheel");
     let name = wheel.file_name().unwrap().to_string_lossy().into_owned();
     assert!(
-        name.contains("linux") && !name.contains("none-any"),
-        "{name}"
+        name.contains("-py3-none-manylinux_2_") && name.ends_with(".whl"),
+        "any Python 3, a manylinux platform: {name}"
     );
 
     let venv = work.join("venv");
@@ -168,5 +176,132 @@ fn python_wheel_installs_and_runs_without_environment_variables() {
         "{}",
         text(&cli.stderr)
     );
+    pytest_fixtures_work(&venv, &work);
+    second_python_installs(&wheel, &work, python);
     let _ = std::fs::remove_dir_all(&work);
+}
+
+/// Another Python 3 than `python`, if this machine has one (on the PATH as
+/// python3.N, or under pyenv): its path.
+fn second_python(python: &str) -> Option<std::path::PathBuf> {
+    let version = |program: &std::path::Path| {
+        Command::new(program)
+            .args(["-c", "import sys; print(sys.version_info[:2])"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| text(&o.stdout))
+    };
+    let first = version(std::path::Path::new(python))?;
+    let on_path = (8..=14).map(|minor| std::path::PathBuf::from(format!("python3.{minor}")));
+    let pyenv = std::env::var("HOME")
+        .ok()
+        .and_then(|home| std::fs::read_dir(format!("{home}/.pyenv/versions")).ok())
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| Some(entry.ok()?.path().join("bin/python3")));
+    on_path
+        .chain(pyenv)
+        .find(|candidate| version(candidate).is_some_and(|v| v != first && v.starts_with("(3, ")))
+}
+
+/// The same wheel in a venv of a second Python version: it installs, loads
+/// its library and gets a token from the fake it carries.
+fn second_python_installs(wheel: &std::path::Path, work: &std::path::Path, python: &str) {
+    let Some(other) = second_python(python) else {
+        not_run(
+            "the wheel in a second Python version",
+            "this machine has one Python 3 only, and none can be fetched from a package registry",
+        );
+        return;
+    };
+    let venv = work.join("venv-second");
+    let made = Command::new(&other)
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let installed = Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--no-index"])
+        .arg(wheel)
+        .output()
+        .unwrap();
+    assert!(
+        installed.status.success(),
+        "{} refused the wheel: {}",
+        other.display(),
+        text(&installed.stderr)
+    );
+    let script = "import enos_token, enos_token.testing\n\
+                  with enos_token.testing.FakeGateway() as fake:\n\
+                  \x20   client = enos_token.Client(fake.url, fake.app_key, fake.app_secret, proxy='')\n\
+                  \x20   print(len(client.access_token()) > 0, enos_token.version())\n\
+                  \x20   client.close()\n";
+    let ran = Command::new(venv.join("bin/python"))
+        .args(["-c", script])
+        .current_dir(work)
+        .env_remove("ENOS_TOKEN_LIB")
+        .env_remove("ENOS_FAKE_GATEWAY")
+        .env("NO_PROXY", "*")
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&ran.stdout),
+        format!("True {}\n", env!("CARGO_PKG_VERSION")),
+        "{}: {}",
+        other.display(),
+        text(&ran.stderr)
+    );
+}
+
+/// The pytest plugin, enabled by the documented line in `conftest.py`, in
+/// the venv the wheel was installed into (pytest from PyPI).
+fn pytest_fixtures_work(venv: &std::path::Path, work: &std::path::Path) {
+    let installed = Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "pytest"])
+        .output()
+        .unwrap();
+    if !installed.status.success() {
+        not_run(
+            "the pytest fixtures",
+            &format!(
+                "pytest could not be installed: {}",
+                text(&installed.stderr).trim()
+            ),
+        );
+        return;
+    }
+    let suite = work.join("pytest-suite");
+    std::fs::create_dir_all(&suite).unwrap();
+    std::fs::write(
+        suite.join("conftest.py"),
+        "pytest_plugins = [\"enos_token.pytest_plugin\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        suite.join("test_with_fixtures.py"),
+        "def test_reads_assets(enos_client):\n\
+         \x20   response = enos_client.request('GET', '/asset-service/v2.1/assets?orgId=o1')\n\
+         \x20   assert response.status == 200\n\
+         \x20   assert response.json()['data'][0]['name']['defaultValue'] == 'Inverter 1'\n\
+         \n\
+         def test_steers_the_fake(enos_fake_gateway, enos_client):\n\
+         \x20   enos_fake_gateway.control('/fake/control/outage', {'status': 503, 'times': 1})\n\
+         \x20   assert enos_client.request('GET', '/fake/v1/echo').attempts == 2\n\
+         \x20   enos_fake_gateway.control('/fake/control/expire-tokens')\n\
+         \x20   assert enos_fake_gateway.control('/fake/control/stats')['getRequests'] == 1\n",
+    )
+    .unwrap();
+    let ran = Command::new(venv.join("bin/python"))
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .current_dir(&suite)
+        .env_remove("ENOS_TOKEN_LIB")
+        .env_remove("ENOS_FAKE_GATEWAY")
+        .env("NO_PROXY", "*")
+        .output()
+        .unwrap();
+    let report = text(&ran.stdout);
+    assert!(ran.status.success(), "{report}{}", text(&ran.stderr));
+    assert!(report.contains("2 passed"), "{report}");
 }

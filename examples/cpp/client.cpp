@@ -19,8 +19,6 @@
 
 #include "enos_token.hpp"
 
-static std::string hint(const std::string &token) { return token.substr(0, 4) + "…"; }
-
 /** A temporary file holding `content`; its path. */
 static std::string write_temporary_file(const std::string &content) {
   char path[] = "/tmp/enos-cpp-file-XXXXXX";
@@ -54,7 +52,7 @@ int main() {
                               .build();
 
     enos::Token token = client.get_token();
-    std::cout << "get: " << hint(token.access_token) << " expires in " << token.expire_s << " s\n";
+    std::cout << "get: " << token.access_token.substr(0, 4) << "… expires in " << token.expire_s << " s\n";
     enos::Token refreshed = client.refresh_token(token.access_token);
     std::cout << "refresh: " << (refreshed.access_token != token.access_token ? "new token" : "same token")
               << ", expires in " << refreshed.expire_s << " s\n";
@@ -138,6 +136,11 @@ int main() {
       enos::Client::Builder("ftp://nowhere", app_key, app_secret);
     } catch (const enos::Error &e) {
       std::cout << "bad URL: " << e.status_name() << "\n";
+    }
+    try {
+      enos::Client::Builder(std::getenv("ENOS_NO_SUCH_VARIABLE"), app_key, app_secret);
+    } catch (const enos::Error &e) {
+      std::cout << "unset variable: " << e.status_name() << " " << e.what() << "\n";
     }
     try {
       client.invalidate(std::string("with\0nul", 8));

@@ -5,6 +5,10 @@
 const enos = require('enos-token');
 
 const { ENOS_GATEWAY_URL: url, ENOS_APP_KEY: key, ENOS_APP_SECRET: secret } = process.env;
+if (!url || !key || !secret) {
+  console.error('set ENOS_GATEWAY_URL, ENOS_APP_KEY and ENOS_APP_SECRET');
+  process.exit(2);
+}
 
 async function tokens() {
   const client = new enos.Client(url, key, secret);

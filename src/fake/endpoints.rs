@@ -112,6 +112,40 @@ pub(super) fn echo(request: &Request, shared: &Shared) -> Answer {
     }
 }
 
+/// A small mock of EnOS's asset API (`GET /asset-service/v2.1/assets?orgId=…`),
+/// signed as any API call: three assets of the organisation, in EnOS's
+/// envelope (`code`, `msg`, `requestId`, `data`).
+pub(super) fn assets(request: &Request, shared: &Shared) -> Answer {
+    let mut state = shared.lock();
+    if let Err(refused) = check_signature(request, &mut state, &request.body) {
+        return refusal(refused, &state);
+    }
+    let org = request
+        .query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("orgId="))
+        .unwrap_or("");
+    if org.is_empty() {
+        return Answer::json(
+            200,
+            &json!({"code": 99400, "msg": "orgId is required", "requestId": "fake-assets", "data": null}),
+        );
+    }
+    let asset = |id: &str, name: &str, model: &str| {
+        json!({"assetId": id, "orgId": org, "modelId": model,
+               "name": {"defaultValue": name, "i18nValue": {}},
+               "timezone": "+08:00", "attributes": {}})
+    };
+    Answer::json(
+        200,
+        &json!({"code": 0, "msg": "OK", "requestId": "fake-assets", "data": [
+            asset("Fk8dT1zA", "Inverter 1", "PV_Inverter"),
+            asset("Fk8dT1zB", "Inverter 2", "PV_Inverter"),
+            asset("Fk8dT1zC", "Weather station", "Weather_Station"),
+        ]}),
+    )
+}
+
 /// Why the signed API refused a call.
 pub(super) enum Refused {
     /// The token is unknown, retired or expired.

@@ -11,9 +11,9 @@
 //!
 //! For tests it counts what it saw ([`FakeStats`]), records the last requests,
 //! and misbehaves on request ([`Fault`]). A signed test API,
-//! `/fake/v1/echo`, checks the `apim-*` headers of an API call, and EnOS's
-//! file APIs (`files.rs`: multipart uploads, generated downloads with
-//! ranges) check them the same way. Programs that run the
+//! `/fake/v1/echo`, checks the `apim-*` headers of an API call, and a mock
+//! of EnOS's asset API and its file APIs (`files.rs`: multipart uploads,
+//! generated downloads with ranges) check them the same way. Programs that run the
 //! `enos-fake-gateway` binary steer it over HTTP (`ENDPOINTS` lists it all):
 //!
 //! * `POST /fake/control/fault` with `{"fault": "delay", "ms": 2000, "times": 1}`
@@ -415,6 +415,7 @@ POST [prefix]/apim-token-service/v2.0/token/get      Get Access Token
 POST [prefix]/apim-token-service/v2.0/token/refresh  Refresh Access Token
 POST|GET [prefix]/fake/v1/echo                       a signed test API: checks apim-accesstoken, apim-signature, apim-timestamp;
                                                      ?delayMs=N answers N ms later
+GET  [prefix]/asset-service/v2.1/assets?orgId=ORG    a signed mock of EnOS's asset API: three assets of ORG
 POST [prefix]/connect-service/v2.1/integration?action=postMeasurepoint|postAttribute|postEvent
                                                      EnOS's upload: multipart with an enos-message JSON part and enos-file parts,
                                                      each with its own Content-Length; answers each part's size and SHA-256
@@ -448,6 +449,9 @@ fn route(request: &Request, shared: &Shared) -> Answer {
     }
     if request.path.ends_with("/fake/v1/echo") {
         return endpoints::echo(request, shared);
+    }
+    if request.path.ends_with("/asset-service/v2.1/assets") && request.method == "GET" {
+        return endpoints::assets(request, shared);
     }
     if request.method == "GET" && (request.path == "/" || request.path.is_empty()) {
         return Answer::text(200, "text/plain", ENDPOINTS);

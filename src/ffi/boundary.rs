@@ -42,7 +42,20 @@ pub(crate) fn infallible<T>(fallback: T, body: impl FnOnce() -> T) -> T {
 }
 
 fn null_argument(name: &str) -> Error {
-    Error::new(ErrorKind::NullArgument, format!("{name} is NULL"))
+    // The configuration a program usually reads from its environment: say
+    // what to pass (a NULL is most often an unset variable).
+    let what = match name {
+        "gateway_url" => {
+            ": pass the API gateway's base URL, https://<apim-gateway host> (the examples \
+             read ENOS_GATEWAY_URL: is it set?)"
+        }
+        "app_key" => ": pass the application's key (the examples read ENOS_APP_KEY: is it set?)",
+        "app_secret" => {
+            ": pass the application's secret (the examples read ENOS_APP_SECRET: is it set?)"
+        }
+        _ => "",
+    };
+    Error::new(ErrorKind::NullArgument, format!("{name} is NULL{what}"))
 }
 
 /// A required NUL-terminated UTF-8 string argument.

@@ -6,12 +6,10 @@ wheel carries, started on a free loopback port.
     with FakeGateway() as fake:                      # demo app by default
         client = enos_token.Client(fake.url, fake.app_key, fake.app_secret, proxy="")
 
-As a pytest fixture::
+As pytest fixtures, with one line in ``conftest.py`` (see
+``enos_token.pytest_plugin``)::
 
-    @pytest.fixture
-    def fake():
-        with FakeGateway() as gateway:
-            yield gateway
+    pytest_plugins = ["enos_token.pytest_plugin"]
 
 The program is found in this package, else through ``ENOS_FAKE_GATEWAY``,
 else in a checkout's ``target/``; a missing one raises ``FileNotFoundError``
@@ -62,10 +60,19 @@ class FakeGateway:
             raise RuntimeError(f"the fake gateway did not start: {line!r}")
         self.url = line[len(prefix):]
 
+    #: The control endpoints that only read (GET); the others act (POST).
+    READS = ("/fake/control/stats", "/fake/control/file-digest", "/fake/control/calls",
+             "/fake/control/token-requests")
+
     def control(self, path: str, body: Optional[dict] = None) -> dict:
-        """Calls the fake's control API, e.g. ``control("/fake/control/stats")``."""
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method="POST" if data else "GET")
+        """Calls the fake's control API: ``control("/fake/control/stats")``
+        reads (GET), ``control("/fake/control/expire-tokens")`` and
+        ``control("/fake/control/fault", {"fault": "drop"})`` act (POST, with
+        the body as JSON, or none). ``GET /`` on the fake lists them all."""
+        reads = path.split("?")[0] in self.READS
+        data = None if reads else json.dumps(body if body is not None else {}).encode()
+        request = urllib.request.Request(self.url + path, data=data, method="GET" if reads else "POST",
+                                         headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request) as answer:
             return json.load(answer)
 

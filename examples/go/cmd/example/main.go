@@ -16,6 +16,10 @@ import (
 
 func main() {
 	url, key, secret := os.Getenv("ENOS_GATEWAY_URL"), os.Getenv("ENOS_APP_KEY"), os.Getenv("ENOS_APP_SECRET")
+	if url == "" || key == "" || secret == "" {
+		fmt.Fprintln(os.Stderr, "set ENOS_GATEWAY_URL, ENOS_APP_KEY and ENOS_APP_SECRET")
+		os.Exit(2)
+	}
 	client, err := enostoken.New(url, key, secret)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
