@@ -21,18 +21,14 @@ const BINDINGS: [(&str, &str); 4] = [
         concat!(
             include_str!("../examples/go/enostoken.go"),
             include_str!("../examples/go/request.go"),
-            include_str!("../examples/go/context.go")
+            include_str!("../examples/go/context.go"),
+            include_str!("../examples/go/logger.go")
         ),
     ),
 ];
 
 /// Functions a binding leaves out on purpose, and why.
-const NOT_BOUND: [(&str, &str, &str); 3] = [
-    (
-        "Go",
-        "enos_client_builder_set_log_callback",
-        "a C function pointer into Go needs an exported cgo trampoline per program; not yet",
-    ),
+const NOT_BOUND: [(&str, &str, &str); 2] = [
     (
         "Go",
         "enos_call_fd",

@@ -172,7 +172,8 @@ fn node_package_installs_from_the_packed_tarball() {
     assert!(stdout.starts_with("token: fk00… expires in"), "{stdout}");
 
     // TypeScript: a file importing the package type-checks with plain
-    // `tsc --strict` (TypeScript 6, whose `types` default is empty).
+    // `tsc --strict` in a project that installed only TypeScript (6, whose
+    // `types` default is empty): no undeclared need of @types/node.
     let installed = Command::new("npm")
         .args([
             "install",
@@ -180,19 +181,26 @@ fn node_package_installs_from_the_packed_tarball() {
             "--no-fund",
             "--loglevel=error",
             "typescript@6",
-            "@types/node@20",
         ])
         .current_dir(&app)
         .output()
         .unwrap();
     assert!(installed.status.success(), "{}", text(&installed.stderr));
+    assert!(!app.join("node_modules/@types/node").exists());
     std::fs::write(
         app.join("app.ts"),
         "import * as enos from 'enos-token';\n\
-         const client: enos.Client = new enos.Client('http://127.0.0.1:1', 'k', 's', { proxy: '' });\n\
-         const headers: Record<string, string> = client.authHeaders('a=1', Buffer.from('{}'));\n\
-         console.log(Object.keys(headers).length);\n\
-         client.close();\n",
+         async function main(): Promise<void> {\n\
+           const client: enos.Client = new enos.Client('http://127.0.0.1:1', 'k', 's', { proxy: '' });\n\
+           const headers: Record<string, string> = client.authHeaders('a=1', '{}');\n\
+           const response = await client.request('GET', '/x', { signal: AbortSignal.timeout(1000) });\n\
+           const message: string = response.json().msg;\n\
+           const typed = response.json<{ data: { k: number } }>();\n\
+           const counters: enos.Counters = client.counters();\n\
+           console.log(Object.keys(headers).length, message, typed.data.k, counters.apiCalls);\n\
+           client.close();\n\
+         }\n\
+         main();\n",
     )
     .unwrap();
     let checked = Command::new(node)
@@ -200,6 +208,8 @@ fn node_package_installs_from_the_packed_tarball() {
             "node_modules/typescript/bin/tsc",
             "--strict",
             "--noEmit",
+            "--target",
+            "es2022",
             "app.ts",
         ])
         .current_dir(&app)

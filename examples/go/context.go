@@ -47,8 +47,8 @@ func enostokenCallFinished(userData unsafe.Pointer, _ *C.enos_call) {
 // run at once (default 64); more wait in order. The connection pool keeps
 // as many connections.
 func WithMaxConcurrentCalls(calls uint32) Option {
-	return func(b *C.enos_client_builder, _ *cstrings) C.enum_enos_status {
-		return C.enos_client_builder_set_max_concurrent_calls(b, C.uint32_t(calls))
+	return func(o *building) C.enum_enos_status {
+		return C.enos_client_builder_set_max_concurrent_calls(o.builder, C.uint32_t(calls))
 	}
 }
 

@@ -124,98 +124,117 @@ func RefreshAccessToken(gatewayURL, appKey, appSecret, accessToken string) (Toke
 }
 
 // Option sets an option of a new Client.
-type Option func(builder *C.enos_client_builder, s *cstrings) C.enum_enos_status
+type Option func(b *building) C.enum_enos_status
+
+// building is a Client being built: its builder, the C strings to free after
+// the build, and what the client keeps until Close (a log function).
+type building struct {
+	builder *C.enos_client_builder
+	strings cstrings
+	keep    []func()
+}
 
 // WithTimeouts sets the connect and the whole-call timeouts (default 10 s, 30 s).
 func WithTimeouts(connect, total time.Duration) Option {
-	return func(b *C.enos_client_builder, _ *cstrings) C.enum_enos_status {
-		return C.enos_client_builder_set_timeout_ms(b, C.uint64_t(connect.Milliseconds()), C.uint64_t(total.Milliseconds()))
+	return func(o *building) C.enum_enos_status {
+		return C.enos_client_builder_set_timeout_ms(o.builder, C.uint64_t(connect.Milliseconds()),
+			C.uint64_t(total.Milliseconds()))
 	}
 }
 
 // WithCAFile trusts the PEM certificates in path instead of the built-in roots.
 func WithCAFile(path string) Option {
-	return func(b *C.enos_client_builder, s *cstrings) C.enum_enos_status {
-		return C.enos_client_builder_set_ca_file(b, s.of(path))
+	return func(o *building) C.enum_enos_status {
+		return C.enos_client_builder_set_ca_file(o.builder, o.strings.of(path))
 	}
 }
 
 // WithProxy sets the proxy URL; "" turns proxies off (default: the environment).
 func WithProxy(url string) Option {
-	return func(b *C.enos_client_builder, s *cstrings) C.enum_enos_status {
-		return C.enos_client_builder_set_proxy(b, s.of(url))
+	return func(o *building) C.enum_enos_status {
+		return C.enos_client_builder_set_proxy(o.builder, o.strings.of(url))
 	}
 }
 
 // WithRefreshMargin refreshes the managed token when less than this is left (default 600 s).
 func WithRefreshMargin(margin time.Duration) Option {
-	return func(b *C.enos_client_builder, _ *cstrings) C.enum_enos_status {
-		return C.enos_client_builder_set_refresh_margin_s(b, C.uint32_t(margin.Seconds()))
+	return func(o *building) C.enum_enos_status {
+		return C.enos_client_builder_set_refresh_margin_s(o.builder, C.uint32_t(margin.Seconds()))
 	}
 }
 
 // WithRetries sets the retries of a transient failure and the first backoff.
 func WithRetries(maxRetries uint32, baseBackoff time.Duration) Option {
-	return func(b *C.enos_client_builder, _ *cstrings) C.enum_enos_status {
-		return C.enos_client_builder_set_retries(b, C.uint32_t(maxRetries), C.uint64_t(baseBackoff.Milliseconds()))
+	return func(o *building) C.enum_enos_status {
+		return C.enos_client_builder_set_retries(o.builder, C.uint32_t(maxRetries),
+			C.uint64_t(baseBackoff.Milliseconds()))
 	}
 }
 
 // WithBackgroundRefresh makes a thread of the client refresh due tokens.
 func WithBackgroundRefresh(enabled bool) Option {
-	return func(b *C.enos_client_builder, _ *cstrings) C.enum_enos_status {
-		return C.enos_client_builder_set_background_refresh(b, C.bool(enabled))
+	return func(o *building) C.enum_enos_status {
+		return C.enos_client_builder_set_background_refresh(o.builder, C.bool(enabled))
 	}
 }
 
 // WithSharedCache shares the managed token with every process given the same private directory.
 func WithSharedCache(directory string) Option {
-	return func(b *C.enos_client_builder, s *cstrings) C.enum_enos_status {
-		return C.enos_client_builder_set_shared_cache(b, s.of(directory))
+	return func(o *building) C.enum_enos_status {
+		return C.enos_client_builder_set_shared_cache(o.builder, o.strings.of(directory))
 	}
 }
 
 // WithMaxResponseBytes is the largest API answer Request reads (default 64 MiB).
 func WithMaxResponseBytes(maxBytes int) Option {
-	return func(b *C.enos_client_builder, s *cstrings) C.enum_enos_status {
-		return C.enos_client_builder_set_max_response_bytes(b, C.size_t(maxBytes))
+	return func(o *building) C.enum_enos_status {
+		return C.enos_client_builder_set_max_response_bytes(o.builder, C.size_t(maxBytes))
 	}
 }
 
 // Client is a reusable client for one gateway and one application.
 type Client struct {
 	handle *C.enos_client
+	// What the client keeps until Close (a log function's handle).
+	keep []func()
 }
 
 // New builds a client for gatewayURL and the application appKey/appSecret.
 func New(gatewayURL, appKey, appSecret string, options ...Option) (*Client, error) {
-	var s cstrings
-	defer s.free()
+	b := &building{}
+	defer b.strings.free()
 	var handle *C.enos_client
 	err := call(func() C.enum_enos_status {
-		var builder *C.enos_client_builder
-		status := C.enos_client_builder_new(s.of(gatewayURL), s.of(appKey), s.of(appSecret), &builder)
+		s := &b.strings
+		status := C.enos_client_builder_new(s.of(gatewayURL), s.of(appKey), s.of(appSecret), &b.builder)
 		if status != C.ENOS_OK {
 			return status
 		}
 		for _, option := range options {
-			if status = option(builder, &s); status != C.ENOS_OK {
-				C.enos_client_builder_free(builder)
+			if status = option(b); status != C.ENOS_OK {
+				C.enos_client_builder_free(b.builder)
 				return status
 			}
 		}
-		return C.enos_client_build(builder, &handle) // consumes the builder
+		return C.enos_client_build(b.builder, &handle) // consumes the builder
 	})
 	if err != nil {
+		for _, release := range b.keep {
+			release()
+		}
 		return nil, err
 	}
-	return &Client{handle}, nil
+	return &Client{handle: handle, keep: b.keep}, nil
 }
 
 // Close frees the client; no call on it may be running. Idempotent.
 func (c *Client) Close() {
 	C.enos_client_free(c.handle)
 	c.handle = nil
+	for _, release := range c.keep {
+		release()
+	}
+	c.keep = nil
 }
 
 // GetToken is Get Access Token with the client's connections and options.

@@ -1,5 +1,17 @@
-// Type declarations of the enos-token package (enos_token.js).
-/// <reference types="node" />
+// Type declarations of the enos-token package (enos_token.js). They need no
+// other package's types (not even @types/node): bytes are Uint8Array, which a
+// Node.js Buffer is, and a signal is anything shaped like an AbortSignal.
+
+/** Bytes: a Uint8Array (a Node.js Buffer is one). */
+export type Bytes = Uint8Array;
+
+/** What `request()` needs of an AbortSignal (a real one fits). */
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+  readonly reason?: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
 
 /** A failed call: the status, the gateway's and the HTTP status, the library's message. */
 export class EnosError extends Error {
@@ -42,27 +54,27 @@ export interface ClientOptions {
 }
 
 export interface Counters {
-  get_requests: number;
-  refresh_requests: number;
+  getRequests: number;
+  refreshRequests: number;
   retries: number;
   failures: number;
   waits: number;
-  cache_hits: number;
-  dns_lookups: number;
-  api_calls: number;
-  token_renewals: number;
-  api_retries: number;
-  api_retries_denied: number;
+  cacheHits: number;
+  dnsLookups: number;
+  apiCalls: number;
+  tokenRenewals: number;
+  apiRetries: number;
+  apiRetriesDenied: number;
 }
 
 /** One multipart/form-data part: a file (streamed from disk) or data. */
 export type Part =
   | { name: string; file: string; filename?: string; contentType?: string }
-  | { name: string; data: string | Buffer; filename?: string; contentType?: string };
+  | { name: string; data: string | Bytes; filename?: string; contentType?: string };
 
 export interface RequestOptions {
   /** The body, sent exactly as given. */
-  body?: string | Buffer;
+  body?: string | Bytes;
   /** Serialised once with JSON.stringify and sent as application/json. */
   json?: unknown;
   /** The body's Content-Type (default application/json;charset=UTF-8). */
@@ -82,14 +94,15 @@ export interface RequestOptions {
    * shut down); the Promise rejects with an EnosError of statusName
    * ENOS_ERR_CANCELLED whose `cause` is the signal's reason.
    */
-  signal?: AbortSignal;
+  signal?: AbortSignalLike;
 }
 
 /** An API's answer, whatever its HTTP status. */
 export interface Response {
   status: number;
   /** Empty when the body went to `output`. */
-  body: Buffer;
+  /** A Node.js Buffer. */
+  body: Bytes;
   /** Lower-case names; the first value of each. */
   headers: Record<string, string>;
   /** Sends made: 1, more after a retry, a renewed token or a resumed download. */
@@ -97,7 +110,8 @@ export interface Response {
   /** An EnOS envelope's requestId (what support asks for), or null. */
   requestId: string | null;
   text(): string;
-  json(): unknown;
+  /** The body parsed as JSON (type it: `json<{ msg: string }>()`). */
+  json<T = any>(): T;
 }
 
 /** A reusable client; close() when done (calls in flight are then cancelled). */
@@ -118,7 +132,7 @@ export class Client {
   /** request(), blocking the event loop until the answer (for scripts); no `signal`. */
   requestSync(method: string, path: string, options?: Omit<RequestOptions, 'signal'>): Response;
   /** The apim-* headers for an API call with the managed token. */
-  authHeaders(query?: string, body?: string | Buffer): Record<string, string>;
+  authHeaders(query?: string, body?: string | Bytes): Record<string, string>;
   counters(): Counters;
   close(): void;
 }
@@ -127,6 +141,6 @@ export function getAccessToken(gatewayUrl: string, appKey: string, appSecret: st
 export function refreshAccessToken(gatewayUrl: string, appKey: string, appSecret: string, accessToken: string,
   library?: string): Token;
 /** The apim-signature of an API call. */
-export function signRequest(accessToken: string, query: string, body: string | Buffer | null, timestampMs: number,
+export function signRequest(accessToken: string, query: string, body: string | Bytes | null, timestampMs: number,
   appSecret: string, library?: string): string;
 export function version(library?: string): string;

@@ -428,7 +428,9 @@ class Client {
     const counters = { struct_size: this.api.countersSize };
     check(this.api, this.api.getCounters(this.live(), counters));
     const { struct_size: _, ...values } = counters;
-    return Object.fromEntries(Object.entries(values).map(([name, value]) => [name, Number(value)]));
+    // camelCase, as the rest of the Node API: get_requests → getRequests.
+    const camel = (name) => name.replace(/_([a-z])/g, (_all, letter) => letter.toUpperCase());
+    return Object.fromEntries(Object.entries(values).map(([name, value]) => [camel(name), Number(value)]));
   }
 
   live() {

@@ -56,7 +56,7 @@ test('200 calls of 100 ms at once: within a second, the event loop never waits',
     });
     assert.ok(took <= 1, `200 calls took ${milliseconds(took)}`);
     assert.ok(p99 <= 10, `event-loop lag p99 ${p99.toFixed(1)} ms`);
-    assert.equal(client.counters().api_calls, 200);
+    assert.equal(client.counters().apiCalls, 200);
   } finally {
     client.close(); // its 64 pooled connections too: the fake serves 256 at once
   }
@@ -111,10 +111,10 @@ test('an aborted signal starts nothing; a POST cancelled in flight may have been
   const client = new enos.Client(url, APP_KEY, APP_SECRET, { proxy: '' });
   try {
     client.accessToken();
-    const before = client.counters().api_calls;
+    const before = client.counters().apiCalls;
     await assert.rejects(client.request('GET', '/fake/v1/echo', { signal: AbortSignal.abort() }),
       (error) => error.statusName === 'ENOS_ERR_CANCELLED');
-    assert.equal(client.counters().api_calls, before, 'never sent');
+    assert.equal(client.counters().apiCalls, before, 'never sent');
     const controller = new AbortController();
     const post = client.request('POST', ECHO_10_S, { json: { k: 1 }, signal: controller.signal });
     setTimeout(() => controller.abort(), 200);

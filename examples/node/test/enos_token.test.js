@@ -76,8 +76,8 @@ test('auth headers, invalidate, counters, options, logging and signing', () => {
     client.invalidate(token);
     client.accessToken();
     const counters = client.counters();
-    assert.equal(counters.get_requests, 2);
-    assert.ok(counters.cache_hits >= 1);
+    assert.equal(counters.getRequests, 2);
+    assert.ok(counters.cacheHits >= 1);
     assert.ok(lines.some(([level, m]) => level === 3 && m.startsWith('Get succeeded')), lines);
     assert.ok(lines.every(([, m]) => !m.includes(token)), 'no token in the log');
   } finally {
@@ -139,8 +139,8 @@ test('request: a signed API call, a retired token renewed', async () => {
     sibling.refreshToken(client.accessToken()); // retires the client's token
     assert.equal(client.requestSync('GET', '/fake/v1/echo').status, 200);
     const counters = client.counters();
-    assert.equal(counters.api_calls, 3);
-    assert.equal(counters.token_renewals, 1);
+    assert.equal(counters.apiCalls, 3);
+    assert.equal(counters.tokenRenewals, 1);
     await assert.rejects(client.request('GET', '//elsewhere.example/x'),
       (error) => error.statusName === 'ENOS_ERR_INVALID_ARGUMENT');
     assert.throws(() => client.requestSync('GET', '//elsewhere.example/x'),
@@ -269,7 +269,7 @@ test('retries: an outage is retried and the response says so', async () => {
     assert.equal(response.status, 200);
     assert.equal(response.attempts, 3);
     assert.equal(response.requestId, null);
-    assert.equal(client.counters().api_retries, 2);
+    assert.equal(client.counters().apiRetries, 2);
     const upload = await client.request('POST', MEASUREPOINTS,
       { parts: [{ name: 'enos-message', data: '{}', contentType: 'application/json' }] });
     assert.match(upload.requestId, /^fake-/);
