@@ -184,7 +184,7 @@ fn a_missing_proxy_is_a_connect_error_that_names_it() {
 }
 
 #[test]
-fn the_environment_decides_like_libcurl() {
+fn a_loopback_gateway_takes_no_proxy_from_the_environment_but_the_option_applies() {
     let Some(proxy) = Tinyproxy::start() else {
         return;
     };
@@ -206,26 +206,20 @@ fn the_environment_decides_like_libcurl() {
         assert!(output.status.success(), "{}", text(&output.stderr));
     };
     let proxy_url = proxy.url();
-    // refresh.c makes two requests: a Get and a Refresh.
-    run_with(&[("http_proxy", &proxy_url)]);
-    assert_eq!(
-        proxy.forwarded_to(fake_port),
-        2,
-        "http_proxy for an http:// gateway"
-    );
-    run_with(&[("HTTPS_PROXY", &proxy_url)]);
-    assert_eq!(
-        proxy.forwarded_to(fake_port),
-        2,
-        "HTTPS_PROXY is not for http://"
-    );
-    run_with(&[("ALL_PROXY", &proxy_url)]);
-    assert_eq!(proxy.forwarded_to(fake_port), 4, "ALL_PROXY for any scheme");
-    run_with(&[
-        ("HTTP_PROXY", &proxy_url),
-        ("NO_PROXY", "localhost,127.0.0.1"),
-    ]);
-    assert_eq!(proxy.forwarded_to(fake_port), 4, "NO_PROXY bypasses it");
+    // A loopback gateway (this fake) never takes a proxy from the
+    // environment, as Go's net/http decides: a proxy set for the internet
+    // must not capture a local test gateway. (Which variable applies to
+    // which gateway, like libcurl, is tested in src/transport/proxy.rs.)
+    for variable in ["http_proxy", "HTTP_PROXY", "ALL_PROXY"] {
+        run_with(&[(variable, &proxy_url)]);
+        assert_eq!(proxy.forwarded_to(fake_port), 0, "{variable}");
+    }
+    // The option still applies to it.
+    let mut builder = builder(&fake.url);
+    builder.proxy(&proxy_url).unwrap();
+    let client = builder.build().unwrap();
+    client.get_token().unwrap();
+    assert_eq!(proxy.forwarded_to(fake_port), 1, "an explicit proxy");
 }
 
 /// microsocks on a free loopback port, with a user and password.

@@ -173,7 +173,10 @@ pub unsafe extern "C" fn enos_client_builder_set_ca_file(
 /// Without this call the client reads, when built and as libcurl does,
 /// `https_proxy`/`HTTPS_PROXY` for an `https://` gateway or
 /// `http_proxy`/`HTTP_PROXY` for an `http://` one, then `all_proxy`/`ALL_PROXY`,
-/// and skips the proxy when the gateway's host matches `no_proxy`/`NO_PROXY`.
+/// and skips the proxy when the gateway's host matches `no_proxy`/`NO_PROXY`
+/// or is a loopback one (`localhost`, `127.0.0.0/8`, `::1`: a proxy for the
+/// internet never captures a local test gateway, as in Go's `net/http`); this
+/// call's proxy applies to any gateway, a loopback one included.
 ///
 /// On failure the builder is unchanged. Messages never repeat the proxy URL,
 /// which may hold a password.

@@ -3,9 +3,12 @@
 //! By default the environment decides: for an `https://` gateway
 //! `https_proxy`/`HTTPS_PROXY`, for an `http://` one `http_proxy`/`HTTP_PROXY`,
 //! then `all_proxy`/`ALL_PROXY` for both; `no_proxy`/`NO_PROXY` lists hosts
-//! that bypass it. An explicit setting overrides the environment, and the
-//! empty string turns proxies off. Since a client talks to one gateway, the
-//! choice is made once, when the client is built.
+//! that bypass it. A loopback gateway (`localhost`, `127.0.0.0/8`, `::1`: a
+//! fake gateway in tests, a local tunnel) never goes through a proxy from the
+//! environment, as Go's `net/http` decides. An explicit setting overrides the
+//! environment (a loopback gateway included), and the empty string turns
+//! proxies off. Since a client talks to one gateway, the choice is made once,
+//! when the client is built.
 
 use ureq::Proxy;
 
@@ -85,10 +88,22 @@ fn from_environment(
         return Ok(None);
     };
     let no_proxy = read("no_proxy").or_else(|| read("NO_PROXY"));
-    if no_proxy.is_some_and(|list| no_proxy_matches(&list, gateway.host())) {
+    if is_loopback(gateway.host())
+        || no_proxy.is_some_and(|list| no_proxy_matches(&list, gateway.host()))
+    {
         return Ok(None);
     }
     parse_proxy(&url, &format!("the {name} environment variable")).map(Some)
+}
+
+/// `localhost` (and names below it), an address of 127.0.0.0/8, or ::1.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_matches(['[', ']']).to_ascii_lowercase();
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
 }
 
 /// libcurl's rule: `*` matches every host; otherwise each comma- or
@@ -200,6 +215,26 @@ mod tests {
             Some("p:1".into())
         );
         assert_eq!(proxy_host("http://gw/", &with("other")), Some("p:1".into()));
+    }
+
+    #[test]
+    fn a_loopback_gateway_never_takes_the_environments_proxy() {
+        let vars = [("HTTP_PROXY", "http://p:1"), ("HTTPS_PROXY", "http://p:1")];
+        for url in [
+            "http://127.0.0.1:8080/",
+            "http://127.9.9.9/",
+            "https://localhost:8443/",
+            "http://api.localhost/",
+            "http://[::1]:8080/",
+        ] {
+            assert_eq!(proxy_host(url, &vars), None, "{url}");
+        }
+        assert_eq!(proxy_host("http://10.0.0.1/", &vars), Some("p:1".into()));
+        assert_eq!(proxy_host("http://localhost.example/", &vars), Some("p:1".into()));
+        // An explicit proxy still applies, a loopback gateway included.
+        let gateway = GatewayUrl::parse("http://127.0.0.1:8080/").unwrap();
+        let setting = ProxySetting::from_url("http://p:1").unwrap();
+        assert!(choose(&setting, &gateway).unwrap().is_some());
     }
 
     #[test]
