@@ -67,6 +67,9 @@ pub struct Step {
     pub finding: String,
     /// What to do about a failure.
     pub advice: Option<String>,
+    /// The kind of a failure, when the library has one for it (a clock too
+    /// far off has none): how the command line picks its exit code.
+    pub kind: Option<ErrorKind>,
 }
 
 /// Runs the steps, handing each to `report` as it ends; true when all passed.
@@ -75,6 +78,7 @@ pub fn diagnose(setup: &Setup, report: &mut dyn FnMut(&Step)) -> bool {
         setup,
         report,
         all_passed: true,
+        failure_kind: None,
     };
     doctor.run();
     doctor.all_passed
@@ -86,6 +90,8 @@ struct Doctor<'a> {
     setup: &'a Setup,
     report: &'a mut dyn FnMut(&Step),
     all_passed: bool,
+    /// The kind of the failure the next reported step has.
+    failure_kind: Option<ErrorKind>,
 }
 
 /// A step's finding, or its finding and advice when it failed.
@@ -100,7 +106,7 @@ impl Doctor<'_> {
             None => (gateway.host().to_string(), gateway.port()),
         };
         let address = self.dns(&host, port)?;
-        self.tcp_connect(address, &host, port)?;
+        self.tcp_connect(address, &host, port, proxy.is_some())?;
         let answer = self.http_and_tls(&gateway, &setting, proxy.is_some())?;
         self.clock(&answer);
         self.token_calls()
@@ -114,14 +120,17 @@ impl Doctor<'_> {
                 passed: true,
                 finding,
                 advice: None,
+                kind: None,
             },
             Err((finding, advice)) => Step {
                 name,
                 passed: false,
                 finding,
                 advice: Some(advice),
+                kind: self.failure_kind,
             },
         };
+        self.failure_kind = None;
         self.all_passed &= step.passed;
         (self.report)(&step);
         step.passed
@@ -137,6 +146,7 @@ impl Doctor<'_> {
         let gateway = match GatewayUrl::parse(&self.setup.gateway_url) {
             Ok(gateway) => gateway,
             Err(e) => {
+                self.failure_kind = Some(e.kind());
                 return self.fail(
                     "gateway URL",
                     e.message().to_string(),
@@ -160,6 +170,7 @@ impl Doctor<'_> {
             Some(url) => match ProxySetting::from_url(url) {
                 Ok(setting) => setting,
                 Err(e) => {
+                    self.failure_kind = Some(e.kind());
                     return self.fail(
                         "proxy",
                         e.message().into(),
@@ -171,6 +182,7 @@ impl Doctor<'_> {
         let proxy = match crate::transport::choose_proxy(&setting, gateway) {
             Ok(proxy) => proxy,
             Err(e) => {
+                self.failure_kind = Some(e.kind());
                 return self.fail(
                     "proxy",
                     e.message().into(),
@@ -191,6 +203,7 @@ impl Doctor<'_> {
         let addresses: Vec<_> = match (host, port).to_socket_addrs() {
             Ok(addresses) => addresses.collect(),
             Err(e) => {
+                self.failure_kind = Some(ErrorKind::Connect);
                 return self.fail(
                     "DNS",
                     format!("cannot resolve host {host}: {e}"),
@@ -199,6 +212,7 @@ impl Doctor<'_> {
             }
         };
         let Some(first) = addresses.first().copied() else {
+            self.failure_kind = Some(ErrorKind::Connect);
             return self.fail(
                 "DNS",
                 format!("host {host} has no address"),
@@ -218,23 +232,50 @@ impl Doctor<'_> {
         Some(first)
     }
 
-    fn tcp_connect(&mut self, address: SocketAddr, host: &str, port: u16) -> Option<()> {
+    fn tcp_connect(
+        &mut self,
+        address: SocketAddr,
+        host: &str,
+        port: u16,
+        via_proxy: bool,
+    ) -> Option<()> {
         let started = Instant::now();
+        let what = if via_proxy { "the proxy " } else { "" };
         match TcpStream::connect_timeout(&address, STEP_TIMEOUT) {
             Ok(_) => {
                 let finding = format!(
-                    "connected to {host}:{port} in {} ms",
+                    "connected to {what}{host}:{port} in {} ms",
                     started.elapsed().as_millis()
                 );
                 self.emit("TCP connect", Ok(finding));
                 Some(())
             }
-            Err(e) => self.fail(
-                "TCP connect",
-                format!("connect to {host}:{port} failed: {e}"),
-                "check the port in the URL, that the gateway is up, and that no firewall blocks it",
-            ),
+            Err(e) => {
+                self.failure_kind = Some(ErrorKind::Connect);
+                let advice = if via_proxy {
+                    format!(
+                        "the proxy does not accept connections: check it (its environment \
+                         variable or --proxy), or bypass it for the gateway with \
+                         no_proxy={} or --proxy \"\"",
+                        self.setup_gateway_host()
+                    )
+                } else {
+                    "check the port in the URL, that the gateway is up, and that no firewall blocks it"
+                        .to_string()
+                };
+                self.fail(
+                    "TCP connect",
+                    format!("connect to {what}{host}:{port} failed: {e}"),
+                    &advice,
+                )
+            }
         }
+    }
+
+    /// The gateway's host, for advice.
+    fn setup_gateway_host(&self) -> String {
+        GatewayUrl::parse(&self.setup.gateway_url)
+            .map_or_else(|_| "<gateway host>".to_string(), |g| g.host().to_string())
     }
 
     /// A first HTTP request (TLS and its certificate included).
@@ -248,6 +289,7 @@ impl Doctor<'_> {
             Some(file) => match crate::transport::read_ca_file(file) {
                 Ok(certificates) => Some(std::sync::Arc::new(certificates)),
                 Err(e) => {
+                    self.failure_kind = Some(ErrorKind::InvalidArgument);
                     let finding = e.message().to_string();
                     return self.fail("TLS", finding, "give a PEM file of CA certificates");
                 }
@@ -265,7 +307,13 @@ impl Doctor<'_> {
         let answer = match first_answer(gateway, options) {
             Ok(answer) => answer,
             Err(e) => {
+                self.failure_kind = Some(e.kind());
+                let scheme =
+                    e.message().contains("use http://") || e.message().contains("use https://");
                 let advice = match e.kind() {
+                    _ if scheme => {
+                        "the server speaks the other scheme: change the URL's http:// or https:// as the message says"
+                    }
                     ErrorKind::Tls => {
                         "trust the gateway's CA with ENOS_CA_FILE (--ca-file), or use the scheme the server speaks"
                     }
@@ -363,6 +411,7 @@ impl Doctor<'_> {
         let client = match client {
             Ok(client) => client,
             Err(e) => {
+                self.failure_kind = Some(e.kind());
                 self.emit(
                     "Get",
                     Err((e.message().into(), "fix the configuration named".into())),
@@ -383,6 +432,7 @@ impl Doctor<'_> {
                 token
             }
             Err(e) => {
+                self.failure_kind = Some(e.kind());
                 self.emit("Get", Err((e.message().into(), advice_for(&e))));
                 return None;
             }
@@ -399,7 +449,10 @@ impl Doctor<'_> {
                     refreshed.expire_s
                 )),
             ),
-            Err(e) => self.emit("Refresh", Err((e.message().into(), advice_for(&e)))),
+            Err(e) => {
+                self.failure_kind = Some(e.kind());
+                self.emit("Refresh", Err((e.message().into(), advice_for(&e))))
+            }
         };
         Some(())
     }

@@ -155,9 +155,17 @@ pub(crate) fn request_token(
         parse_token_answer_quoting(&answer, &redactor)
     });
     let token = parsed.map_err(|error| match error {
-        // Which URL answered: a wrong host or path shows at once.
+        // Which URL answered: a wrong host or path shows at once; a web
+        // server saying the port wants HTTPS, the fix.
         e if e.kind() == ErrorKind::HttpStatus => {
+            let wants_https = transport.url_of(path).starts_with("http://")
+                && crate::transport::https_port_page(answer.status, &answer.body);
             e.appending(&format!(" (requested {})", transport.url_of(path)))
+                .appending(if wants_https {
+                    ": the server says that port speaks HTTPS: use https://"
+                } else {
+                    ""
+                })
         }
         // The app key is no secret: name the one the gateway does not know.
         e if e.service_status() == service_status::UNKNOWN_APP_KEY => e.appending(&format!(

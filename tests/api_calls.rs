@@ -233,7 +233,12 @@ fn an_answer_over_the_limit_is_refused_naming_it() {
         .request("GET", "/fake/v1/echo", None, b"")
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::BadResponse, "{error}");
-    assert!(error.message().contains("over 64 bytes"), "{error}");
+    assert!(
+        error.message().contains(
+            "over 64 bytes (the limit set with enos_client_builder_set_max_response_bytes)"
+        ),
+        "names the setter: {error}"
+    );
     assert!(builder_with_zero_limit_is_refused(&fake));
 }
 

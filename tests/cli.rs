@@ -317,7 +317,7 @@ fn the_doctor_names_what_is_wrong() {
         &runtime,
         &[("ENOS_APP_SECRET", "not-the-secret")],
     );
-    assert_eq!(code, 1);
+    assert_eq!(code, 18, "a gateway status: 10 + ENOS_ERR_SERVICE");
     assert!(
         report.contains("FAIL Get") && report.contains("wrong app secret"),
         "{report}"
@@ -325,7 +325,7 @@ fn the_doctor_names_what_is_wrong() {
 
     let port = support::closed_port();
     let (code, report) = doctor(&format!("http://127.0.0.1:{port}"), &runtime, &[]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 13, "the network: 10 + ENOS_ERR_CONNECT");
     assert!(
         report.contains(&format!("FAIL TCP connect: connect to 127.0.0.1:{port}")),
         "{report}"
@@ -334,7 +334,7 @@ fn the_doctor_names_what_is_wrong() {
 
     fake.post("/fake/control/clock", r#"{"skewMs":-120000}"#);
     let (code, report) = doctor(&fake.url, &runtime, &[]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 1, "the clock has no library status");
     assert!(
         report.contains("FAIL clock: the local clock is 120 s ahead of the gateway's"),
         "{report}"
@@ -342,9 +342,27 @@ fn the_doctor_names_what_is_wrong() {
 
     let endpoint = format!("{}/apim-token-service/v2.0/token/get", fake.url);
     let (code, report) = doctor(&endpoint, &runtime, &[]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 3, "the configuration");
     assert!(
         report.contains("FAIL gateway URL") && report.contains("not the token endpoint"),
+        "{report}"
+    );
+
+    // A dead proxy is named as the proxy, with how to bypass it. (An
+    // explicit one: a loopback gateway never takes the environment's.)
+    let dead = support::closed_port();
+    let mut command = cli(
+        &fake.url,
+        &runtime,
+        &["--proxy", &format!("http://127.0.0.1:{dead}"), "doctor"],
+    );
+    let out = output(&mut command);
+    let report = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(13), "{report}");
+    assert!(
+        report.contains(&format!(
+            "FAIL TCP connect: connect to the proxy 127.0.0.1:{dead}"
+        )) && report.contains("no_proxy=127.0.0.1 or --proxy \"\""),
         "{report}"
     );
 }
@@ -366,9 +384,16 @@ fn the_doctor_names_the_issuer_of_an_untrusted_certificate() {
         &runtime,
         &[("ENOS_CA_FILE", other_ca.to_str().unwrap())],
     );
-    assert_eq!(code, 1);
+    assert_eq!(code, 15, "TLS: 10 + ENOS_ERR_TLS");
     assert!(
         report.contains("FAIL TLS") && report.contains("issued by \"CN=enos-token test CA\""),
+        "{report}"
+    );
+    // https:// to... this TLS port over http://: the scheme leads the advice.
+    let plain = url.replace("https://", "http://");
+    let (_, report) = doctor(&plain, &runtime, &[]);
+    assert!(
+        report.contains("use https://") && report.contains("→ the server speaks the other scheme"),
         "{report}"
     );
     let ca = tls.join("ca.crt");
@@ -884,4 +909,47 @@ fn the_command_line_never_dumps_core_and_warns_about_a_readable_secret_file() {
     .unwrap();
     let out = output(&mut command);
     assert_eq!(text(&out.stderr), "", "no warning for a private file");
+}
+
+#[test]
+fn timeout_from_the_flag_or_the_environment() {
+    let fake = FakeProcess::start(&[]);
+    let runtime = RuntimeDirectory::new("timeout");
+    let slow = "/fake/v1/echo?delayMs=3000";
+    let started = std::time::Instant::now();
+    let out = output(&mut cli(
+        &fake.url,
+        &runtime,
+        &["--timeout", "0.5", "request", "GET", slow],
+    ));
+    assert_eq!(
+        code(&out),
+        14,
+        "10 + ENOS_ERR_TIMEOUT: {}",
+        text(&out.stderr)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    let mut command = cli(&fake.url, &runtime, &["request", "GET", slow]);
+    command.env("ENOS_TIMEOUT_MS", "500");
+    assert_eq!(code(&output(&mut command)), 14);
+    let out = output(&mut cli(
+        &fake.url,
+        &runtime,
+        &["--timeout", "soon", "token"],
+    ));
+    assert_eq!(code(&out), 2);
+    assert!(
+        text(&out.stderr).contains("--timeout takes seconds"),
+        "{}",
+        text(&out.stderr)
+    );
+    let mut command = cli(&fake.url, &runtime, &["token"]);
+    command.env("ENOS_TIMEOUT_MS", "-1");
+    let out = output(&mut command);
+    assert_eq!(code(&out), 3);
+    assert!(
+        text(&out.stderr).contains("ENOS_TIMEOUT_MS is \"-1\""),
+        "{}",
+        text(&out.stderr)
+    );
 }

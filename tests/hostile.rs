@@ -425,3 +425,61 @@ fn a_tls_1_0_only_server() {
         "{error}"
     );
 }
+
+/// Closes `stream` with a reset (SO_LINGER 0), as a TLS server does at the
+/// sight of a plaintext request.
+fn reset(stream: std::net::TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket and option.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+    drop(stream);
+}
+
+#[test]
+fn plain_http_to_a_tls_port_suggests_https_whatever_the_server_does() {
+    // A server that resets the connection on a plaintext request.
+    let resetting = RawServer::start(|mut stream| {
+        read_request(&mut stream);
+        reset(stream);
+    });
+    let error = client_with_deadline(&resetting.url(), 5000)
+        .get_token()
+        .unwrap_err();
+    assert!(error.message().contains("use https://"), "{error}");
+    // nginx's answer to plain HTTP on its HTTPS port.
+    let page = "<html><head><title>400 The plain HTTP request was sent to HTTPS port</title></head></html>";
+    let nginx = RawServer::answering(
+        format!(
+            "HTTP/1.1 400 Bad Request\r\nServer: nginx\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+            page.len()
+        )
+        .into_bytes(),
+    );
+    let error = client_with_deadline(&nginx.url(), 5000)
+        .get_token()
+        .unwrap_err();
+    assert_eq!(error.http_status(), 400);
+    assert!(
+        error
+            .message()
+            .contains("that port speaks HTTPS: use https://"),
+        "{error}"
+    );
+    // A TLS alert in answer to the plaintext request.
+    let alerting = RawServer::answering(vec![0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46]);
+    let error = client_with_deadline(&alerting.url(), 5000)
+        .get_token()
+        .unwrap_err();
+    assert!(error.message().contains("use https://"), "{error}");
+}

@@ -149,7 +149,32 @@ fn scheme_mix_up(error: &ureq::Error, context: &Context<'_>) -> Option<Error> {
             ),
         ));
     }
+    // Plain HTTP to a port that speaks TLS: a server that resets or closes
+    // at the sight of a plaintext request, on a connection opened for it.
+    if !context.https
+        && trace.opened_connection
+        && !trace.answer_started
+        && closed
+        && trace.first_bytes == [0, 0]
+    {
+        return Some(Error::new(
+            ErrorKind::Connect,
+            format!(
+                "connection to {authority} closed before a response ({error}): if that port \
+                 speaks TLS (443, 8443, ...), use https://"
+            ),
+        ));
+    }
     None
+}
+
+/// A plain-HTTP request answered by a web server's page saying the port
+/// wants HTTPS (nginx: "The plain HTTP request was sent to HTTPS port").
+pub(crate) fn https_port_page(status: u16, body: &[u8]) -> bool {
+    status == 400
+        && String::from_utf8_lossy(&body[..body.len().min(4096)])
+            .to_ascii_lowercase()
+            .contains("sent to https port")
 }
 
 fn timeout_error(which: ureq::Timeout, context: &Context<'_>) -> Error {

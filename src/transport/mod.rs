@@ -8,6 +8,7 @@
 mod buffers;
 mod cancel;
 mod classify;
+pub(crate) use classify::https_port_page;
 mod coalesce;
 mod connector;
 mod dns;

@@ -230,7 +230,10 @@ mod tests {
             assert_eq!(proxy_host(url, &vars), None, "{url}");
         }
         assert_eq!(proxy_host("http://10.0.0.1/", &vars), Some("p:1".into()));
-        assert_eq!(proxy_host("http://localhost.example/", &vars), Some("p:1".into()));
+        assert_eq!(
+            proxy_host("http://localhost.example/", &vars),
+            Some("p:1".into())
+        );
         // An explicit proxy still applies, a loopback gateway included.
         let gateway = GatewayUrl::parse("http://127.0.0.1:8080/").unwrap();
         let setting = ProxySetting::from_url("http://p:1").unwrap();

@@ -90,7 +90,17 @@ pub fn doctor(options: &Options) -> Result<u8, Failure> {
             _ => None,
         },
     };
+    // The exit code of the first failure: 3 configuration, 10 + the
+    // library's status, 1 a check without one (the clock).
+    let mut first_failure: Option<u8> = None;
     let mut print = |step: &Step| {
+        if !step.passed && first_failure.is_none() {
+            first_failure = Some(match step.kind {
+                Some(enos_token::ErrorKind::InvalidArgument) => 3,
+                Some(kind) => 10 + enos_token::ffi::enos_status::from(kind) as u8,
+                None => 1,
+            });
+        }
         let verdict = if step.passed { "OK  " } else { "FAIL" };
         let mut lines = format!("{verdict} {}: {}\n", step.name, step.finding);
         if let Some(advice) = &step.advice {
@@ -109,5 +119,9 @@ pub fn doctor(options: &Options) -> Result<u8, Failure> {
              holds (enos-token doctor --refresh tries it, and shares the new token through the cache)\n",
         )?;
     }
-    Ok(if passed { 0 } else { 1 })
+    Ok(if passed {
+        0
+    } else {
+        first_failure.unwrap_or(1)
+    })
 }

@@ -136,6 +136,31 @@ fn secret_file_warning(path: &str) -> Option<String> {
     (!wrong.is_empty()).then(|| format!("the secret file {path} {}", wrong.join(", ")))
 }
 
+/// `--timeout SECONDS` (a decimal number), else `ENOS_TIMEOUT_MS`, else the
+/// library's 30 s.
+fn timeout_of(options: &Options) -> Result<Option<std::time::Duration>, Failure> {
+    let (text, what, scale) = match (&options.timeout, std::env::var("ENOS_TIMEOUT_MS")) {
+        (Some(seconds), _) => (seconds.clone(), "--timeout", 1000.0),
+        (None, Ok(ms)) if !ms.is_empty() => (ms, "ENOS_TIMEOUT_MS", 1.0),
+        _ => return Ok(None),
+    };
+    let ms = text
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .map(|value| value * scale)
+        .filter(|ms| ms.is_finite() && *ms >= 1.0 && *ms <= 86_400_000.0);
+    match ms {
+        Some(ms) => Ok(Some(std::time::Duration::from_millis(ms as u64))),
+        None if what == "--timeout" => Err(usage(format!(
+            "--timeout takes seconds (for example 5 or 0.5, at most a day), not {text:?}"
+        ))),
+        None => Err(configuration(format!(
+            "ENOS_TIMEOUT_MS is {text:?}: give milliseconds, 1 to 86400000"
+        ))),
+    }
+}
+
 /// The token cache between invocations.
 pub enum Cache {
     /// `--no-cache`.
@@ -208,6 +233,11 @@ pub fn client_of(options: &Options) -> Result<Client, Failure> {
     }
     if let Some(proxy) = &options.proxy {
         builder.proxy(proxy).map_err(invalid)?;
+    }
+    if let Some(total) = timeout_of(options)? {
+        // Connecting gets at most the library's 10 s of it.
+        let connect = total.min(std::time::Duration::from_secs(10));
+        builder.timeouts(connect, total).map_err(invalid)?;
     }
     if options.retries.is_some() || options.retry_base_ms.is_some() {
         let base = std::time::Duration::from_millis(options.retry_base_ms.unwrap_or(200));

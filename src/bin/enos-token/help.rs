@@ -32,6 +32,9 @@ Configuration (flags override the environment):
                             (default 2); --retry-base-ms M: the first wait, doubled
                             each time, with jitter (default 200); a Retry-After
                             header is honoured
+  --timeout SECONDS         ENOS_TIMEOUT_MS (in milliseconds): how long a call may
+                            take in all, a token fetch included (default 30 s;
+                            connecting gets at most 10 s of it)
   -v, --verbose             the library's log lines on standard error (each retry
                             and its wait, each call; never a token or the secret)
   --no-cache                do not share the token between invocations (default:
@@ -145,8 +148,11 @@ or FAIL, what was found, then what to do): the configuration (the secret only
 as set and its length; the URL without user info), the token cache, the
 gateway URL, the proxy, DNS, the TCP connection, TLS and the certificate
 (issuer, expiry, the CA trusted), the local clock against the gateway's, and
-a Get. Stops at a failure that makes the rest meaningless. Exits 0 only when
-every step passed.
+a Get. Stops at a failure that makes the rest meaningless. Exits 0 when every
+step passed; else by the first failure, as the other commands: 3 the
+configuration (the URL, the proxy, the CA file), 13 the network (DNS, TCP,
+the proxy), 14 a timeout, 15 TLS, 16 an HTTP status, 17 a bad answer, 18 a
+gateway status (a wrong key or secret), 1 the clock.
 
   --refresh   also a Refresh. It retires the token every other process and
               host of this app key holds (each Gets the new one when the

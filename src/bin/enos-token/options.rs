@@ -29,6 +29,8 @@ pub struct Options {
     pub verbose: bool,
     /// `doctor --refresh`: also try a Refresh.
     pub refresh: bool,
+    /// `--timeout SECONDS`: the whole call's time (over `ENOS_TIMEOUT_MS`).
+    pub timeout: Option<String>,
     pub help: bool,
     pub positional: Vec<String>,
 }
@@ -66,6 +68,7 @@ pub fn parse(args: Vec<String>) -> Result<Options, Failure> {
             "-v" | "--verbose" => options.verbose = true,
             "--no-cache" => options.no_cache = true,
             "--refresh" => options.refresh = true,
+            "--timeout" => options.timeout = Some(value("--timeout")?),
             "--json" => options.json = true,
             "--include" | "-i" => options.include = true,
             "--help" | "-h" => options.help = true,
