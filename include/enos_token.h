@@ -732,7 +732,8 @@ enum enos_status enos_client_builder_set_max_concurrent_calls(struct enos_client
  * `enos_log_callback` for when and from which threads it is called).
  * `callback` NULL turns logging off (the default). It must be safe to call
  * from any thread with `user_data`. `user_data` may be NULL; it must stay
- * valid as long as the client lives.
+ * valid until `enos_client_free()` returns (after which the callback is
+ * never called).
  *
  * Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
  */
@@ -766,6 +767,12 @@ void enos_client_builder_free(struct enos_client_builder *builder);
  * Releases a client and closes its connections. NULL is accepted and does
  * nothing. No call on `client` may be running, or start, on any thread. Does not
  * touch the last error.
+ *
+ * Its calls in flight (`enos_client_send_async()`) are cancelled; their
+ * workers finish without it. Once this returns, the client's log callback
+ * is never called again and none is still running, so its `user_data` may
+ * be freed: if a worker is inside the log callback, this waits for it to
+ * return (do not free the client while holding a lock the callback takes).
  */
 void enos_client_free(struct enos_client *client);
 

@@ -245,6 +245,11 @@ impl Drop for Client {
             let transport = &self.shared.transport;
             refresher.stop(crate::fork::generation(), || transport.shutdown());
         }
+        // Workers finishing cancelled calls outlive the client; its log
+        // callback's user_data does not (the C host frees it next).
+        if let Some(logger) = &self.shared.logger {
+            logger.close();
+        }
     }
 }
 
@@ -506,7 +511,11 @@ impl ClientShared {
             timeout: request.timeout,
         };
         let result = crate::api::send(&self.call_context(), &spec);
-        if let (Err(error), Some(logger)) = (&result, &self.logger) {
+        // A cancelled call ends with whatever its shut-down connection said,
+        // which would mislead; its caller gets a Cancelled error instead.
+        if let (Err(error), Some(logger)) = (&result, &self.logger)
+            && !crate::transport::is_cancelled()
+        {
             logger.log(LogLevel::Error, error.message());
         }
         result

@@ -159,6 +159,63 @@ fn freeing_the_client_cancels_its_calls_in_flight() {
     assert_eq!(call.wait(None).unwrap_err().kind(), ErrorKind::Cancelled);
 }
 
+/// A C host frees its log callback's `user_data` right after
+/// `enos_client_free`: the workers finishing the cancelled calls must not
+/// be inside the callback, or enter it, once the free has returned
+/// (AddressSanitizer caught the C++ wrapper's log function so).
+#[test]
+fn no_log_callback_runs_after_the_client_is_freed() {
+    let fake = fake();
+    let freed = Arc::new(AtomicUsize::new(0));
+    let (entered, returned) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let running_after_free = Arc::new(AtomicUsize::new(0));
+    let (sink_freed, sink_entered, sink_returned, sink_after) = (
+        freed.clone(),
+        entered.clone(),
+        returned.clone(),
+        running_after_free.clone(),
+    );
+    let mut builder = builder(&fake.url());
+    builder.logger(Some(enos_token::Logger::new(move |_, _| {
+        sink_entered.fetch_add(1, Ordering::SeqCst);
+        // A slow callback: still running when the client is freed, unless
+        // freeing waits for it.
+        std::thread::sleep(Duration::from_millis(100));
+        if sink_freed.load(Ordering::SeqCst) == 1 {
+            sink_after.fetch_add(1, Ordering::SeqCst);
+        }
+        sink_returned.fetch_add(1, Ordering::SeqCst);
+    })));
+    let client = builder.build().unwrap();
+    client.access_token().unwrap(); // logs the Get, on this thread
+    let before = entered.load(Ordering::SeqCst);
+    // Each call's worker logs a line (DEBUG) as its call ends.
+    let calls: Vec<_> = (0..4)
+        .map(|_| client.send_async(&Request::new("GET", "/fake/v1/echo").unwrap()))
+        .collect();
+    while entered.load(Ordering::SeqCst) == before {
+        std::thread::yield_now();
+    }
+    drop(client); // while a worker is inside the callback
+    freed.store(1, Ordering::SeqCst);
+    for call in calls {
+        let _ = call.wait(None); // answered or cancelled, whichever came first
+    }
+    // Calls complete before their workers return: wait for the workers.
+    let waited = Instant::now();
+    while returned.load(Ordering::SeqCst) < entered.load(Ordering::SeqCst)
+        && waited.elapsed() < Duration::from_secs(5)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(running_after_free.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        returned.load(Ordering::SeqCst),
+        entered.load(Ordering::SeqCst)
+    );
+}
+
 #[test]
 fn retries_renewal_and_streamed_outputs_hold_for_calls_in_flight() {
     let fake = fake();

@@ -434,7 +434,8 @@ pub unsafe extern "C" fn enos_client_builder_set_max_concurrent_calls(
 /// `enos_log_callback` for when and from which threads it is called).
 /// `callback` NULL turns logging off (the default). It must be safe to call
 /// from any thread with `user_data`. `user_data` may be NULL; it must stay
-/// valid as long as the client lives.
+/// valid until `enos_client_free()` returns (after which the callback is
+/// never called).
 ///
 /// Returns `ENOS_OK`, `ENOS_ERR_NULL_ARGUMENT` or `ENOS_ERR_INTERNAL`.
 #[unsafe(no_mangle)]

@@ -25,6 +25,12 @@ const _: () = {
 /// Releases a client and closes its connections. NULL is accepted and does
 /// nothing. No call on `client` may be running, or start, on any thread. Does not
 /// touch the last error.
+///
+/// Its calls in flight (`enos_client_send_async()`) are cancelled; their
+/// workers finish without it. Once this returns, the client's log callback
+/// is never called again and none is still running, so its `user_data` may
+/// be freed: if a worker is inside the log callback, this waits for it to
+/// return (do not free the client while holding a lock the callback takes).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn enos_client_free(client: *mut enos_client) {
     infallible((), || {
