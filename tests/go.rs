@@ -5,6 +5,7 @@
 mod support;
 
 use std::process::Command;
+use std::time::Duration;
 
 use support::programs::*;
 
@@ -46,7 +47,9 @@ fn go_test_passes_against_the_fake() {
     let Some(mut command) = go(&["test", "-count=1", "./..."]) else {
         return;
     };
-    let output = command.output().unwrap();
+    // `go test` stops a test binary after 10 minutes by itself; the
+    // compile before it is bounded here too.
+    let output = output_within(&mut command, Duration::from_secs(900));
     let report = format!("{}{}", text(&output.stdout), text(&output.stderr));
     assert!(output.status.success(), "{report}");
     assert!(

@@ -32,13 +32,14 @@ fn node_example_tests() {
         return;
     };
     let library = build_shared_library().join("libenos_token.so");
-    let output = Command::new(node)
-        .arg("--test")
-        .current_dir(&folder)
-        .env("ENOS_TOKEN_LIB", &library)
-        .env("ENOS_FAKE_GATEWAY", env!("CARGO_BIN_EXE_enos-fake-gateway"))
-        .output()
-        .unwrap();
+    let output = output_within(
+        Command::new(node)
+            .arg("--test")
+            .current_dir(&folder)
+            .env("ENOS_TOKEN_LIB", &library)
+            .env("ENOS_FAKE_GATEWAY", env!("CARGO_BIN_EXE_enos-fake-gateway")),
+        PROGRAM_TIME_LIMIT,
+    );
     let report = text(&output.stdout);
     assert!(
         output.status.success(),

@@ -20,14 +20,15 @@ fn python_package_unit_tests() {
         return;
     };
     let library = build_shared_library().join("libenos_token.so");
-    let output = Command::new(python)
-        .args(["-m", "unittest", "-v"])
-        .current_dir(repo().join("examples/python"))
-        .env("ENOS_TOKEN_LIB", &library)
-        .env("ENOS_FAKE_GATEWAY", env!("CARGO_BIN_EXE_enos-fake-gateway"))
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .unwrap();
+    let output = output_within(
+        Command::new(python)
+            .args(["-m", "unittest", "-v"])
+            .current_dir(repo().join("examples/python"))
+            .env("ENOS_TOKEN_LIB", &library)
+            .env("ENOS_FAKE_GATEWAY", env!("CARGO_BIN_EXE_enos-fake-gateway"))
+            .env("PYTHONDONTWRITEBYTECODE", "1"),
+        PROGRAM_TIME_LIMIT,
+    );
     let report = text(&output.stderr);
     assert!(output.status.success(), "{report}");
     let ran = report

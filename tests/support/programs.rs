@@ -6,10 +6,11 @@
 //! check that needs it prints `NOT RUN` and why. CI sets `ENOS_REQUIRE_ALL=1`,
 //! which turns a missing tool into a failure, so nothing is skipped there.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use super::{APP_KEY, APP_SECRET};
 
@@ -221,9 +222,61 @@ pub fn run(command: &mut Command, url: &str, secret: &str) -> Output {
         .env("ENOS_APP_KEY", APP_KEY)
         .env("ENOS_APP_SECRET", secret)
         .env_remove("ENOS_CA_FILE")
-        .env("NO_PROXY", "*")
-        .output()
-        .unwrap()
+        .env("NO_PROXY", "*");
+    output_within(command, PROGRAM_TIME_LIMIT)
+}
+
+/// Longer than any program here takes under valgrind on a loaded 2-core
+/// machine; a hung program (a deadlock, or AddressSanitizer's symbolizer
+/// stuck behind an exiting thread) fails its test instead of CI's clock.
+pub const PROGRAM_TIME_LIMIT: Duration = Duration::from_secs(240);
+
+/// `command`'s output, or a failure with what it printed so far if it runs
+/// longer than `limit` (it is killed).
+pub fn output_within(command: &mut Command, limit: Duration) -> Output {
+    use std::os::unix::process::CommandExt;
+    let mut child = command
+        .process_group(0) // its own children are killed with it
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("{command:?} does not start: {error}"));
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reading = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stderr.read_to_end(&mut bytes);
+        bytes
+    });
+    let (finished_sender, finished) = std::sync::mpsc::channel();
+    let pid = child.id();
+    let mut stdout_bytes = Vec::new();
+    let watchdog = std::thread::spawn(move || {
+        if finished.recv_timeout(limit).is_err() {
+            // SAFETY: a plain signal to our child's process group; the child
+            // is not reaped before the channel says so, so the id is ours.
+            unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+            return true;
+        }
+        false
+    });
+    let _ = stdout.read_to_end(&mut stdout_bytes);
+    let stderr_bytes = reading.join().unwrap();
+    let _ = finished_sender.send(());
+    let killed = watchdog.join().unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        !killed,
+        "{command:?} ran longer than {limit:?} and was killed; it printed:\n{}\n{}",
+        text(&stdout_bytes),
+        text(&stderr_bytes)
+    );
+    Output {
+        status,
+        stdout: stdout_bytes,
+        stderr: stderr_bytes,
+    }
 }
 
 /// [`run`], requiring success; returns the program's standard output.
