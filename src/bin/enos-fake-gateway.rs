@@ -5,6 +5,7 @@
 //! enos-fake-gateway [--host 127.0.0.1] [--port 8080] [--app KEY:SECRET | --app KEY]...
 //!                   [--apps-file PATH] [--token-lifetime SECONDS] [--path-prefix PATH]
 //!                   [--tls-cert PEM --tls-key PEM] [--url-file PATH] [--max-seconds N]
+//!                   [--timestamp-window SECONDS] [-v]
 //! ```
 //!
 //! Prints `enos-fake-gateway listening on URL` on its first line (port 0
@@ -37,7 +38,13 @@ Options:
   --token-lifetime S     lifetime of new tokens in seconds (default 7200)
   --path-prefix PATH     serve the token paths under PATH (as a gateway behind
                          a path prefix, e.g. /gw/enos); token paths under any
-                         other prefix get 404, as at a real gateway
+                         other prefix get 404, as at a real gateway. The URL
+                         printed includes it; the control API answers with
+                         or without it
+  --timestamp-window S   refuse token requests (status 1004) and API calls
+                         (HTTP 401) whose timestamp is more than S seconds
+                         from the fake's clock (default 0: off; EnOS
+                         documents no window, see tests/README.md)
   --tls-cert PEM --tls-key PEM
                          serve HTTPS (the repository's tests/data/tls has a
                          test CA, ca.crt, and localhost.crt/.key signed by it)
@@ -60,107 +67,49 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> Result<(), String> {
-    let mut host: IpAddr = [127, 0, 0, 1].into();
-    let mut port: u16 = 8080;
-    let mut apps = HashMap::new();
-    let mut lifetime = Duration::from_secs(7200);
-    let (mut cert, mut key, mut url_file, mut max_seconds) = (None, None, None, None);
+/// The options that take a value.
+const VALUE_OPTIONS: [&str; 11] = [
+    "--host",
+    "--port",
+    "--app",
+    "--apps-file",
+    "--token-lifetime",
+    "--tls-cert",
+    "--tls-key",
+    "--url-file",
+    "--max-seconds",
+    "--path-prefix",
+    "--timestamp-window",
+];
 
-    let mut verbose = false;
-    let mut path_prefix = String::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        match flag.as_str() {
-            "--help" | "-h" => {
-                print!("{HELP}{}", enos_token::fake::ENDPOINTS);
-                return Ok(());
-            }
-            "--version" | "-V" => {
-                println!("enos-fake-gateway {}", env!("CARGO_PKG_VERSION"));
-                return Ok(());
-            }
-            "--verbose" | "-v" => {
-                verbose = true;
-                continue;
-            }
-            "--host" | "--port" | "--app" | "--apps-file" | "--token-lifetime" | "--tls-cert"
-            | "--tls-key" | "--url-file" | "--max-seconds" | "--path-prefix" => {}
-            other => return Err(format!("unknown option {other}")),
-        }
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let number = |v: &str| {
-            v.parse::<u64>()
-                .map_err(|_| format!("{flag}: not a number: {v}"))
-        };
-        match flag.as_str() {
-            "--host" => {
-                host = value
-                    .parse()
-                    .map_err(|_| format!("--host: not an IP: {value}"))?
-            }
-            "--port" => {
-                port = value
-                    .parse()
-                    .map_err(|_| format!("--port: bad port: {value}"))?
-            }
-            "--app" => {
-                let (app_key, secret) = match value.split_once(':') {
-                    Some((app_key, secret)) => (app_key.to_string(), secret.to_string()),
-                    None => (
-                        value.clone(),
-                        std::env::var("ENOS_FAKE_APP_SECRET").map_err(|_| {
-                            format!("--app {value}: set ENOS_FAKE_APP_SECRET, or give KEY:SECRET")
-                        })?,
-                    ),
-                };
-                apps.insert(app_key, secret);
-            }
-            "--apps-file" => {
-                let text = std::fs::read_to_string(&value).map_err(|e| format!("{value}: {e}"))?;
-                for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-                    let (app_key, secret) = line
-                        .split_once(':')
-                        .ok_or(format!("{value}: each line is KEY:SECRET"))?;
-                    apps.insert(app_key.to_string(), secret.to_string());
-                }
-            }
-            "--token-lifetime" => lifetime = Duration::from_secs(number(&value)?),
-            "--tls-cert" => cert = Some(value),
-            "--tls-key" => key = Some(value),
-            "--url-file" => url_file = Some(value),
-            "--max-seconds" => max_seconds = Some(number(&value)?),
-            "--path-prefix" if !value.starts_with('/') => {
-                return Err(format!("--path-prefix: {value} does not start with /"));
-            }
-            "--path-prefix" => path_prefix = value,
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
-    let demo_app = apps.is_empty();
-    if demo_app {
-        apps.insert("demo-app-key".to_string(), "demo-app-secret".to_string());
-    }
-    let tls = match (cert, key) {
-        (None, None) => None,
-        (Some(cert), Some(key)) => Some(TlsIdentity {
-            certificate_chain_pem: std::fs::read(&cert).map_err(|e| format!("{cert}: {e}"))?,
-            private_key_pem: std::fs::read(&key).map_err(|e| format!("{key}: {e}"))?,
-        }),
-        _ => return Err("--tls-cert and --tls-key go together".into()),
+/// What the command line asked for.
+struct Options {
+    host: IpAddr,
+    port: u16,
+    apps: HashMap<String, String>,
+    lifetime: Duration,
+    cert: Option<String>,
+    key: Option<String>,
+    url_file: Option<String>,
+    max_seconds: Option<u64>,
+    verbose: bool,
+    path_prefix: String,
+    timestamp_window: Option<Duration>,
+}
+
+fn run() -> Result<(), String> {
+    let Some(options) = parse_arguments(std::env::args().skip(1))? else {
+        return Ok(()); // --help or --version
     };
-    let config = FakeGatewayConfig {
-        bind: SocketAddr::new(host, port),
-        apps,
-        token_lifetime: lifetime,
-        tls,
-        log_requests: verbose,
-        path_prefix,
-    };
+    let demo_app = options.apps.is_empty();
+    let (url_file, max_seconds) = (options.url_file.clone(), options.max_seconds);
+    let config = configuration(options)?;
     let gateway = FakeGateway::start(config).map_err(|e| format!("cannot start: {e}"))?;
-    let url = gateway.url();
-    if let Some(path) = url_file {
-        std::fs::write(&path, format!("{url}\n")).map_err(|e| format!("{path}: {e}"))?;
+    // The gateway URL a client is given: with the path prefix, if any (the
+    // control API answers under it too).
+    let url = gateway.gateway_url();
+    if let Some(path) = &url_file {
+        std::fs::write(path, format!("{url}\n")).map_err(|e| format!("{path}: {e}"))?;
     }
     println!("enos-fake-gateway listening on {url}");
     let _ = std::io::stdout().flush();
@@ -172,6 +121,125 @@ fn run() -> Result<(), String> {
         None => loop {
             std::thread::park();
         },
+    }
+    Ok(())
+}
+
+/// The fake's configuration from the options (the demo app if none).
+fn configuration(options: Options) -> Result<FakeGatewayConfig, String> {
+    let mut apps = options.apps;
+    if apps.is_empty() {
+        apps.insert("demo-app-key".to_string(), "demo-app-secret".to_string());
+    }
+    let tls = match (options.cert, options.key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(TlsIdentity {
+            certificate_chain_pem: std::fs::read(&cert).map_err(|e| format!("{cert}: {e}"))?,
+            private_key_pem: std::fs::read(&key).map_err(|e| format!("{key}: {e}"))?,
+        }),
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
+    Ok(FakeGatewayConfig {
+        bind: SocketAddr::new(options.host, options.port),
+        apps,
+        token_lifetime: options.lifetime,
+        tls,
+        log_requests: options.verbose,
+        path_prefix: options.path_prefix,
+        timestamp_window: options.timestamp_window,
+    })
+}
+
+/// The options, or `None` once `--help` or `--version` was answered.
+fn parse_arguments(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
+    let mut options = Options {
+        host: [127, 0, 0, 1].into(),
+        port: 8080,
+        apps: HashMap::new(),
+        lifetime: Duration::from_secs(7200),
+        cert: None,
+        key: None,
+        url_file: None,
+        max_seconds: None,
+        verbose: false,
+        path_prefix: String::new(),
+        timestamp_window: None,
+    };
+    while let Some(flag) = args.next() {
+        match flag.as_str() {
+            "--help" | "-h" => {
+                print!("{HELP}{}", enos_token::fake::ENDPOINTS);
+                return Ok(None);
+            }
+            "--version" | "-V" => {
+                println!("enos-fake-gateway {}", env!("CARGO_PKG_VERSION"));
+                return Ok(None);
+            }
+            "--verbose" | "-v" => options.verbose = true,
+            flag if !VALUE_OPTIONS.contains(&flag) => {
+                return Err(format!("unknown option {flag}"));
+            }
+            _ => {
+                let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+                set_option(&mut options, &flag, value)?;
+            }
+        }
+    }
+    Ok(Some(options))
+}
+
+/// One `--flag value` pair.
+fn set_option(options: &mut Options, flag: &str, value: String) -> Result<(), String> {
+    let number = |v: &str| {
+        v.parse::<u64>()
+            .map_err(|_| format!("{flag}: not a number: {v}"))
+    };
+    match flag {
+        "--host" => {
+            options.host = value
+                .parse()
+                .map_err(|_| format!("--host: not an IP: {value}"))?
+        }
+        "--port" => {
+            options.port = value
+                .parse()
+                .map_err(|_| format!("--port: bad port: {value}"))?
+        }
+        "--app" => {
+            let (app_key, secret) = match value.split_once(':') {
+                Some((app_key, secret)) => (app_key.to_string(), secret.to_string()),
+                None => (
+                    value.clone(),
+                    std::env::var("ENOS_FAKE_APP_SECRET").map_err(|_| {
+                        format!("--app {value}: set ENOS_FAKE_APP_SECRET, or give KEY:SECRET")
+                    })?,
+                ),
+            };
+            options.apps.insert(app_key, secret);
+        }
+        "--apps-file" => {
+            let text = std::fs::read_to_string(&value).map_err(|e| format!("{value}: {e}"))?;
+            for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                let (app_key, secret) = line
+                    .split_once(':')
+                    .ok_or(format!("{value}: each line is KEY:SECRET"))?;
+                options.apps.insert(app_key.to_string(), secret.to_string());
+            }
+        }
+        "--token-lifetime" => options.lifetime = Duration::from_secs(number(&value)?),
+        "--tls-cert" => options.cert = Some(value),
+        "--tls-key" => options.key = Some(value),
+        "--url-file" => options.url_file = Some(value),
+        "--max-seconds" => options.max_seconds = Some(number(&value)?),
+        "--path-prefix" if !value.starts_with('/') => {
+            return Err(format!("--path-prefix: {value} does not start with /"));
+        }
+        "--path-prefix" => options.path_prefix = value,
+        "--timestamp-window" => {
+            let seconds = number(&value)?;
+            options.timestamp_window = (seconds > 0).then(|| Duration::from_secs(seconds));
+        }
+        other => return Err(format!("unknown option {other}")),
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::http::{Answer, Request};
-use super::{Fault, MAX_OVERSIZED_BYTES, Shared, State, TokenRefusal};
+use super::{Fault, FaultTarget, MAX_OVERSIZED_BYTES, Shared, State, TokenRefusal};
 
 /// Checks an API call's three `apim-*` headers the way the gateway does:
 /// the token must be valid, and the signature must cover the query and,
@@ -30,6 +30,13 @@ pub(super) fn check_signature(
             .ok_or("missing apim-timestamp")?
             .parse()
             .map_err(|_| "apim-timestamp is not a number")?;
+        if let Some(window) = state.timestamp_window()
+            && window.refuses(timestamp).is_some()
+        {
+            return Err(Refused::Request(
+                "apim-timestamp is too far from the gateway's clock: check the caller's clock",
+            ));
+        }
         let (_, secret) = state
             .service
             .valid_token_owner(token)
@@ -198,6 +205,22 @@ pub(super) fn control(request: &Request, shared: &Shared) -> Answer {
                 ),
             }
         }
+        ("POST", "timestamp-window") => {
+            let seconds = serde_json::from_slice::<Value>(&request.body)
+                .ok()
+                .and_then(|v| v.get("seconds")?.as_u64());
+            match seconds {
+                Some(seconds) => {
+                    shared.lock().timestamp_window =
+                        (seconds > 0).then(|| Duration::from_secs(seconds));
+                    Answer::json(200, &json!({"status": 0}))
+                }
+                None => Answer::json(
+                    400,
+                    &json!({"status": 400, "msg": "\"seconds\" (a whole number, 0: off) is required"}),
+                ),
+            }
+        }
         ("POST", "token-refusal") => {
             let form = serde_json::from_slice::<Value>(&request.body)
                 .ok()
@@ -269,18 +292,8 @@ pub(super) fn control(request: &Request, shared: &Shared) -> Answer {
                 state.download_cuts.clear();
                 Answer::json(200, &json!({"status": 0}))
             }
-            Ok((Some(Fault::CutDownload(bytes)), times)) => {
-                let mut state = shared.lock();
-                for _ in 0..times {
-                    state.download_cuts.push_back(bytes);
-                }
-                Answer::json(200, &json!({"status": 0}))
-            }
-            Ok((Some(fault), times)) => {
-                let mut state = shared.lock();
-                for _ in 0..times {
-                    state.faults.push_back(fault.clone());
-                }
+            Ok((Some((target, fault)), times)) => {
+                shared.lock().queue_fault(target, fault, times);
                 Answer::json(200, &json!({"status": 0}))
             }
             Err(why) => Answer::json(400, &json!({"status": 400, "msg": why})),
@@ -289,8 +302,9 @@ pub(super) fn control(request: &Request, shared: &Shared) -> Answer {
     }
 }
 
-/// `{"fault": NAME, "times": N, ...}`; `None` for `clear`.
-fn parse_fault(body: &[u8]) -> Result<(Option<Fault>, usize), String> {
+/// `{"fault": NAME, "times": N, "target": "token" | "api", ...}`; `None`
+/// for `clear`.
+fn parse_fault(body: &[u8]) -> Result<(Option<(FaultTarget, Fault)>, usize), String> {
     let value: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
     let times = value
         .get("times")
@@ -307,7 +321,7 @@ fn parse_fault(body: &[u8]) -> Result<(Option<Fault>, usize), String> {
         "http500" => Fault::ServerErrorHtml,
         "not-json" => Fault::NotJson,
         "oversized" => match number("bytes")? {
-            bytes if bytes <= MAX_OVERSIZED_BYTES as u64 => Fault::Oversized(bytes as usize),
+            bytes if bytes <= MAX_OVERSIZED_BYTES => Fault::Oversized(bytes),
             _ => return Err(format!("\"bytes\" is at most {MAX_OVERSIZED_BYTES}")),
         },
         "delay" => Fault::Delay(Duration::from_millis(number("ms")?)),
@@ -320,5 +334,15 @@ fn parse_fault(body: &[u8]) -> Result<(Option<Fault>, usize), String> {
         "clear" => return Ok((None, 0)),
         other => return Err(format!("unknown fault \"{other}\"")),
     };
-    Ok((Some(fault), times))
+    let target = match value.get("target").and_then(Value::as_str) {
+        None | Some("any") => FaultTarget::Any,
+        Some("token") => FaultTarget::TokenRequests,
+        Some("api") => FaultTarget::ApiCalls,
+        Some(other) => {
+            return Err(format!(
+                "unknown target \"{other}\": \"token\" (Get and Refresh), \"api\" (every other request) or \"any\""
+            ));
+        }
+    };
+    Ok((Some((target, fault)), times))
 }

@@ -6,8 +6,9 @@
 //! keys (1002), empty or missing fields (1202), wrong JSON types (1004),
 //! replayed `encryption` (1001), expired tokens on refresh (1203) and unknown
 //! ones (1204). Get returns the app's token while it is valid; Refresh issues
-//! a new token with a fresh lifetime. Token paths are matched by suffix, so
-//! any path prefix works.
+//! a new token with a fresh lifetime. A gateway path prefix
+//! (`FakeGatewayConfig::path_prefix`, `--path-prefix`) is served under: the
+//! token service and the APIs at `<prefix>/...`.
 //!
 //! For tests it counts what it saw ([`FakeStats`]), records the last requests,
 //! and misbehaves on request ([`Fault`]). A signed test API,
@@ -44,14 +45,37 @@ use http::Answer;
 pub use http::Request;
 pub use limits::ApiCall;
 pub use service::TokenRequestSeen;
-use service::{Fetch, TokenService};
+use service::{Fetch, TimestampWindow, TokenService};
 
 /// Connections served at once; more wait in the listen backlog.
 pub const MAX_CONNECTIONS: usize = 256;
 
-/// The largest body the `oversized` fault sends: far above the client's
-/// 1 MiB limit, small enough never to exhaust the fake's memory.
-pub const MAX_OVERSIZED_BYTES: usize = 64 * 1024 * 1024;
+/// The largest body the `oversized` fault sends. The body is generated as
+/// it is sent (no memory), so it may exceed every client limit: the token
+/// answers' 1 MiB and the API answers' 64 MiB default.
+pub const MAX_OVERSIZED_BYTES: u64 = 64 << 30;
+
+/// Which requests a fault waits for (the control API's `"target"`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FaultTarget {
+    /// The next request of any kind (the default).
+    #[default]
+    Any,
+    /// The next Get or Refresh Access Token request.
+    TokenRequests,
+    /// The next request that is not a token request (a signed API call).
+    ApiCalls,
+}
+
+impl FaultTarget {
+    fn takes(self, token_request: bool) -> bool {
+        match self {
+            FaultTarget::Any => true,
+            FaultTarget::TokenRequests => token_request,
+            FaultTarget::ApiCalls => !token_request,
+        }
+    }
+}
 
 /// A way to misbehave, applied to one upcoming request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,9 +84,10 @@ pub enum Fault {
     ServerErrorHtml,
     /// HTTP 200 with a body that is not JSON.
     NotJson,
-    /// HTTP 200 with a body of this many bytes (at most
-    /// [`MAX_OVERSIZED_BYTES`]; more is cut to that).
-    Oversized(usize),
+    /// HTTP 200 with a JSON body of this many bytes (at most
+    /// [`MAX_OVERSIZED_BYTES`]; more is cut to that), generated as it is
+    /// sent.
+    Oversized(u64),
     /// Waits this long, then answers normally.
     Delay(Duration),
     /// Closes the connection without answering.
@@ -112,6 +137,11 @@ pub struct FakeGatewayConfig {
     /// has it (`/gw/enos`); token paths under any other prefix get 404, as
     /// they would at a real gateway. Default none.
     pub path_prefix: String,
+    /// Refuse token requests (status 1004) and API calls (HTTP 401) whose
+    /// timestamp is further than this from the fake's clock, as a gateway
+    /// that checks timestamps might (EnOS documents no such window; see
+    /// tests/README.md). Default none: every timestamp passes.
+    pub timestamp_window: Option<Duration>,
 }
 
 impl FakeGatewayConfig {
@@ -124,6 +154,7 @@ impl FakeGatewayConfig {
             tls: None,
             log_requests: false,
             path_prefix: String::new(),
+            timestamp_window: None,
         }
     }
 }
@@ -167,7 +198,7 @@ impl FakeStats {
 struct State {
     service: TokenService,
     stats: FakeStats,
-    faults: VecDeque<Fault>,
+    faults: VecDeque<(FaultTarget, Fault)>,
     recent: VecDeque<Request>,
     /// Open connections by id, so that `stop` can close them.
     connections: HashMap<u64, TcpStream>,
@@ -176,6 +207,9 @@ struct State {
     token_refusal: TokenRefusal,
     /// What the `Date` header says, against the real clock (milliseconds).
     clock_skew_ms: i64,
+    /// Token requests and API calls whose timestamp is further than this
+    /// from the fake's clock are refused (none: every timestamp passes).
+    timestamp_window: Option<Duration>,
     /// The content version of generated files (a new one changes every
     /// file and its ETag).
     file_version: u64,
@@ -183,6 +217,46 @@ struct State {
     download_cuts: VecDeque<u64>,
     /// The rate limiter, the outage switch and the API call log.
     limits: limits::Limits,
+}
+
+impl Shared {
+    /// The fake's clock, milliseconds since the epoch: the real one shifted
+    /// by the `clock` control.
+    fn clock_ms(&self) -> i64 {
+        self.lock().clock_ms()
+    }
+}
+
+impl State {
+    fn clock_ms(&self) -> i64 {
+        crate::time::timestamp::wall_clock_ms().saturating_add(self.clock_skew_ms)
+    }
+
+    /// The timestamp check to apply now, if the fake has a window.
+    fn timestamp_window(&self) -> Option<TimestampWindow> {
+        self.timestamp_window.map(|window| TimestampWindow {
+            now_ms: self.clock_ms(),
+            window,
+        })
+    }
+
+    fn queue_fault(&mut self, target: FaultTarget, fault: Fault, times: usize) {
+        for _ in 0..times {
+            match fault {
+                Fault::CutDownload(bytes) => self.download_cuts.push_back(bytes),
+                _ => self.faults.push_back((target, fault.clone())),
+            }
+        }
+    }
+
+    /// The first queued fault meant for this kind of request, taken.
+    fn take_fault(&mut self, token_request: bool) -> Option<Fault> {
+        let at = self
+            .faults
+            .iter()
+            .position(|(target, _)| target.takes(token_request))?;
+        self.faults.remove(at).map(|(_, fault)| fault)
+    }
 }
 
 /// How the fake's signed API refuses a token, as gateways do.
@@ -236,6 +310,7 @@ impl FakeGateway {
                 next_connection_id: 0,
                 token_refusal: TokenRefusal::default(),
                 clock_skew_ms: 0,
+                timestamp_window: config.timestamp_window,
                 file_version: 0,
                 download_cuts: VecDeque::new(),
                 limits: limits::Limits::default(),
@@ -269,9 +344,27 @@ impl FakeGateway {
         format!("{scheme}://{}", self.address)
     }
 
+    /// The gateway URL to give a client: [`FakeGateway::url`] followed by
+    /// the path prefix, if the fake has one (its control API answers under
+    /// the prefix too).
+    pub fn gateway_url(&self) -> String {
+        format!("{}{}", self.url(), self.shared.path_prefix)
+    }
+
     /// The address it listens on.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Shifts the fake's clock (its `Date` header and, with a timestamp
+    /// window, what timestamps are checked against) by `skew_ms`.
+    pub fn set_clock_skew(&self, skew_ms: i64) {
+        self.shared.lock().clock_skew_ms = skew_ms;
+    }
+
+    /// See [`FakeGatewayConfig::timestamp_window`]; `None` turns it off.
+    pub fn set_timestamp_window(&self, window: Option<Duration>) {
+        self.shared.lock().timestamp_window = window;
     }
 
     /// Misbehaves once, on the next request (faults queue up in order).
@@ -282,13 +375,14 @@ impl FakeGateway {
     /// Misbehaves on the next `times` requests (a download cut: on the
     /// next `times` downloads).
     pub fn inject_times(&self, fault: Fault, times: usize) {
-        let mut state = self.shared.lock();
-        for _ in 0..times {
-            match fault {
-                Fault::CutDownload(bytes) => state.download_cuts.push_back(bytes),
-                _ => state.faults.push_back(fault.clone()),
-            }
-        }
+        self.inject_for(FaultTarget::Any, fault, times);
+    }
+
+    /// Misbehaves on the next `times` requests of the `target` kind only:
+    /// a fault meant for an API call is not taken by the token Get before
+    /// it. Requests of the other kind pass (a download cut: downloads only).
+    pub fn inject_for(&self, target: FaultTarget, fault: Fault, times: usize) {
+        self.shared.lock().queue_fault(target, fault, times);
     }
 
     /// Limits API calls to `per_second` per app key with a `burst`
@@ -430,11 +524,16 @@ POST /fake/control/rate-limit                        {\"perSecond\": 150, \"burs
 POST /fake/control/outage                            {\"status\": 503, \"ms\": 5000 | \"times\": 2, \"processed\": false, \"retryAfter\": \"1\"}: signed API calls answer that status
 GET  /fake/control/calls                             every signed API call: method, path, atMs, status, processed
 GET  /fake/control/token-requests                    every Get and Refresh: kind, appKey, timestamp, atWallMs, status
-POST /fake/control/fault                             {\"fault\": NAME, \"times\": N, ...}: http500, not-json, oversized (bytes, at most 64 MiB), delay (ms), drop, process-drop, truncated, redirect, status (status), cut-download (bytes: downloads only), clear
+POST /fake/control/fault                             {\"fault\": NAME, \"times\": N, \"target\": \"token\" | \"api\", ...}: the next N requests of that
+                                                     kind (default: any) misbehave: http500, not-json, oversized (bytes, at most 64 GiB, generated as sent), delay (ms), drop, process-drop, truncated, redirect, status (status), cut-download (bytes: downloads only), clear
 POST /fake/control/expire-tokens                     every token expires now
-POST /fake/control/clock                             {\"skewMs\": N}: the Date header of every answer runs N ms ahead of the real clock (negative: behind)
+POST /fake/control/clock                             {\"skewMs\": N}: the fake's clock (its Date header, and what timestamps are
+                                                     checked against) runs N ms ahead of the real clock (negative: behind)
+POST /fake/control/timestamp-window                  {\"seconds\": N}: refuse token requests (1004) and API calls (401) whose
+                                                     timestamp is more than N s from the fake's clock (0: off, the default)
 POST /fake/control/token-refusal                     {\"form\": \"http-401\" | \"status-1203\"}: how the signed API refuses a retired, expired or unknown token (HTTP 401, the default, or HTTP 200 with status 1203, as gateways do)
 Signed APIs check apim-signature over the query, and the body only when it is JSON.
+The control paths answer with or without the path prefix.
 ";
 
 fn route(request: &Request, shared: &Shared) -> Answer {
@@ -443,7 +542,8 @@ fn route(request: &Request, shared: &Shared) -> Answer {
             return Answer::text(405, "text/plain", "use POST");
         }
         let mut state = shared.lock();
-        let (status, envelope) = state.service.handle(fetch, &request.body);
+        let window = state.timestamp_window();
+        let (status, envelope) = state.service.handle_within(fetch, &request.body, window);
         *state.stats.statuses.entry(status).or_default() += 1;
         return Answer::json(200, &envelope);
     }

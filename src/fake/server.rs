@@ -128,13 +128,25 @@ fn write_dated<W: Write>(
     keep_alive: bool,
     shared: &Shared,
 ) -> io::Result<()> {
-    let skew_ms = shared.lock().clock_skew_ms;
-    let now_ms = crate::time::timestamp::wall_clock_ms().saturating_add(skew_ms);
+    add_date(&mut answer, shared);
+    http::write_answer(stream, &answer, keep_alive)
+}
+
+/// The head of `answer` with its `Date`, for a body of `content_length`
+/// bytes sent separately.
+fn dated_head(answer: &Answer, content_length: u64, keep_alive: bool, shared: &Shared) -> Vec<u8> {
+    let mut answer = answer.clone();
+    add_date(&mut answer, shared);
+    http::head_bytes(&answer, content_length, keep_alive)
+}
+
+/// The `Date` header by the fake's clock (the real one, shifted by the
+/// `clock` control).
+fn add_date(answer: &mut Answer, shared: &Shared) {
     answer.extra_headers.push((
         "Date".into(),
-        crate::time::http_date::format(now_ms.div_euclid(1000)),
+        crate::time::http_date::format(shared.clock_ms().div_euclid(1000)),
     ));
-    http::write_answer(stream, &answer, keep_alive)
 }
 
 /// Answers one request; `Ok(true)` when the connection may serve another
@@ -148,8 +160,16 @@ fn respond<S: io::Read + Write>(
     if shared.log_requests {
         eprintln!("enos-fake-gateway: {} {}", request.method, request.path);
     }
-    if request.path.starts_with("/fake/control/") {
-        let answer = endpoints::control(request, shared);
+    let under_prefix = request
+        .path
+        .strip_prefix(shared.path_prefix.as_str())
+        .filter(|rest| rest.starts_with("/fake/control/"));
+    if request.path.starts_with("/fake/control/") || under_prefix.is_some() {
+        let mut control = request.clone();
+        if let Some(rest) = under_prefix {
+            control.path = rest.to_string();
+        }
+        let answer = endpoints::control(&control, shared);
         return write_dated(reader.get_mut(), answer, keep_alive, shared).map(|()| keep_alive);
     }
     let api = files::file_api(request);
@@ -168,7 +188,7 @@ fn respond<S: io::Read + Write>(
             Some(Fetch::Refresh) => state.stats.refresh_requests += 1,
             None => {}
         }
-        let fault = state.faults.pop_front();
+        let fault = state.take_fault(fetch.is_some());
         if fault.is_some() {
             state.stats.faults += 1;
         }
@@ -200,6 +220,11 @@ fn respond<S: io::Read + Write>(
             }
             return Err(io::Error::other("fault: processed, then dropped"));
         }
+        Some(Fault::Oversized(bytes)) => {
+            let stream = reader.get_mut();
+            send_oversized(stream, bytes.min(MAX_OVERSIZED_BYTES), keep_alive, shared)?;
+            return Ok(keep_alive);
+        }
         Some(Fault::Truncated) => {
             let body = br#"{"status":0,"msg":"SUCCESS","data":{"accessToken":"tr"#;
             let answer = Answer::text(200, "application/json", &body[..]);
@@ -217,13 +242,6 @@ fn respond<S: io::Read + Write>(
                     "<html><body><h1>500 Internal Server Error</h1></body></html>",
                 ),
                 Fault::NotJson => Answer::text(200, "application/json", "this is not JSON"),
-                Fault::Oversized(bytes) => {
-                    let mut body = br#"{"status":0,"padding":""#.to_vec();
-                    let bytes = bytes.min(MAX_OVERSIZED_BYTES);
-                    body.resize(bytes.saturating_sub(2).max(body.len()), b'x');
-                    body.extend_from_slice(b"\"}");
-                    Answer::text(200, "application/json", body)
-                }
                 Fault::GatewayStatus(status) => Answer::json(
                     200,
                     &json!({"status": status, "msg": "injected by the fake gateway",
@@ -245,6 +263,7 @@ fn respond<S: io::Read + Write>(
                 | Fault::DropConnection
                 | Fault::ProcessThenDrop
                 | Fault::Truncated
+                | Fault::Oversized(_)
                 | Fault::CutDownload(_) => unreachable!(),
             };
             if let Some(status) = gateway_status_of(&answer) {
@@ -302,4 +321,34 @@ fn respond<S: io::Read + Write>(
     );
     let keep_alive = request.keep_alive();
     write_dated(reader.get_mut(), answer, keep_alive, shared).map(|()| keep_alive)
+}
+
+/// HTTP 200 with a JSON body of `bytes` bytes (at least its frame),
+/// `{"status":0,"padding":"xxx…"}`, generated as it is sent: a client that
+/// stops reading at its limit costs the fake no memory.
+fn send_oversized(
+    stream: &mut impl Write,
+    bytes: u64,
+    keep_alive: bool,
+    shared: &Shared,
+) -> io::Result<()> {
+    const OPENING: &[u8] = br#"{"status":0,"padding":""#;
+    const CLOSING: &[u8] = br#""}"#;
+    let frame = (OPENING.len() + CLOSING.len()) as u64;
+    let bytes = bytes.max(frame);
+    let answer = Answer::text(200, "application/json", Vec::new());
+    stream.write_all(&dated_head(&answer, bytes, keep_alive, shared))?;
+    stream.write_all(OPENING)?;
+    let padding = [b'x'; 64 * 1024];
+    let mut left = bytes - frame;
+    while left > 0 {
+        if shared.stopping.load(Ordering::SeqCst) {
+            return Err(io::Error::other("the fake is stopping"));
+        }
+        let now = left.min(padding.len() as u64) as usize;
+        stream.write_all(&padding[..now])?;
+        left -= now as u64;
+    }
+    stream.write_all(CLOSING)?;
+    stream.flush()
 }

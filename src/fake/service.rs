@@ -56,6 +56,31 @@ pub enum Fetch {
     Refresh,
 }
 
+/// How far a request's timestamp may be from the fake's clock.
+#[derive(Clone, Copy, Debug)]
+pub struct TimestampWindow {
+    /// The fake's clock now (the real one, shifted by the `clock` control).
+    pub now_ms: i64,
+    /// The largest distance accepted, either way.
+    pub window: Duration,
+}
+
+impl TimestampWindow {
+    /// Why `timestamp_ms` is refused, or `None` if it is within the window.
+    pub fn refuses(&self, timestamp_ms: i64) -> Option<String> {
+        let off_ms = timestamp_ms.saturating_sub(self.now_ms);
+        if off_ms.unsigned_abs() as u128 <= self.window.as_millis() {
+            return None;
+        }
+        let side = if off_ms > 0 { "ahead of" } else { "behind" };
+        Some(format!(
+            "timestamp is {:.1} s {side} the gateway's clock (it accepts {} s either way): check the caller's clock",
+            off_ms.unsigned_abs() as f64 / 1000.0,
+            self.window.as_secs()
+        ))
+    }
+}
+
 impl TokenService {
     pub fn new(apps: HashMap<String, String>, lifetime: Duration) -> Self {
         TokenService {
@@ -93,8 +118,20 @@ impl TokenService {
     }
 
     /// Answers one Get or Refresh body: the gateway status and the envelope.
+    #[cfg(test)]
     pub fn handle(&mut self, fetch: Fetch, body: &[u8]) -> (i32, Value) {
-        let answer = self.answer(fetch, body);
+        self.handle_within(fetch, body, None)
+    }
+
+    /// Answers a token request; with a `window`, a `timestamp` outside it
+    /// is refused (1004) as a gateway that checks the clock would.
+    pub fn handle_within(
+        &mut self,
+        fetch: Fetch,
+        body: &[u8],
+        window: Option<TimestampWindow>,
+    ) -> (i32, Value) {
+        let answer = self.answer(fetch, body, window);
         self.record(
             fetch,
             body,
@@ -124,7 +161,12 @@ impl TokenService {
         }
     }
 
-    fn answer(&mut self, fetch: Fetch, body: &[u8]) -> Result<(String, u64), (i32, String)> {
+    fn answer(
+        &mut self,
+        fetch: Fetch,
+        body: &[u8],
+        window: Option<TimestampWindow>,
+    ) -> Result<(String, u64), (i32, String)> {
         let fail = |status: i32, message: &str| Err((status, message.to_string()));
         let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
             return fail(INVALID_PARAMETER, "request body is not a JSON object");
@@ -159,6 +201,9 @@ impl TokenService {
         let expected = hex::encode(Sha256::digest(format!("{app_key}{timestamp}{secret}")));
         if expected != encryption {
             return fail(INVALID_ENCRYPTION, "encryption is invalid");
+        }
+        if let Some(refusal) = window.and_then(|window| window.refuses(timestamp)) {
+            return fail(INVALID_PARAMETER, &refusal);
         }
         if !self.remember_encryption(encryption) {
             return fail(REPEATED_REQUEST, "repeated request");

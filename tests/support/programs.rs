@@ -178,7 +178,9 @@ impl FakeProcess {
 
     fn request(&self, method: &str, path: &str, body: &str) -> String {
         use std::io::{Read, Write};
-        let address = self.url.trim_start_matches("http://").trim_end_matches('/');
+        // The host and port (the URL may carry the fake's path prefix).
+        let authority = self.url.trim_start_matches("http://");
+        let address = authority.split('/').next().unwrap();
         let mut stream = std::net::TcpStream::connect(address).unwrap();
         write!(
             stream,
