@@ -790,12 +790,11 @@ fn output_errors_are_reported_and_a_closed_pipe_ends_quietly() {
     // A reader that goes away (`| head -c1`, `| true`): killed by SIGPIPE,
     // as coreutils are, no message, no panic.
     for args in [&["doctor"][..], &["--help"][..], &["token"][..]] {
-        let mut child = cli(&fake.url, &runtime, args)
-            .stdout(Stdio::piped())
+        let child = cli(&fake.url, &runtime, args)
+            .stdout(pipe_without_reader())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        drop(child.stdout.take()); // the reader is gone before the first write
         let out = child.wait_with_output().unwrap();
         assert_eq!(
             std::os::unix::process::ExitStatusExt::signal(&out.status),
@@ -952,4 +951,22 @@ fn timeout_from_the_flag_or_the_environment() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// The write end of a pipe whose read end is already closed. (Closing the
+/// read end after spawning races other test threads' spawns: a child forked
+/// meanwhile holds a copy of it until its exec.)
+fn pipe_without_reader() -> Stdio {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut ends = [0; 2];
+    // SAFETY: `ends` has room for the two descriptors pipe2 writes.
+    assert_eq!(
+        unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) },
+        0
+    );
+    // SAFETY: both descriptors are new and owned here.
+    let (reader, writer) =
+        unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
+    drop(reader);
+    Stdio::from(writer)
 }
