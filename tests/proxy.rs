@@ -189,7 +189,10 @@ fn a_loopback_gateway_takes_no_proxy_from_the_environment_but_the_option_applies
         return;
     };
     let program = compile_c("refresh");
-    let fake = FakeProcess::start(&[]);
+    // A second app for this process's own client: the C program's Refresh
+    // may run a millisecond ahead of the wall clock (its Get took the
+    // current one), and this process starts no slower than a function call.
+    let fake = FakeProcess::start(&["--app", "in-process-app:in-process-secret"]);
     let fake_port: u16 = fake.url.rsplit(':').next().unwrap().parse().unwrap();
     let run_with = |env: &[(&str, &str)]| {
         let mut command = Command::new(&program);
@@ -215,7 +218,8 @@ fn a_loopback_gateway_takes_no_proxy_from_the_environment_but_the_option_applies
         assert_eq!(proxy.forwarded_to(fake_port), 0, "{variable}");
     }
     // The option still applies to it.
-    let mut builder = builder(&fake.url);
+    let mut builder =
+        enos_token::ClientBuilder::new(&fake.url, "in-process-app", "in-process-secret").unwrap();
     builder.proxy(&proxy_url).unwrap();
     let client = builder.build().unwrap();
     client.get_token().unwrap();
