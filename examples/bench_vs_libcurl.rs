@@ -17,10 +17,8 @@
 //! (strace -f -c over 500 and 1,500 calls; the difference over 1,000), the
 //! library's through this program run as `--calls URL CA|- N`.
 //!
-//! Then an API call (GET with a query, answered by the same server):
-//! `enos_client_request` against `examples/c/bench_libcurl_api.c`, which
-//! asks the library for the `apim-*` headers and sends the call with
-//! libcurl, as a program that keeps its HTTP library does.
+//! Signed API calls have their own benchmark, with CPU time:
+//! `examples/bench_call_cost.rs`.
 
 #[path = "support/nginx.rs"]
 mod nginx;
@@ -31,7 +29,7 @@ use std::process::{Command, Stdio};
 use std::ptr;
 use std::time::{Duration, Instant};
 
-use nginx::{Nginx, build_c_program, median, release_library_flags, repo};
+use nginx::{Nginx, build_c_program, median, repo};
 
 use enos_token::fake::{FakeGateway, FakeGatewayConfig, TlsIdentity};
 use enos_token::ffi::builder::*;
@@ -39,8 +37,6 @@ use enos_token::ffi::client::*;
 use enos_token::ffi::enos_client;
 use enos_token::ffi::enos_status::ENOS_OK;
 use enos_token::ffi::oneshot::enos_get_access_token;
-use enos_token::ffi::request::enos_client_request;
-use enos_token::ffi::response::{enos_response_free, enos_response_status};
 use enos_token::ffi::strings::enos_string_free;
 
 const CALLS: u32 = 5000;
@@ -138,30 +134,6 @@ impl Client {
             assert_eq!(enos_client_build(builder, &mut client), ENOS_OK);
         }
         Client(client)
-    }
-
-    /// Nanoseconds per `enos_client_request` (a signed GET) + `enos_response_free`.
-    fn time_requests(&self, calls: u32) -> f64 {
-        let started = Instant::now();
-        for _ in 0..calls {
-            let mut response = ptr::null_mut();
-            // SAFETY: a live client and valid strings; the response is freed right away.
-            unsafe {
-                let status = enos_client_request(
-                    self.0,
-                    c"GET".as_ptr(),
-                    c"/api/assets?orgId=o1&pageSize=10".as_ptr(),
-                    ptr::null(),
-                    ptr::null(),
-                    0,
-                    &mut response,
-                );
-                assert_eq!(status, ENOS_OK);
-                assert_eq!(enos_response_status(response), 200);
-                enos_response_free(response);
-            }
-        }
-        started.elapsed().as_nanos() as f64 / f64::from(calls)
     }
 
     /// Nanoseconds per `enos_client_get_token` + `enos_string_free`.
@@ -289,44 +261,6 @@ fn system_calls_per_call(command: impl Fn(u32) -> Command) -> Option<f64> {
     Some((many as f64 - few as f64) / 1000.0)
 }
 
-/// The API-call table: `enos_client_request` against libcurl sending the
-/// headers `enos_client_auth_headers` made.
-fn api_calls(servers: &Servers, cases: &[(&str, String, Option<&Path>)]) {
-    if !matches!(servers, Servers::Nginx(_)) {
-        println!("API calls not measured (needs nginx, which answers any API path)");
-        return;
-    }
-    let libcurl_api = release_library_flags().map(|mut flags| {
-        flags.push("-lcurl".into());
-        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-        build_c_program("bench_libcurl_api", &flags)
-    });
-    let Some(Some(program)) = libcurl_api else {
-        println!("API calls: the libcurl contender was not built (libcurl headers missing?)");
-        return;
-    };
-    println!(
-        "API calls (GET with a query), {CALLS} calls per round, {ROUNDS} interleaved rounds, median; microseconds per call"
-    );
-    println!(
-        "{:<6} {:>9} {:>15} {:>13}",
-        "", "request", "libcurl+headers", "request/curl"
-    );
-    for (name, url, ca) in cases {
-        let client = Client::new(url, *ca);
-        client.time_requests(200); // warm-up
-        let (mut ours, mut curls) = (Vec::new(), Vec::new());
-        for _ in 0..ROUNDS {
-            ours.push(client.time_requests(CALLS));
-            curls.push(run_c_client(&mut libcurl_command(
-                &program, url, *ca, KEY, CALLS,
-            )));
-        }
-        let (ours, curl) = (median(ours) / 1000.0, median(curls) / 1000.0);
-        println!("{name:<6} {ours:>9.1} {curl:>15.1} {:>12.2}x", ours / curl);
-    }
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() == 5 && args[1] == "--calls" {
@@ -405,7 +339,7 @@ fn main() {
         );
         cases.push((name, url.clone(), ca));
     }
-    api_calls(&servers, &cases);
+    println!("signed API calls: see examples/bench_call_cost.rs (CPU and wall time per call)");
     let strace = Command::new("strace")
         .arg("-V")
         .output()

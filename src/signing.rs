@@ -12,6 +12,8 @@
 //! Both hash the parts in sequence, so the secret is never copied into a
 //! concatenated buffer.
 
+use std::borrow::Cow;
+
 use sha2::{Digest, Sha256};
 
 use crate::secret::AppSecret;
@@ -20,9 +22,9 @@ use crate::secret::AppSecret;
 pub fn encryption(app_key: &str, timestamp_ms: i64, app_secret: &AppSecret) -> String {
     let mut hasher = Sha256::new();
     hasher.update(app_key.as_bytes());
-    hasher.update(timestamp_ms.to_string().as_bytes());
+    hasher.update(decimal(timestamp_ms).as_bytes());
     hasher.update(app_secret.expose().as_bytes());
-    hex::encode(hasher.finalize())
+    lowercase_hex(&hasher.finalize())
 }
 
 /// Whether a body of this `Content-Type` is part of `apim-signature`: a
@@ -37,9 +39,12 @@ pub fn signs_body(content_type: &str) -> bool {
     let Some((kind, subtype)) = media_type.split_once('/') else {
         return false;
     };
-    let (kind, subtype) = (kind.trim(), subtype.trim().to_ascii_lowercase());
-    let application_json = kind.eq_ignore_ascii_case("application") && subtype == "json";
-    !kind.is_empty() && (application_json || subtype.ends_with("+json"))
+    let (kind, subtype) = (kind.trim(), subtype.trim().as_bytes());
+    let application_json =
+        kind.eq_ignore_ascii_case("application") && subtype.eq_ignore_ascii_case(b"json");
+    let structured_json =
+        subtype.len() >= 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case(b"+json");
+    !kind.is_empty() && (application_json || structured_json)
 }
 
 /// The `apim-signature` header of an API call.
@@ -72,14 +77,22 @@ pub(crate) fn api_signature_streaming<E>(
 ) -> Result<String, E> {
     let mut hasher = Sha256::new();
     hasher.update(access_token.as_bytes());
-    for (name, value) in sorted_query_parameters(query) {
+    for (name, value) in sorted_parameters(query) {
         hasher.update(name.as_bytes());
         hasher.update(value.as_bytes());
     }
     feed_body(&mut hasher)?;
-    hasher.update(timestamp_ms.to_string().as_bytes());
+    hasher.update(decimal(timestamp_ms).as_bytes());
     hasher.update(app_secret.expose().as_bytes());
-    Ok(hex::encode(hasher.finalize()))
+    Ok(lowercase_hex(&hasher.finalize()))
+}
+
+/// A SHA-256 digest as 64 lowercase hex digits, in one allocation
+/// (`hex::encode` collects characters one by one: this runs on every call).
+fn lowercase_hex(digest: &[u8]) -> String {
+    let mut text = [0u8; 64];
+    hex::encode_to_slice(digest, &mut text).expect("a SHA-256 digest is 32 bytes");
+    String::from_utf8(text.to_vec()).expect("hex digits are ASCII")
 }
 
 /// The query's parameters, decoded, in the order the signature uses.
@@ -91,8 +104,17 @@ pub(crate) fn api_signature_streaming<E>(
 ///   digits stays as it is; decoded bytes that are not UTF-8 become U+FFFD.
 /// * Sorted by name in byte order; parameters with the same name keep their order.
 pub fn sorted_query_parameters(query: &str) -> Vec<(String, String)> {
+    sorted_parameters(query)
+        .into_iter()
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect()
+}
+
+/// [`sorted_query_parameters`], borrowing what needs no decoding (most
+/// names and values): this runs on every call.
+fn sorted_parameters(query: &str) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
     let query = query.strip_prefix('?').unwrap_or(query);
-    let mut parameters: Vec<(String, String)> = query
+    let mut parameters: Vec<(Cow<'_, str>, Cow<'_, str>)> = query
         .split('&')
         .filter(|segment| !segment.is_empty())
         .map(|segment| {
@@ -105,7 +127,45 @@ pub fn sorted_query_parameters(query: &str) -> Vec<(String, String)> {
     parameters
 }
 
-fn decode_query_component(text: &str) -> String {
+/// `timestamp_ms` in decimal, without an allocation.
+fn decimal(timestamp_ms: i64) -> DecimalText {
+    let mut text = DecimalText {
+        digits: [0; 20],
+        start: 20,
+    };
+    let negative = timestamp_ms < 0;
+    let mut left = timestamp_ms.unsigned_abs();
+    loop {
+        text.start -= 1;
+        text.digits[text.start] = b'0' + (left % 10) as u8;
+        left /= 10;
+        if left == 0 {
+            break;
+        }
+    }
+    if negative {
+        text.start -= 1;
+        text.digits[text.start] = b'-';
+    }
+    text
+}
+
+/// An `i64` as decimal text (at most 20 bytes with its sign).
+struct DecimalText {
+    digits: [u8; 20],
+    start: usize,
+}
+
+impl DecimalText {
+    fn as_bytes(&self) -> &[u8] {
+        &self.digits[self.start..]
+    }
+}
+
+fn decode_query_component(text: &str) -> Cow<'_, str> {
+    if !text.bytes().any(|b| b == b'+' || b == b'%') {
+        return Cow::Borrowed(text);
+    }
     let bytes = text.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -131,7 +191,7 @@ fn decode_query_component(text: &str) -> String {
             }
         }
     }
-    String::from_utf8_lossy(&decoded).into_owned()
+    Cow::Owned(String::from_utf8_lossy(&decoded).into_owned())
 }
 
 fn hex_pair(high: u8, low: u8) -> Option<u8> {
@@ -142,6 +202,13 @@ fn hex_pair(high: u8, low: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_are_hashed_as_their_decimal_text() {
+        for value in [0, 7, 1572574909697, -1, -1572574909697, i64::MAX, i64::MIN] {
+            assert_eq!(decimal(value).as_bytes(), value.to_string().as_bytes());
+        }
+    }
 
     #[test]
     fn only_json_bodies_are_signed() {

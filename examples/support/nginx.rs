@@ -139,6 +139,7 @@ pub fn build_c_program(name: &str, libraries: &[&str]) -> Option<PathBuf> {
 
 /// The flags that compile and link a C program against the release library
 /// (built now).
+#[allow(dead_code)] // included by benchmarks that do not all link C programs to it
 pub fn release_library_flags() -> Option<Vec<String>> {
     let built = Command::new(env!("CARGO"))
         .args(["build", "--release", "--lib", "--quiet"])

@@ -38,7 +38,7 @@ pub(crate) use output::{Output, ProgressFn, WriteFn};
 pub use request::{BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE, Request};
 pub(crate) use request::{check_method, check_path, checked_content_type};
 pub use response::Response;
-pub(crate) use response::ResponseParts;
+pub(crate) use response::{ResponseParts, request_id_of};
 pub(crate) use retry::RetryBudget;
 
 /// Answers larger than this are refused unless the builder says otherwise.
@@ -68,9 +68,13 @@ pub(crate) fn token_refused(status: u16, body: &[u8]) -> bool {
     struct Envelope {
         status: Option<i64>,
     }
+    // Parsed only if the digits are there at all: most answers are
+    // successes, and this runs on every call.
+    let mentions_1203 = || body.windows(4).any(|w| w == b"1203");
     status == 401
         || (body.len() <= 64 * 1024
             && body.first() == Some(&b'{')
+            && mentions_1203()
             && serde_json::from_slice::<Envelope>(body).is_ok_and(|envelope| {
                 envelope.status == Some(i64::from(crate::service_status::TOKEN_EXPIRED))
             }))

@@ -378,11 +378,7 @@ pub(crate) fn check_path(path: &str) -> Result<(), Error> {
     // `.` and `..` segments (also percent-encoded) would be resolved by the
     // server or a proxy, out of the gateway URL's path prefix.
     let path_part = path.split('?').next().unwrap_or(path);
-    let dot_segment = path_part.split('/').any(|segment| {
-        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
-        decoded == "." || decoded == ".."
-    });
-    if dot_segment {
+    if path_part.split('/').any(is_dot_segment) {
         return Err(Error::invalid_argument(format!(
             "path \"{}\" holds a . or .. segment (also as %2e), which would leave the gateway \
              URL's path: write the path it means",
@@ -390,6 +386,24 @@ pub(crate) fn check_path(path: &str) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+/// `.` or `..`, each dot possibly percent-encoded (`%2e`, `%2E`); no
+/// allocation (this runs on every call).
+fn is_dot_segment(segment: &str) -> bool {
+    let mut rest = segment.as_bytes();
+    let mut dots = 0;
+    while !rest.is_empty() {
+        if rest[0] == b'.' {
+            rest = &rest[1..];
+        } else if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case(b"%2e") {
+            rest = &rest[3..];
+        } else {
+            return false;
+        }
+        dots += 1;
+    }
+    dots == 1 || dots == 2
 }
 
 /// Checks a header the caller sets.

@@ -75,14 +75,15 @@ impl Response {
             .as_deref()
     }
 
+    /// The parts, the request id only if it was already read (it is read
+    /// from the body on demand: most callers never ask).
     pub(crate) fn into_parts(mut self) -> ResponseParts {
-        let request_id = self.request_id().map(str::to_string);
         ResponseParts {
             status: self.status,
             headers: std::mem::take(&mut self.headers),
             body: std::mem::take(&mut self.body),
             attempts: self.attempts,
-            request_id,
+            request_id: self.request_id.take(),
         }
     }
 }
@@ -93,12 +94,13 @@ pub(crate) struct ResponseParts {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
     pub(crate) attempts: u32,
-    pub(crate) request_id: Option<String>,
+    /// Unset until read: [`request_id_of`] the body.
+    pub(crate) request_id: Option<Option<String>>,
 }
 
 /// The `requestId` string of a JSON object body, if it has one (visible
 /// ASCII, at most 128 bytes: it goes into log lines).
-fn request_id_of(body: &[u8]) -> Option<String> {
+pub(crate) fn request_id_of(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Envelope {
         #[serde(rename = "requestId")]

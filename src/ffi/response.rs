@@ -20,7 +20,8 @@ pub struct enos_response {
     /// `enos_response_header_at`).
     headers: Vec<(CString, CString)>,
     attempts: u32,
-    request_id: Option<CString>,
+    /// Read from the body when first asked for.
+    request_id: std::sync::OnceLock<Option<CString>>,
 }
 
 impl Drop for enos_response {
@@ -39,6 +40,14 @@ impl From<crate::Response> for enos_response {
             request_id,
         } = response.into_parts();
         let body_len = body.len();
+        if body.len() == body.capacity() {
+            // Growing by hand: a reallocation would leave the body (it may
+            // hold a token) in freed memory.
+            let mut bigger = Vec::with_capacity(body.len() + 1);
+            bigger.extend_from_slice(&body);
+            crate::secret::wipe(&mut body);
+            body = bigger;
+        }
         body.push(0);
         let headers = headers
             .into_iter()
@@ -62,8 +71,23 @@ impl From<crate::Response> for enos_response {
             body_len,
             headers,
             attempts,
-            request_id: request_id.and_then(|id| CString::new(id).ok()),
+            request_id: match request_id {
+                Some(known) => std::sync::OnceLock::from(c_request_id(known)),
+                None => std::sync::OnceLock::new(),
+            },
         }
+    }
+}
+
+fn c_request_id(id: Option<String>) -> Option<CString> {
+    id.and_then(|id| CString::new(id).ok())
+}
+
+impl enos_response {
+    fn request_id(&self) -> Option<&CString> {
+        self.request_id
+            .get_or_init(|| c_request_id(crate::api::request_id_of(&self.body[..self.body_len])))
+            .as_ref()
     }
 }
 
@@ -99,7 +123,7 @@ pub unsafe extern "C" fn enos_response_request_id(response: *const enos_response
     infallible(ptr::null(), || {
         // SAFETY: NULL or a response from this library, not yet freed.
         unsafe { response.as_ref() }
-            .and_then(|r| r.request_id.as_ref())
+            .and_then(|r| r.request_id())
             .map_or(ptr::null(), |id| id.as_ptr())
     })
 }

@@ -242,7 +242,8 @@ impl Transport {
             .map_err(|_| Error::invalid_argument("method is not an HTTP token"))?;
         let mut builder = http::Request::builder().method(method).uri(&url);
         for (name, value) in &attempt.headers {
-            builder = builder.header(*name, value.as_str());
+            // A static name is taken as it is: no parsing into a new buffer.
+            builder = builder.header(http::HeaderName::from_static(name), value.as_str());
         }
         for (name, value) in attempt.extra_headers {
             builder = builder.header(name.as_str(), value.as_str());
@@ -270,7 +271,7 @@ impl Transport {
                 agent.run(self.configured(&agent, request, exchange.timing))
             }
         };
-        let mut response = ran.map_err(|e| context.classify(e))?;
+        let response = ran.map_err(|e| context.classify(e))?;
         drop(attempt);
         let status = response.status().as_u16();
         check_encodings(response.headers(), exchange.pass_encoded_answers)
@@ -280,12 +281,12 @@ impl Transport {
             .iter()
             .map(|(name, value)| {
                 (
-                    name.as_str().to_string(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                    c_ready(name.as_str()),
+                    c_ready(&String::from_utf8_lossy(value.as_bytes())),
                 )
             })
             .collect();
-        let body = std::mem::replace(response.body_mut(), empty_body());
+        let body = response.into_body();
         Ok(OpenAnswer {
             transport: self,
             status,
@@ -354,9 +355,12 @@ impl Transport {
     }
 }
 
-/// An empty body, left where a response's body was taken out.
-fn empty_body() -> ureq::Body {
-    ureq::Body::builder().data("")
+/// A copy of `text` with room for one more byte: the C side turns it into
+/// a C string (a NUL appended) without reallocating.
+fn c_ready(text: &str) -> String {
+    let mut copy = String::with_capacity(text.len() + 1);
+    copy.push_str(text);
+    copy
 }
 
 /// What a failure's message needs to know of an exchange; the rest is
@@ -430,15 +434,22 @@ impl<'t> OpenAnswer<'t> {
     }
 
     /// The body, of which at most `limit` bytes will be read.
-    pub(crate) fn into_body(mut self, limit: u64) -> AnswerBody<'t> {
-        let body = std::mem::replace(&mut self.body, empty_body());
+    pub(crate) fn into_body(self, limit: u64) -> AnswerBody<'t> {
+        let OpenAnswer {
+            transport,
+            status,
+            body,
+            named_timeout,
+            _in_progress,
+            ..
+        } = self;
         AnswerBody {
-            transport: self.transport,
-            status: self.status,
-            named_timeout: self.named_timeout,
+            transport,
+            status,
+            named_timeout,
             limit,
             reader: body.into_with_config().limit(limit).reader(),
-            _in_progress: self._in_progress,
+            _in_progress,
         }
     }
 
@@ -492,30 +503,32 @@ impl AnswerBody<'_> {
 }
 
 /// Reads `reader` to its end into a vector that is grown by hand, so that
-/// no part of the answer (it holds a token) is left in freed memory.
+/// no part of the answer (it holds a token) is left in freed memory. It
+/// reads straight into the vector's spare room (zeroed first, as `read`
+/// wants initialized bytes): no intermediate buffer to copy from and wipe.
+/// One byte of room is kept for a NUL the C side may append.
 fn read_all_wiping(mut reader: impl std::io::Read) -> std::io::Result<Vec<u8>> {
-    let mut body = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 4096];
-    // How much of `chunk` ever held answer bytes: all that needs wiping.
-    let mut used = 0;
+    const FIRST_ROOM: usize = 1024;
+    let mut body: Vec<u8> = Vec::with_capacity(FIRST_ROOM);
     let outcome = loop {
-        match reader.read(&mut chunk) {
+        if body.capacity() - body.len() < 2 {
+            let mut bigger = Vec::with_capacity(body.capacity() * 2);
+            bigger.extend_from_slice(&body);
+            crate::secret::wipe(&mut body);
+            body = bigger;
+        }
+        let filled = body.len();
+        // The room, less the byte kept for a NUL.
+        body.resize(body.capacity() - 1, 0);
+        let read = reader.read(&mut body[filled..]);
+        body.truncate(filled + *read.as_ref().unwrap_or(&0));
+        match read {
             Ok(0) => break Ok(()),
-            Ok(read) => {
-                used = used.max(read);
-                if body.len() + read > body.capacity() {
-                    let mut bigger = Vec::with_capacity((body.len() + read) * 2);
-                    bigger.extend_from_slice(&body);
-                    crate::secret::wipe(&mut body);
-                    body = bigger;
-                }
-                body.extend_from_slice(&chunk[..read]);
-            }
+            Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => break Err(e),
         }
     };
-    crate::secret::wipe(&mut chunk[..used]);
     match outcome {
         Ok(()) => Ok(body),
         Err(e) => {
