@@ -20,20 +20,19 @@
 //! `--ours URL CA|- N` runs the library's contender alone (also for
 //! profiling: `valgrind --tool=callgrind target/release/examples/bench_call_cost --ours ...`).
 
+#[path = "support/abi_client.rs"]
+mod abi_client;
 #[path = "support/nginx.rs"]
 mod nginx;
 
-use std::ffi::CString;
 use std::path::Path;
 use std::process::Command;
 use std::ptr;
 use std::time::Instant;
 
+use abi_client::Client;
 use nginx::{Nginx, build_c_program, median, release_library_flags, repo};
 
-use enos_token::ffi::builder::*;
-use enos_token::ffi::client::*;
-use enos_token::ffi::enos_client;
 use enos_token::ffi::enos_status::ENOS_OK;
 use enos_token::ffi::request::enos_client_request;
 use enos_token::ffi::response::{enos_response_free, enos_response_status};
@@ -56,33 +55,10 @@ fn cpu_ns() -> u64 {
     (micros(usage.ru_utime) + micros(usage.ru_stime)) * 1000
 }
 
-struct Client(*mut enos_client);
-
 impl Client {
-    fn new(url: &str, ca_file: Option<&Path>) -> Client {
-        let url = CString::new(url).unwrap();
-        let (key, secret) = (CString::new(KEY).unwrap(), CString::new(SECRET).unwrap());
-        let (mut builder, mut client) = (ptr::null_mut(), ptr::null_mut());
-        // SAFETY: valid strings and out-pointers; the builder is consumed by build.
-        unsafe {
-            assert_eq!(
-                enos_client_builder_new(url.as_ptr(), key.as_ptr(), secret.as_ptr(), &mut builder),
-                ENOS_OK
-            );
-            assert_eq!(
-                enos_client_builder_set_proxy(builder, c"".as_ptr()),
-                ENOS_OK
-            );
-            if let Some(ca_file) = ca_file {
-                let ca_file = CString::new(ca_file.to_string_lossy().as_bytes()).unwrap();
-                assert_eq!(
-                    enos_client_builder_set_ca_file(builder, ca_file.as_ptr()),
-                    ENOS_OK
-                );
-            }
-            assert_eq!(enos_client_build(builder, &mut client), ENOS_OK);
-        }
-        Client(client)
+    /// A client of the benchmark's app.
+    fn of_bench_app(url: &str, ca_file: Option<&Path>) -> Client {
+        Client::new(url, KEY, SECRET, ca_file)
     }
 
     /// One signed call, a GET (even `i`) or a POST with a JSON body.
@@ -119,16 +95,9 @@ impl Client {
     }
 }
 
-impl Drop for Client {
-    fn drop(&mut self) {
-        // SAFETY: built by Client::new, freed once.
-        unsafe { enos_client_free(self.0) };
-    }
-}
-
 /// The library's contender, in this process: prints what the C ones print.
 fn run_ours(url: &str, ca_file: Option<&Path>, calls: u32) {
-    let client = Client::new(url, ca_file);
+    let client = Client::of_bench_app(url, ca_file);
     (0..200).for_each(|i| client.call(i));
     let (started, cpu_started) = (Instant::now(), cpu_ns());
     (0..calls).for_each(|i| client.call(i));

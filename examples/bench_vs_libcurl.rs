@@ -20,6 +20,8 @@
 //! Signed API calls have their own benchmark, with CPU time:
 //! `examples/bench_call_cost.rs`.
 
+#[path = "support/abi_client.rs"]
+mod abi_client;
 #[path = "support/nginx.rs"]
 mod nginx;
 
@@ -29,12 +31,11 @@ use std::process::{Command, Stdio};
 use std::ptr;
 use std::time::{Duration, Instant};
 
+use abi_client::Client;
 use nginx::{Nginx, build_c_program, median, repo};
 
 use enos_token::fake::{FakeGateway, FakeGatewayConfig, TlsIdentity};
-use enos_token::ffi::builder::*;
 use enos_token::ffi::client::*;
-use enos_token::ffi::enos_client;
 use enos_token::ffi::enos_status::ENOS_OK;
 use enos_token::ffi::oneshot::enos_get_access_token;
 use enos_token::ffi::strings::enos_string_free;
@@ -106,34 +107,10 @@ impl Servers {
     }
 }
 
-struct Client(*mut enos_client);
-
 impl Client {
-    fn new(url: &str, ca_file: Option<&Path>) -> Client {
-        let url = CString::new(url).unwrap();
-        let (key, secret) = (CString::new(KEY).unwrap(), CString::new(SECRET).unwrap());
-        let mut builder = ptr::null_mut();
-        let mut client = ptr::null_mut();
-        // SAFETY: valid strings and out-pointers; the builder is consumed by build.
-        unsafe {
-            assert_eq!(
-                enos_client_builder_new(url.as_ptr(), key.as_ptr(), secret.as_ptr(), &mut builder),
-                ENOS_OK
-            );
-            assert_eq!(
-                enos_client_builder_set_proxy(builder, c"".as_ptr()),
-                ENOS_OK
-            );
-            if let Some(ca_file) = ca_file {
-                let ca_file = CString::new(ca_file.to_string_lossy().as_bytes()).unwrap();
-                assert_eq!(
-                    enos_client_builder_set_ca_file(builder, ca_file.as_ptr()),
-                    ENOS_OK
-                );
-            }
-            assert_eq!(enos_client_build(builder, &mut client), ENOS_OK);
-        }
-        Client(client)
+    /// A client of the benchmark's app.
+    fn of_bench_app(url: &str, ca_file: Option<&Path>) -> Client {
+        Client::new(url, KEY, SECRET, ca_file)
     }
 
     /// Nanoseconds per `enos_client_get_token` + `enos_string_free`.
@@ -151,13 +128,6 @@ impl Client {
             }
         }
         started.elapsed().as_nanos() as f64 / f64::from(calls)
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        // SAFETY: built by Client::new, freed once.
-        unsafe { enos_client_free(self.0) };
     }
 }
 
@@ -266,7 +236,7 @@ fn main() {
     if args.len() == 5 && args[1] == "--calls" {
         // One contender for strace: the library's client, N calls.
         let ca = (args[3] != "-").then(|| PathBuf::from(&args[3]));
-        let client = Client::new(&args[2], ca.as_deref());
+        let client = Client::of_bench_app(&args[2], ca.as_deref());
         client.time_calls(200);
         client.time_calls(args[4].parse().expect("a number of calls"));
         return;
@@ -292,7 +262,7 @@ fn main() {
         ("HTTP", &http_url, None),
         ("HTTPS", &https_url, Some(ca_file.as_path())),
     ] {
-        let client = Client::new(url, ca);
+        let client = Client::of_bench_app(url, ca);
         client.time_calls(200); // warm-up: connection, TLS, caches
         let plain = ca.is_none(); // one-shot calls trust only the built-in roots; raw is plain TCP
         if plain {

@@ -190,37 +190,19 @@ pub(super) fn control(request: &Request, shared: &Shared) -> Answer {
                 }),
             )
         }
-        ("POST", "clock") => {
-            let skew = serde_json::from_slice::<Value>(&request.body)
-                .ok()
-                .and_then(|v| v.get("skewMs")?.as_i64());
-            match skew {
-                Some(skew) => {
-                    shared.lock().clock_skew_ms = skew;
-                    Answer::json(200, &json!({"status": 0}))
-                }
-                None => Answer::json(
-                    400,
-                    &json!({"status": 400, "msg": "\"skewMs\" (a number) is required"}),
-                ),
-            }
-        }
-        ("POST", "timestamp-window") => {
-            let seconds = serde_json::from_slice::<Value>(&request.body)
-                .ok()
-                .and_then(|v| v.get("seconds")?.as_u64());
-            match seconds {
-                Some(seconds) => {
-                    shared.lock().timestamp_window =
-                        (seconds > 0).then(|| Duration::from_secs(seconds));
-                    Answer::json(200, &json!({"status": 0}))
-                }
-                None => Answer::json(
-                    400,
-                    &json!({"status": 400, "msg": "\"seconds\" (a whole number, 0: off) is required"}),
-                ),
-            }
-        }
+        ("POST", "clock") => set_field(request, "skewMs", Value::as_i64, "a number", |skew| {
+            shared.lock().clock_skew_ms = skew;
+        }),
+        ("POST", "timestamp-window") => set_field(
+            request,
+            "seconds",
+            Value::as_u64,
+            "a whole number, 0: off",
+            |seconds| {
+                shared.lock().timestamp_window =
+                    (seconds > 0).then(|| Duration::from_secs(seconds));
+            },
+        ),
         ("POST", "token-refusal") => {
             let form = serde_json::from_slice::<Value>(&request.body)
                 .ok()
@@ -266,21 +248,9 @@ pub(super) fn control(request: &Request, shared: &Shared) -> Answer {
                 Err(why) => Answer::json(400, &json!({"status": 400, "msg": why})),
             }
         }
-        ("POST", "files") => {
-            let version = serde_json::from_slice::<Value>(&request.body)
-                .ok()
-                .and_then(|v| v.get("version")?.as_u64());
-            match version {
-                Some(version) => {
-                    shared.lock().file_version = version;
-                    Answer::json(200, &json!({"status": 0}))
-                }
-                None => Answer::json(
-                    400,
-                    &json!({"status": 400, "msg": "\"version\" (a number) is required"}),
-                ),
-            }
-        }
+        ("POST", "files") => set_field(request, "version", Value::as_u64, "a number", |version| {
+            shared.lock().file_version = version;
+        }),
         ("POST", "expire-tokens") => {
             shared.lock().service.expire_all();
             Answer::json(200, &json!({"status": 0}))
@@ -299,6 +269,30 @@ pub(super) fn control(request: &Request, shared: &Shared) -> Answer {
             Err(why) => Answer::json(400, &json!({"status": 400, "msg": why})),
         },
         _ => Answer::text(404, "text/plain", "unknown control action"),
+    }
+}
+
+/// A control that sets one value from the JSON body's `field`: 200, or 400
+/// naming the field and its `requirement` when it is missing or unreadable.
+fn set_field<T>(
+    request: &Request,
+    field: &str,
+    read: impl FnOnce(&Value) -> Option<T>,
+    requirement: &str,
+    apply: impl FnOnce(T),
+) -> Answer {
+    let value = serde_json::from_slice::<Value>(&request.body)
+        .ok()
+        .and_then(|body| read(body.get(field)?));
+    match value {
+        Some(value) => {
+            apply(value);
+            Answer::json(200, &json!({"status": 0}))
+        }
+        None => Answer::json(
+            400,
+            &json!({"status": 400, "msg": format!("\"{field}\" ({requirement}) is required")}),
+        ),
     }
 }
 
