@@ -96,7 +96,7 @@ impl ResolveOnConnect {
         let Some((host, port)) = stale_name else {
             return self.connect_coalescing(details, chained);
         };
-        let key = key_of(&host, port);
+        let key = key_of(host, port);
         if self.cache.cached(&key, Some(REFRESH_AFTER)).is_some() {
             return self.connect_coalescing(details, chained);
         }

@@ -78,7 +78,7 @@ impl DnsCache {
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, UreqError> {
         self.lookups.fetch_add(1, Ordering::Relaxed);
-        let host = || host_and_port(uri).map_or_else(String::new, |(host, _)| host);
+        let host = || host_and_port(uri).map_or_else(String::new, |(host, _)| host.to_string());
         let addrs = self
             .fallback
             .resolve(uri, config, timeout)
@@ -123,7 +123,7 @@ impl std::fmt::Display for HostLookupFailed {
 impl std::error::Error for HostLookupFailed {}
 
 /// `host:port` of a URI, with the scheme's default port; `None` without a host.
-pub(super) fn host_and_port(uri: &Uri) -> Option<(String, u16)> {
+pub(super) fn host_and_port(uri: &Uri) -> Option<(&str, u16)> {
     let authority = uri.authority()?;
     let port = authority.port_u16().or_else(|| match uri.scheme_str() {
         Some("https") => Some(443),
@@ -131,7 +131,26 @@ pub(super) fn host_and_port(uri: &Uri) -> Option<(String, u16)> {
         Some(s) if s.starts_with("socks") => Some(1080),
         _ => None,
     })?;
-    Some((authority.host().trim_matches(['[', ']']).to_string(), port))
+    Some((authority.host().trim_matches(['[', ']']), port))
+}
+
+/// Whether `key` is `key_of(host, port)`, without making it (this runs
+/// before every pool look-up).
+fn is_key_of(key: &str, host: &str, port: u16) -> bool {
+    let after_host = if host.contains(':') {
+        key.strip_prefix('[')
+            .and_then(|rest| rest.strip_prefix(host))
+            .and_then(|rest| rest.strip_prefix(']'))
+    } else {
+        key.strip_prefix(host)
+    };
+    after_host
+        .and_then(|rest| rest.strip_prefix(':'))
+        .is_some_and(|digits| {
+            (digits == "0" || !digits.starts_with('0'))
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && digits.parse() == Ok(port)
+        })
 }
 
 pub(super) fn key_of(host: &str, port: u16) -> String {
@@ -167,8 +186,8 @@ impl Resolver for CachingResolver {
         let Some((host, port)) = host_and_port(uri) else {
             return self.cache.fallback.resolve(uri, config, timeout);
         };
-        let key = key_of(&host, port);
-        if self.forwarding && key == self.cache.gateway_key {
+        let gateway = is_key_of(&self.cache.gateway_key, host, port);
+        if self.forwarding && gateway {
             return Ok(self.empty());
         }
         if let Ok(ip) = host.parse::<IpAddr>() {
@@ -179,10 +198,52 @@ impl Resolver for CachingResolver {
         // The gateway is resolved before every pool look-up: any cached answer
         // will do (the connector refreshes it before a new connection). Other
         // names (a proxy) are resolved only when connecting: keep them fresh.
-        let max_age = (key != self.cache.gateway_key).then_some(REFRESH_AFTER);
+        let (key, max_age) = if gateway {
+            (
+                std::borrow::Cow::Borrowed(self.cache.gateway_key.as_str()),
+                None,
+            )
+        } else {
+            (
+                std::borrow::Cow::Owned(key_of(host, port)),
+                Some(REFRESH_AFTER),
+            )
+        };
         match self.cache.cached(&key, max_age) {
             Some(addrs) => Ok(addrs),
-            None => self.cache.look_up(key, uri, config, timeout),
+            None => self.cache.look_up(key.into_owned(), uri, config, timeout),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_recognised_exactly_as_key_of_makes_it() {
+        let cases = [
+            ("gateway.example", 443),
+            ("127.0.0.1", 8080),
+            ("::1", 80),
+            ("h", 0),
+        ];
+        for (host, port) in cases {
+            let key = key_of(host, port);
+            assert!(is_key_of(&key, host, port), "{key}");
+            for (other_host, other_port) in cases {
+                if (other_host, other_port) != (host, port) {
+                    assert!(!is_key_of(&key, other_host, other_port), "{key}");
+                }
+            }
+        }
+        assert!(!is_key_of("gateway.example:0443", "gateway.example", 443));
+        assert!(!is_key_of("gateway.example:443x", "gateway.example", 443));
+        assert!(!is_key_of(
+            "gateway.example.evil:443",
+            "gateway.example",
+            443
+        ));
+        assert!(!is_key_of("::1:80", "::1", 80));
     }
 }
