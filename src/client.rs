@@ -161,7 +161,10 @@ impl ClientBuilder {
 
     /// The client. Reads the proxy environment variables now, unless a proxy
     /// was set.
-    pub fn build(self) -> Result<Client, Error> {
+    pub fn build(mut self) -> Result<Client, Error> {
+        // This client's own gate on the logger: freeing it closes that gate,
+        // not the logger another client may share.
+        self.logger = self.logger.as_ref().map(Logger::gated);
         let shared = match &self.shared_cache {
             Some(directory) => match directory
                 .slot(self.gateway.as_str(), &self.credentials.app_key)?

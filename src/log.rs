@@ -73,6 +73,12 @@ impl Logger {
         }))
     }
 
+    /// A logger of its own (closed apart) that passes messages to this one.
+    pub(crate) fn gated(&self) -> Logger {
+        let inner = self.clone();
+        Logger::new(move |level, message| inner.log(level, message))
+    }
+
     /// Passes `message` to the sink, unless the logger was closed.
     pub fn log(&self, level: LogLevel, message: &str) {
         {
@@ -84,7 +90,8 @@ impl Logger {
             state.running += 1;
         }
         let gate = self.gate_id();
-        INSIDE_SINKS.with(|inside| inside.borrow_mut().push(gate));
+        // Not during the thread's own teardown (its locals may be gone).
+        let _ = INSIDE_SINKS.try_with(|inside| inside.borrow_mut().push(gate));
         let leave = Leave(self);
         (self.0.sink)(level, message);
         drop(leave);
@@ -94,8 +101,9 @@ impl Logger {
     /// calls running on other threads to return.
     pub(crate) fn close(&self) {
         let gate = self.gate_id();
-        let own =
-            INSIDE_SINKS.with(|inside| inside.borrow().iter().filter(|&&g| g == gate).count());
+        let own = INSIDE_SINKS
+            .try_with(|inside| inside.borrow().iter().filter(|&&g| g == gate).count())
+            .unwrap_or(0);
         self.0.state.lock().current().closed = true;
         let mut pause = Duration::from_micros(50);
         while self.0.state.lock().current().running > own {
@@ -117,7 +125,7 @@ struct Leave<'a>(&'a Logger);
 impl Drop for Leave<'_> {
     fn drop(&mut self) {
         let gate = self.0.gate_id();
-        INSIDE_SINKS.with(|inside| {
+        let _ = INSIDE_SINKS.try_with(|inside| {
             let mut inside = inside.borrow_mut();
             if let Some(at) = inside.iter().rposition(|&g| g == gate) {
                 inside.remove(at);
@@ -176,6 +184,22 @@ mod tests {
         clone.log(LogLevel::Error, "after close");
         worker.join().unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    /// One logger given to two clients: freeing one closes its own gate.
+    #[test]
+    fn closing_a_gated_logger_leaves_the_one_it_passes_to_open() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let shared = Logger::new(move |_, _| {
+            counted.fetch_add(1, Ordering::SeqCst);
+        });
+        let (first, second) = (shared.gated(), shared.gated());
+        first.close();
+        first.log(LogLevel::Info, "dropped");
+        second.log(LogLevel::Info, "passed");
+        shared.log(LogLevel::Info, "passed");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[test]
