@@ -504,33 +504,40 @@ impl AnswerBody<'_> {
 
 /// Reads `reader` to its end into a vector that is grown by hand, so that
 /// no part of the answer (it holds a token) is left in freed memory. It
-/// reads straight into the vector's spare room (zeroed first, as `read`
-/// wants initialized bytes): no intermediate buffer to copy from and wipe.
-/// One byte of room is kept for a NUL the C side may append.
+/// reads straight into the vector (no intermediate buffer to copy from and
+/// wipe), whose room is zeroed once when it is made (`read` wants
+/// initialized bytes): every byte is zeroed at most once per size, so a
+/// large answer read in small pieces costs no more than a small one per
+/// byte. One byte of capacity is left for a NUL the C side may append.
 fn read_all_wiping(mut reader: impl std::io::Read) -> std::io::Result<Vec<u8>> {
     const FIRST_ROOM: usize = 1024;
     let mut body: Vec<u8> = Vec::with_capacity(FIRST_ROOM);
+    body.resize(FIRST_ROOM - 1, 0);
+    let mut filled = 0;
     let outcome = loop {
-        if body.capacity() - body.len() < 2 {
-            let mut bigger = Vec::with_capacity(body.capacity() * 2);
+        if filled == body.len() {
+            let room = body.len() * 2;
+            let mut bigger = Vec::with_capacity(room + 1);
             bigger.extend_from_slice(&body);
+            bigger.resize(room, 0);
             crate::secret::wipe(&mut body);
             body = bigger;
         }
-        let filled = body.len();
-        // The room, less the byte kept for a NUL.
-        body.resize(body.capacity() - 1, 0);
-        let read = reader.read(&mut body[filled..]);
-        body.truncate(filled + *read.as_ref().unwrap_or(&0));
-        match read {
+        match reader.read(&mut body[filled..]) {
             Ok(0) => break Ok(()),
-            Ok(_) => {}
+            Ok(read) => filled += read,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => break Err(e),
         }
     };
     match outcome {
-        Ok(()) => Ok(body),
+        Ok(()) => {
+            // Past `filled` only zeros, unless a reader wrote more than it
+            // said: wiped all the same.
+            crate::secret::wipe(&mut body[filled..]);
+            body.truncate(filled);
+            Ok(body)
+        }
         Err(e) => {
             crate::secret::wipe(&mut body);
             Err(e)
@@ -566,4 +573,49 @@ fn check_encodings(headers: &ureq::http::HeaderMap, pass_encoded: bool) -> Resul
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_all_wiping;
+
+    /// Gives `data` in pieces of at most `piece` bytes, then fails if told.
+    struct Pieces<'a> {
+        data: &'a [u8],
+        piece: usize,
+        fail_at_end: bool,
+    }
+
+    impl std::io::Read for Pieces<'_> {
+        fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+            if self.data.is_empty() && self.fail_at_end {
+                return Err(std::io::Error::other("cut"));
+            }
+            let n = self.piece.min(buffer.len()).min(self.data.len());
+            buffer[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn an_answer_read_in_pieces_arrives_whole_with_room_for_a_nul() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        for (length, piece) in [(0, 1), (1022, 7), (1023, 1023), (1024, 5000), (100_000, 7)] {
+            let body = read_all_wiping(Pieces {
+                data: &data[..length],
+                piece,
+                fail_at_end: false,
+            })
+            .unwrap();
+            assert_eq!(body, data[..length], "{length} bytes in pieces of {piece}");
+            assert!(body.capacity() > body.len(), "room for the NUL");
+        }
+        let cut = read_all_wiping(Pieces {
+            data: &data[..5000],
+            piece: 100,
+            fail_at_end: true,
+        });
+        assert!(cut.is_err());
+    }
 }
