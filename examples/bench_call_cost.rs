@@ -31,7 +31,7 @@ use std::ptr;
 use std::time::Instant;
 
 use abi_client::Client;
-use nginx::{Nginx, build_c_program, median, release_library_flags, repo};
+use nginx::{Nginx, build_c_program, contender_figures, median, release_library_flags, repo};
 
 use enos_token::ffi::enos_status::ENOS_OK;
 use enos_token::ffi::request::enos_client_request;
@@ -111,20 +111,9 @@ fn run_ours(url: &str, ca_file: Option<&Path>, calls: u32) {
 
 /// Wall and CPU nanoseconds per call that a contender printed.
 fn run(command: &mut Command) -> (f64, f64) {
-    let output = command.env("NO_PROXY", "*").output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{command:?}: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let numbers: Vec<f64> = stdout
-        .split(", ")
-        .skip(1)
-        .filter_map(|part| part.split(' ').next()?.parse().ok())
-        .collect();
-    assert_eq!(numbers.len(), 2, "unexpected output: {stdout}");
-    (numbers[0], numbers[1])
+    let figures = contender_figures(command);
+    assert_eq!(figures.len(), 2, "wall and CPU time expected: {figures:?}");
+    (figures[0], figures[1])
 }
 
 fn ca_argument(ca_file: Option<&Path>) -> String {

@@ -22,7 +22,7 @@ mod nginx;
 use std::path::Path;
 use std::process::Command;
 
-use nginx::{Nginx, build_c_program, median, release_library_flags, repo};
+use nginx::{Nginx, build_c_program, contender_figures, median, release_library_flags, repo};
 
 const CALLS: u32 = 1000;
 const CONCURRENCY: u32 = 64;
@@ -31,32 +31,17 @@ const ROUNDS: usize = 9;
 /// One round of one contender: (wall ms, CPU ms).
 fn round(program: &Path, mode: &str, url: &str, ca_file: Option<&Path>) -> (f64, f64) {
     let ca = ca_file.map_or("-".into(), |p| p.display().to_string());
-    let output = Command::new(program)
-        .args([
-            mode,
-            url,
-            &ca,
-            "bench-key",
-            "bench-secret",
-            &CALLS.to_string(),
-            &CONCURRENCY.to_string(),
-        ])
-        .env("NO_PROXY", "*")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{mode}: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let figures = contender_figures(Command::new(program).args([
+        mode,
+        url,
+        &ca,
+        "bench-key",
+        "bench-secret",
+        &CALLS.to_string(),
+        &CONCURRENCY.to_string(),
+    ]));
     // "<calls> calls, <wall> ms, <cpu> ms CPU"
-    let numbers: Vec<f64> = stdout
-        .split(", ")
-        .skip(1)
-        .filter_map(|field| field.split(' ').next()?.parse().ok())
-        .collect();
-    (numbers[0], numbers[1])
+    (figures[0], figures[1])
 }
 
 fn main() {

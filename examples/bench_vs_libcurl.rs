@@ -32,7 +32,7 @@ use std::ptr;
 use std::time::{Duration, Instant};
 
 use abi_client::Client;
-use nginx::{Nginx, build_c_program, median, repo};
+use nginx::{Nginx, build_c_program, contender_figures, median, repo};
 
 use enos_token::fake::{FakeGateway, FakeGatewayConfig, TlsIdentity};
 use enos_token::ffi::client::*;
@@ -156,19 +156,7 @@ fn time_one_shot(url: &str, calls: u32) -> f64 {
 
 /// The cost per call that a C client printed ("N calls, X ns per call").
 fn run_c_client(command: &mut Command) -> f64 {
-    let output = command.env("NO_PROXY", "*").output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-        .split(", ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .expect("the client prints its cost")
+    contender_figures(command)[0]
 }
 
 fn raw_command(program: &Path, url: &str, key: &str, calls: u32) -> Command {

@@ -157,6 +157,26 @@ pub fn release_library_flags() -> Option<Vec<String>> {
     })
 }
 
+/// Runs a contender (without a proxy) and returns the figures it printed
+/// after its count: "<calls> calls, <figure> <unit>, <figure> <unit>...".
+#[allow(dead_code)] // included by benchmarks that do not all run contenders
+pub fn contender_figures(command: &mut Command) -> Vec<f64> {
+    let output = command.env("NO_PROXY", "*").output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{command:?}: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let figures: Vec<f64> = stdout
+        .split(", ")
+        .skip(1)
+        .filter_map(|part| part.split(' ').next()?.parse().ok())
+        .collect();
+    assert!(!figures.is_empty(), "unexpected output: {stdout}");
+    figures
+}
+
 pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
