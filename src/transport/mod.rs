@@ -14,6 +14,7 @@ mod connector;
 mod dns;
 mod exchange;
 mod forward;
+mod http1;
 mod peer_issuer;
 mod proxy;
 mod tcp;
