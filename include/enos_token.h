@@ -1374,9 +1374,9 @@ const uint8_t *enos_response_body(const struct enos_response *response, size_t *
 const char *enos_response_header(const struct enos_response *response, const char *name);
 
 /**
- * The header at `index` (0, 1, ...: grouped by name, the names in the
- * order they first came, each name's values in the order received; the
- * HTTP parser keeps no other order, so `A, B, A` reads `A, A, B`): its name (lower
+ * The header at `index` (0, 1, ...: in the order received; through a
+ * proxy, grouped by name, the names in the order they first came, so that
+ * `A, B, A` reads `A, A, B` there): its name (lower
  * case) in `*name_out` and its value in `*value_out`, both NUL-terminated
  * and valid until `enos_response_free()`. Returns true, or false past the
  * last header (and when `response` is NULL), with both outputs set to NULL.

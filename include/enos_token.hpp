@@ -257,8 +257,8 @@ class Response {
   }
 
   /**
-   * Every header as (name in lower case, value): grouped by name (names in
-   * the order they first came), each name's values in the order received.
+   * Every header as (name in lower case, value), in the order received
+   * (through a proxy: grouped by name, each name's values in order).
    */
   std::vector<std::pair<std::string_view, std::string_view>> headers() const {
     std::vector<std::pair<std::string_view, std::string_view>> all;

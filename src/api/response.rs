@@ -1,12 +1,12 @@
 //! An API's answer: any HTTP status, its headers and its body.
 
-/// An API's answer: any HTTP status, its headers (grouped by name, each
-/// name's values in the order received) and
+/// An API's answer: any HTTP status, its headers (in the order received;
+/// through a proxy, grouped by name) and
 /// its body (empty when the request streamed it to an output).
 pub struct Response {
     pub(crate) status: u16,
-    /// Grouped by name (names in the order they first came), each name's
-    /// values in the order received; names lower case.
+    /// In the order received (through a proxy: grouped by name, the names
+    /// in the order they first came); names lower case.
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
     /// Sends made for this call: 1 for the first try, more for a renewed
@@ -54,8 +54,9 @@ impl Response {
             .map(|(_, value)| value.as_str())
     }
 
-    /// Every header, grouped by name (names in the order they first came),
-    /// each name's values in the order received; names lower case.
+    /// Every header in the order received, names lower case. Through a
+    /// proxy (ureq's HTTP parser), grouped by name instead: the names in
+    /// the order they first came, each name's values in the order received.
     pub fn headers(&self) -> &[(String, String)] {
         &self.headers
     }

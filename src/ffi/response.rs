@@ -16,8 +16,8 @@ pub struct enos_response {
     /// The body followed by one NUL byte, not counted in `body_len`.
     body: Vec<u8>,
     body_len: usize,
-    /// Names (lower case) and values as C strings, grouped by name (see
-    /// `enos_response_header_at`).
+    /// Names (lower case) and values as C strings, in the order of
+    /// `enos_response_header_at`.
     headers: Vec<(CString, CString)>,
     attempts: u32,
     /// Read from the body when first asked for.
@@ -177,9 +177,9 @@ pub unsafe extern "C" fn enos_response_header(
     })
 }
 
-/// The header at `index` (0, 1, ...: grouped by name, the names in the
-/// order they first came, each name's values in the order received; the
-/// HTTP parser keeps no other order, so `A, B, A` reads `A, A, B`): its name (lower
+/// The header at `index` (0, 1, ...: in the order received; through a
+/// proxy, grouped by name, the names in the order they first came, so that
+/// `A, B, A` reads `A, A, B` there): its name (lower
 /// case) in `*name_out` and its value in `*value_out`, both NUL-terminated
 /// and valid until `enos_response_free()`. Returns true, or false past the
 /// last header (and when `response` is NULL), with both outputs set to NULL.

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use ureq::SendBody;
 use ureq::http::{self, Method};
 
-use super::{HttpAnswer, MAX_RESPONSE_BODY_BYTES, RequestInProgress, Transport, classify};
+use super::answer::{BodySource, OpenAnswer};
+use super::direct::DirectBody;
+use super::{HttpAnswer, MAX_RESPONSE_BODY_BYTES, Transport, classify};
 use super::{peer_issuer, trace};
 use crate::error::Error;
 
@@ -107,19 +109,6 @@ impl Drop for WholeAnswer {
     fn drop(&mut self) {
         crate::secret::wipe(&mut self.body);
     }
-}
-
-/// An answer whose head has arrived; its body is read with
-/// [`OpenAnswer::read_all`] or [`OpenAnswer::into_body`], or dropped unread
-/// (which closes the connection unless the body was empty).
-pub(crate) struct OpenAnswer<'t> {
-    transport: &'t Transport,
-    pub(crate) status: u16,
-    /// In the order received, names lower case.
-    pub(crate) headers: Vec<(String, String)>,
-    body: ureq::Body,
-    named_timeout: Duration,
-    _in_progress: RequestInProgress,
 }
 
 impl Transport {
@@ -236,20 +225,9 @@ impl Transport {
         exchange: &Exchange<'_>,
         mut attempt: Attempt<'_>,
     ) -> Result<OpenAnswer<'_>, Error> {
-        let url = self.gateway.join(exchange.path_and_query);
         let (agent, in_progress) = self.agent();
         let method = Method::from_bytes(exchange.method.as_bytes())
             .map_err(|_| Error::invalid_argument("method is not an HTTP token"))?;
-        let mut builder = http::Request::builder().method(method).uri(&url);
-        for (name, value) in &attempt.headers {
-            // A static name is taken as it is: no parsing into a new buffer.
-            builder = builder.header(http::HeaderName::from_static(name), value.as_str());
-        }
-        for (name, value) in attempt.extra_headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        let built =
-            |e: http::Error| Error::invalid_argument(format!("request cannot be built: {e}"));
         let (named_timeout, deadline) = self.named_timeout(exchange.timing);
         let context = ErrorContext {
             transport: self,
@@ -258,43 +236,85 @@ impl Transport {
             deadline,
             body_limit: MAX_RESPONSE_BODY_BYTES,
         };
-        let ran = match &mut attempt.body {
-            OutgoingBody::Bytes(bytes) => {
-                let request = builder.body(&bytes[..]).map_err(built)?;
-                agent.run(self.configured(&agent, request, exchange.timing))
+        let (status, headers, body) = match &self.direct {
+            Some(direct) => {
+                let (head, taken) = direct
+                    .send(
+                        agent.config(),
+                        exchange.method,
+                        exchange.path_and_query,
+                        &mut attempt,
+                        &exchange.timing,
+                    )
+                    .map_err(|e| context.classify(e))?;
+                drop(attempt);
+                check_encodings(&head.headers, exchange.pass_encoded_answers)
+                    .map_err(|e| e.with_http_status(head.status))?;
+                let (framing, reusable) = head
+                    .framing(exchange.method)
+                    .map_err(|e| context.classify(super::direct::malformed(e)))?;
+                let body = DirectBody::new(framing, reusable, taken, exchange.timing);
+                (head.status, head.headers, BodySource::Direct(body))
             }
-            OutgoingBody::Stream { length, reader } => {
-                let request = builder
-                    .header("content-length", length.to_string())
-                    .body(SendBody::from_reader(reader))
-                    .map_err(built)?;
-                agent.run(self.configured(&agent, request, exchange.timing))
+            None => {
+                let response = self.send_through_ureq(&agent, method, exchange, &mut attempt);
+                let response = response.map_err(|e| context.classify(e))?;
+                drop(attempt);
+                let status = response.status().as_u16();
+                let headers: Vec<(String, String)> = response
+                    .headers()
+                    .iter()
+                    .map(|(name, value)| {
+                        (
+                            c_ready(name.as_str()),
+                            c_ready(&String::from_utf8_lossy(value.as_bytes())),
+                        )
+                    })
+                    .collect();
+                check_encodings(&headers, exchange.pass_encoded_answers)
+                    .map_err(|e| e.with_http_status(status))?;
+                (status, headers, BodySource::Ureq(response.into_body()))
             }
         };
-        let response = ran.map_err(|e| context.classify(e))?;
-        drop(attempt);
-        let status = response.status().as_u16();
-        check_encodings(response.headers(), exchange.pass_encoded_answers)
-            .map_err(|e| e.with_http_status(status))?;
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(name, value)| {
-                (
-                    c_ready(name.as_str()),
-                    c_ready(&String::from_utf8_lossy(value.as_bytes())),
-                )
-            })
-            .collect();
-        let body = response.into_body();
         Ok(OpenAnswer {
             transport: self,
             status,
             headers,
             body,
             named_timeout,
-            _in_progress: in_progress,
+            in_progress,
         })
+    }
+
+    /// Sends the attempt through ureq (a proxied connection).
+    fn send_through_ureq(
+        &self,
+        agent: &ureq::Agent,
+        method: Method,
+        exchange: &Exchange<'_>,
+        attempt: &mut Attempt<'_>,
+    ) -> Result<http::Response<ureq::Body>, ureq::Error> {
+        let url = self.gateway.join(exchange.path_and_query);
+        let mut builder = http::Request::builder().method(method).uri(&url);
+        for (name, value) in &attempt.headers {
+            // A static name is taken as it is: no parsing into a new buffer.
+            builder = builder.header(http::HeaderName::from_static(name), value.as_str());
+        }
+        for (name, value) in attempt.extra_headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        match &mut attempt.body {
+            OutgoingBody::Bytes(bytes) => {
+                let request = builder.body(&bytes[..])?;
+                agent.run(self.configured(agent, request, exchange.timing))
+            }
+            OutgoingBody::Stream { length, reader } => {
+                let request = builder
+                    .header("content-length", length.to_string())
+                    .body(SendBody::from_reader(reader))?;
+                agent.run(self.configured(agent, request, exchange.timing))
+            }
+        }
     }
 
     /// The timeout a failure's message names, and the deadline (if any).
@@ -365,18 +385,18 @@ fn c_ready(text: &str) -> String {
 
 /// What a failure's message needs to know of an exchange; the rest is
 /// the transport's.
-struct ErrorContext<'t> {
-    transport: &'t Transport,
-    phase: classify::Phase,
+pub(super) struct ErrorContext<'t> {
+    pub(super) transport: &'t Transport,
+    pub(super) phase: classify::Phase,
     /// The timeout a message names.
-    named_timeout: Duration,
+    pub(super) named_timeout: Duration,
     /// Until when a certificate may still be looked at.
-    deadline: Option<Instant>,
-    body_limit: u64,
+    pub(super) deadline: Option<Instant>,
+    pub(super) body_limit: u64,
 }
 
 impl ErrorContext<'_> {
-    fn classify(&self, error: ureq::Error) -> Error {
+    pub(super) fn classify(&self, error: ureq::Error) -> Error {
         // A body source's own failure (a file that changed, a callback
         // that stopped the call), passed through the HTTP client.
         if let ureq::Error::Io(io) = &error {
@@ -419,140 +439,21 @@ impl ErrorContext<'_> {
     }
 }
 
-impl<'t> OpenAnswer<'t> {
-    /// The first value of header `name` (lower case), if any.
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(header, _)| header == name)
-            .map(|(_, value)| value.as_str())
-    }
-
-    /// The body's length, when the server announced it.
-    pub(crate) fn content_length(&self) -> Option<u64> {
-        self.header("content-length")?.trim().parse().ok()
-    }
-
-    /// The body, of which at most `limit` bytes will be read.
-    pub(crate) fn into_body(self, limit: u64) -> AnswerBody<'t> {
-        let OpenAnswer {
-            transport,
-            status,
-            body,
-            named_timeout,
-            _in_progress,
-            ..
-        } = self;
-        AnswerBody {
-            transport,
-            status,
-            named_timeout,
-            limit,
-            reader: body.into_with_config().limit(limit).reader(),
-            _in_progress,
-        }
-    }
-
-    /// Reads the whole body, at most `max_body` bytes.
-    pub(crate) fn read_all(self, max_body: u64) -> Result<Vec<u8>, Error> {
-        self.into_body(max_body).read_all()
-    }
-}
-
-/// An answer's body being read; its failures are classified by cause.
-pub(crate) struct AnswerBody<'t> {
-    transport: &'t Transport,
-    status: u16,
-    named_timeout: Duration,
-    limit: u64,
-    reader: ureq::BodyReader<'static>,
-    _in_progress: RequestInProgress,
-}
-
-impl AnswerBody<'_> {
-    fn failure(&self, error: std::io::Error) -> Error {
-        let context = ErrorContext {
-            transport: self.transport,
-            phase: classify::Phase::ResponseBody,
-            named_timeout: self.named_timeout,
-            deadline: None,
-            body_limit: self.limit,
-        };
-        context
-            .classify(ureq::Error::from(error))
-            .with_http_status(self.status)
-    }
-
-    /// Reads the next bytes into `buffer`; 0 at the end of the body.
-    pub(crate) fn read(&mut self, buffer: &mut [u8]) -> Result<usize, Error> {
-        loop {
-            match self.reader.read(buffer) {
-                Ok(read) => return Ok(read),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.failure(e)),
-            }
-        }
-    }
-
-    /// Reads the rest of the body into a vector that is grown by hand, so
-    /// that no part of the answer (it may hold a token) is left in freed
-    /// memory.
-    pub(crate) fn read_all(&mut self) -> Result<Vec<u8>, Error> {
-        read_all_wiping(&mut self.reader).map_err(|e| self.failure(e))
-    }
-}
-
-/// Reads `reader` to its end into a vector that is grown by hand, so that
-/// no part of the answer (it holds a token) is left in freed memory. It
-/// reads straight into the vector (no intermediate buffer to copy from and
-/// wipe), whose room is zeroed once when it is made (`read` wants
-/// initialized bytes): every byte is zeroed at most once per size, so a
-/// large answer read in small pieces costs no more than a small one per
-/// byte. One byte of capacity is left for a NUL the C side may append.
-fn read_all_wiping(mut reader: impl std::io::Read) -> std::io::Result<Vec<u8>> {
-    const FIRST_ROOM: usize = 1024;
-    let mut body: Vec<u8> = Vec::with_capacity(FIRST_ROOM);
-    body.resize(FIRST_ROOM - 1, 0);
-    let mut filled = 0;
-    let outcome = loop {
-        if filled == body.len() {
-            let room = body.len() * 2;
-            let mut bigger = Vec::with_capacity(room + 1);
-            bigger.extend_from_slice(&body);
-            bigger.resize(room, 0);
-            crate::secret::wipe(&mut body);
-            body = bigger;
-        }
-        match reader.read(&mut body[filled..]) {
-            Ok(0) => break Ok(()),
-            Ok(read) => filled += read,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => break Err(e),
-        }
-    };
-    match outcome {
-        Ok(()) => {
-            // Past `filled` only zeros, unless a reader wrote more than it
-            // said: wiped all the same.
-            crate::secret::wipe(&mut body[filled..]);
-            body.truncate(filled);
-            Ok(body)
-        }
-        Err(e) => {
-            crate::secret::wipe(&mut body);
-            Err(e)
-        }
-    }
-}
-
 /// Refuses compressed bodies (none were asked for) unless `pass_encoded`,
 /// and transfer codings other than `chunked`, which ureq would otherwise
 /// read as a body that never ends.
-fn check_encodings(headers: &ureq::http::HeaderMap, pass_encoded: bool) -> Result<(), Error> {
-    let shown = |value: &ureq::http::HeaderValue| {
-        crate::error::sanitize_for_message(&String::from_utf8_lossy(value.as_bytes()), 40)
+pub(super) fn check_encodings(
+    headers: &[(String, String)],
+    pass_encoded: bool,
+) -> Result<(), Error> {
+    let shown = |value: &str| crate::error::sanitize_for_message(value, 40);
+    let values = |name: &'static str| {
+        headers
+            .iter()
+            .filter(move |(header, _)| header == name)
+            .map(|(_, value)| value.as_str())
     };
-    if let Some(encoding) = headers.get("content-encoding").filter(|_| !pass_encoded) {
+    if let Some(encoding) = values("content-encoding").next().filter(|_| !pass_encoded) {
         if !shown(encoding).eq_ignore_ascii_case("identity") {
             return Err(Error::bad_response(format!(
                 "compressed response (Content-Encoding: {}) refused: none was asked for",
@@ -560,7 +461,7 @@ fn check_encodings(headers: &ureq::http::HeaderMap, pass_encoded: bool) -> Resul
             )));
         }
     }
-    for coding in headers.get_all("transfer-encoding") {
+    for coding in values("transfer-encoding") {
         let only_chunked = shown(coding)
             .split(',')
             .map(str::trim)
@@ -573,49 +474,4 @@ fn check_encodings(headers: &ureq::http::HeaderMap, pass_encoded: bool) -> Resul
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::read_all_wiping;
-
-    /// Gives `data` in pieces of at most `piece` bytes, then fails if told.
-    struct Pieces<'a> {
-        data: &'a [u8],
-        piece: usize,
-        fail_at_end: bool,
-    }
-
-    impl std::io::Read for Pieces<'_> {
-        fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
-            if self.data.is_empty() && self.fail_at_end {
-                return Err(std::io::Error::other("cut"));
-            }
-            let n = self.piece.min(buffer.len()).min(self.data.len());
-            buffer[..n].copy_from_slice(&self.data[..n]);
-            self.data = &self.data[n..];
-            Ok(n)
-        }
-    }
-
-    #[test]
-    fn an_answer_read_in_pieces_arrives_whole_with_room_for_a_nul() {
-        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-        for (length, piece) in [(0, 1), (1022, 7), (1023, 1023), (1024, 5000), (100_000, 7)] {
-            let body = read_all_wiping(Pieces {
-                data: &data[..length],
-                piece,
-                fail_at_end: false,
-            })
-            .unwrap();
-            assert_eq!(body, data[..length], "{length} bytes in pieces of {piece}");
-            assert!(body.capacity() > body.len(), "room for the NUL");
-        }
-        let cut = read_all_wiping(Pieces {
-            data: &data[..5000],
-            piece: 100,
-            fail_at_end: true,
-        });
-        assert!(cut.is_err());
-    }
 }

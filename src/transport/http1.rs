@@ -18,6 +18,9 @@ pub(crate) struct Head {
     pub(crate) http10: bool,
 }
 
+/// More header lines than this are refused (each is two allocations).
+pub(crate) const MAX_HEADERS: usize = 256;
+
 /// Why an answer cannot be read as HTTP/1.1.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Malformed {
@@ -85,7 +88,10 @@ fn next_line(input: &[u8]) -> Option<(&[u8], usize)> {
 
 /// Parses a response head at the start of `input`: `Ok(None)` while it is
 /// incomplete (and within `max_bytes`), else the head and the bytes it took.
-pub(crate) fn parse_head(input: &[u8], max_bytes: usize) -> Result<Option<(Head, usize)>, Malformed> {
+pub(crate) fn parse_head(
+    input: &[u8],
+    max_bytes: usize,
+) -> Result<Option<(Head, usize)>, Malformed> {
     let window = &input[..input.len().min(max_bytes)];
     let Some((status_line, mut used)) = next_line(window) else {
         return incomplete(input, max_bytes);
@@ -106,6 +112,9 @@ pub(crate) fn parse_head(input: &[u8], max_bytes: usize) -> Result<Option<(Head,
                 },
                 used,
             )));
+        }
+        if headers.len() == MAX_HEADERS {
+            return Err(Malformed::Head("too many headers (over 256)"));
         }
         if line[0] == b' ' || line[0] == b'\t' {
             return Err(Malformed::Head("a folded header line"));
@@ -208,7 +217,9 @@ impl Head {
             if value.is_empty() || value.len() > 19 || !value.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(Malformed::Body("a Content-Length that is not a number"));
             }
-            let parsed: u64 = value.parse().map_err(|_| Malformed::Body("a Content-Length that is not a number"))?;
+            let parsed: u64 = value
+                .parse()
+                .map_err(|_| Malformed::Body("a Content-Length that is not a number"))?;
             if length.is_some_and(|known| known != parsed) {
                 return Err(Malformed::Body("two different Content-Length values"));
             }
@@ -248,10 +259,17 @@ impl Framing {
     /// Takes body bytes from `input` into `output`: (bytes of `input`
     /// used, bytes written to `output`). Bytes after the body's end are
     /// left in `input`.
-    pub(crate) fn decode(&mut self, input: &[u8], output: &mut [u8]) -> Result<(usize, usize), Malformed> {
+    pub(crate) fn decode(
+        &mut self,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<(usize, usize), Malformed> {
         match self {
             Framing::Length(left) => {
-                let take = input.len().min(output.len()).min(usize::try_from(*left).unwrap_or(usize::MAX));
+                let take = input
+                    .len()
+                    .min(output.len())
+                    .min(usize::try_from(*left).unwrap_or(usize::MAX));
                 output[..take].copy_from_slice(&input[..take]);
                 *left -= take as u64;
                 Ok((take, take))
@@ -274,7 +292,9 @@ impl Framing {
             Framing::Length(_) => Err(Malformed::Body(
                 "the connection closed before the end of the body its Content-Length announced",
             )),
-            Framing::Chunked(_) => Err(Malformed::Body("the connection closed before the last chunk")),
+            Framing::Chunked(_) => Err(Malformed::Body(
+                "the connection closed before the last chunk",
+            )),
         }
     }
 }
@@ -303,9 +323,14 @@ enum ChunkState {
     /// This many bytes of chunk data are left.
     Data(u64),
     /// After the data: `\r\n`.
-    DataEnd { seen_cr: bool },
+    DataEnd {
+        seen_cr: bool,
+    },
     /// After the last chunk: trailer lines until an empty one.
-    Trailer { empty_so_far: bool, seen_cr: bool },
+    Trailer {
+        empty_so_far: bool,
+        seen_cr: bool,
+    },
     Done,
 }
 
@@ -437,7 +462,14 @@ mod tests {
     fn the_request_head_has_host_headers_and_length_in_order() {
         let mut out = Vec::new();
         let headers = [("apim-accesstoken", "t"), ("accept", "application/json")];
-        write_head(&mut out, "POST", "/a?b=1", "gw:8080", headers.into_iter(), Some(12));
+        write_head(
+            &mut out,
+            "POST",
+            "/a?b=1",
+            "gw:8080",
+            headers.into_iter(),
+            Some(12),
+        );
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "POST /a?b=1 HTTP/1.1\r\nhost: gw:8080\r\napim-accesstoken: t\r\n\
@@ -447,12 +479,22 @@ mod tests {
 
     #[test]
     fn a_head_is_parsed_in_order_with_names_lower_case() {
-        let parsed = head("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-A:  1 \r\nx-a: 2\r\n\r\n");
+        let parsed =
+            head("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-A:  1 \r\nx-a: 2\r\n\r\n");
         assert_eq!(parsed.status, 200);
         assert!(!parsed.http10);
-        let names: Vec<_> = parsed.headers.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        let names: Vec<_> = parsed
+            .headers
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect();
         assert_eq!(names, ["content-type=application/json", "x-a=1", "x-a=2"]);
-        assert!(parsed.headers.iter().all(|(n, v)| n.capacity() > n.len() && v.capacity() > v.len()));
+        assert!(
+            parsed
+                .headers
+                .iter()
+                .all(|(n, v)| n.capacity() > n.len() && v.capacity() > v.len())
+        );
         // Bare LF line ends, no reason phrase.
         assert_eq!(head("HTTP/1.0 404\nA: b\n\n").status, 404);
     }
@@ -468,22 +510,63 @@ mod tests {
             Malformed::HeadTooLarge
         );
         // The body's bytes after the head are not the head's.
-        let (_, used) = parse_head(b"HTTP/1.1 204 No\r\n\r\nrest", 65536).unwrap().unwrap();
+        let (_, used) = parse_head(b"HTTP/1.1 204 No\r\n\r\nrest", 65536)
+            .unwrap()
+            .unwrap();
         assert_eq!(used, 19);
+    }
+
+    #[test]
+    fn at_most_256_headers_are_taken() {
+        let head = |count: usize| format!("HTTP/1.1 200 OK\r\n{}\r\n", "A: b\r\n".repeat(count));
+        assert_eq!(
+            parse_head(head(256).as_bytes(), 65536)
+                .unwrap()
+                .unwrap()
+                .0
+                .headers
+                .len(),
+            256
+        );
+        assert_eq!(
+            parse_head(head(257).as_bytes(), 65536).unwrap_err(),
+            Malformed::Head("too many headers (over 256)")
+        );
     }
 
     #[test]
     fn malformed_heads_are_refused_with_what_was_wrong() {
         for (text, what) in [
             ("HTTP/2 200 OK\r\n\r\n", "not an HTTP/1.x status line"),
-            ("\x16\x03\x01\x02\x00\r\n\r\n", "not an HTTP/1.x status line"),
-            ("HTTP/1.1 2x0 OK\r\n\r\n", "a status that is not three digits"),
-            ("HTTP/1.1 2000 OK\r\n\r\n", "a status that is not three digits"),
+            (
+                "\x16\x03\x01\x02\x00\r\n\r\n",
+                "not an HTTP/1.x status line",
+            ),
+            (
+                "HTTP/1.1 2x0 OK\r\n\r\n",
+                "a status that is not three digits",
+            ),
+            (
+                "HTTP/1.1 2000 OK\r\n\r\n",
+                "a status that is not three digits",
+            ),
             ("HTTP/1.1 099 OK\r\n\r\n", "a status below 100"),
-            ("HTTP/1.1 200 OK\r\nA b: c\r\n\r\n", "a header name that is not a token"),
-            ("HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", "a header line without a colon"),
-            ("HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n", "a folded header line"),
-            ("HTTP/1.1 200 OK\r\nA: b\0c\r\n\r\n", "a header value with a control character"),
+            (
+                "HTTP/1.1 200 OK\r\nA b: c\r\n\r\n",
+                "a header name that is not a token",
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nNoColon\r\n\r\n",
+                "a header line without a colon",
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n",
+                "a folded header line",
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nA: b\0c\r\n\r\n",
+                "a header value with a control character",
+            ),
         ] {
             assert_eq!(
                 parse_head(text.as_bytes(), 65536).unwrap_err(),
@@ -499,33 +582,88 @@ mod tests {
 
     #[test]
     fn framing_follows_rfc_9112() {
-        let (length, reusable) = framing("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", "GET").unwrap();
+        let (length, reusable) =
+            framing("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", "GET").unwrap();
         assert!(matches!(length, Framing::Length(5)) && reusable);
-        let (none, reusable) = framing("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", "HEAD").unwrap();
+        let (none, reusable) =
+            framing("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", "HEAD").unwrap();
         assert!(none.is_done() && reusable);
-        assert!(framing("HTTP/1.1 204 No Content\r\n\r\n", "GET").unwrap().0.is_done());
-        assert!(framing("HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n", "GET").unwrap().0.is_done());
+        assert!(
+            framing("HTTP/1.1 204 No Content\r\n\r\n", "GET")
+                .unwrap()
+                .0
+                .is_done()
+        );
+        assert!(
+            framing(
+                "HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n",
+                "GET"
+            )
+            .unwrap()
+            .0
+            .is_done()
+        );
         let (until_close, reusable) = framing("HTTP/1.1 200 OK\r\n\r\n", "GET").unwrap();
         assert!(matches!(until_close, Framing::UntilClose) && !reusable);
-        let (chunked, reusable) = framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n", "GET").unwrap();
+        let (chunked, reusable) = framing(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n",
+            "GET",
+        )
+        .unwrap();
         assert!(matches!(chunked, Framing::Chunked(_)) && reusable);
         let (chunked, reusable) = framing(
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
             "GET",
         )
         .unwrap();
-        assert!(matches!(chunked, Framing::Chunked(_)) && !reusable, "a smuggling attempt is not trusted");
-        assert!(!framing("HTTP/1.1 200 OK\r\nConnection: keep-alive, Close\r\nContent-Length: 0\r\n\r\n", "GET").unwrap().1);
-        assert!(!framing("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", "GET").unwrap().1);
-        assert!(framing("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", "GET").unwrap().1);
+        assert!(
+            matches!(chunked, Framing::Chunked(_)) && !reusable,
+            "a smuggling attempt is not trusted"
+        );
+        assert!(
+            !framing(
+                "HTTP/1.1 200 OK\r\nConnection: keep-alive, Close\r\nContent-Length: 0\r\n\r\n",
+                "GET"
+            )
+            .unwrap()
+            .1
+        );
+        assert!(
+            !framing("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", "GET")
+                .unwrap()
+                .1
+        );
+        assert!(
+            framing(
+                "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+                "GET"
+            )
+            .unwrap()
+            .1
+        );
         // Equal repeated lengths are one length; different ones are a lie.
         assert!(matches!(
-            framing("HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\nContent-Length: 3\r\n\r\n", "GET").unwrap().0,
+            framing(
+                "HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\nContent-Length: 3\r\n\r\n",
+                "GET"
+            )
+            .unwrap()
+            .0,
             Framing::Length(3)
         ));
-        for lie in ["3\r\nContent-Length: 4", "-1", "+3", "0x10", "", "99999999999999999999"] {
+        for lie in [
+            "3\r\nContent-Length: 4",
+            "-1",
+            "+3",
+            "0x10",
+            "",
+            "99999999999999999999",
+        ] {
             let text = format!("HTTP/1.1 200 OK\r\nContent-Length: {lie}\r\n\r\n");
-            assert!(matches!(framing(&text, "GET"), Err(Malformed::Body(_))), "{lie}");
+            assert!(
+                matches!(framing(&text, "GET"), Err(Malformed::Body(_))),
+                "{lie}"
+            );
         }
         assert!(matches!(
             framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", "GET"),
@@ -535,7 +673,12 @@ mod tests {
 
     /// Decodes `input` fed in pieces of `piece` bytes into an output of
     /// `room` bytes at a time.
-    fn decode_all(framing: &mut Framing, input: &[u8], piece: usize, room: usize) -> Result<(Vec<u8>, usize), Malformed> {
+    fn decode_all(
+        framing: &mut Framing,
+        input: &[u8],
+        piece: usize,
+        room: usize,
+    ) -> Result<(Vec<u8>, usize), Malformed> {
         let (mut body, mut offered, mut used) = (Vec::new(), 0, 0);
         let mut output = vec![0; room];
         while !framing.is_done() {
@@ -552,12 +695,16 @@ mod tests {
 
     #[test]
     fn chunks_decode_whatever_the_pieces_and_leave_what_follows() {
-        let wire = b"5;ext=1\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nTrailer: x\r\n\r\nNEXT";
+        let wire =
+            b"5;ext=1\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nTrailer: x\r\n\r\nNEXT";
         for piece in [1, 2, 3, 7, 100] {
             for room in [1, 4, 64] {
                 let mut framing = Framing::Chunked(Chunked::default());
                 let (body, used) = decode_all(&mut framing, wire, piece, room).unwrap();
-                assert_eq!(body, b"helloabcdefghijklmnopqrstuvwxyz", "piece {piece} room {room}");
+                assert_eq!(
+                    body, b"helloabcdefghijklmnopqrstuvwxyz",
+                    "piece {piece} room {room}"
+                );
                 assert_eq!(&wire[used..], b"NEXT");
                 assert!(framing.at_end_of_input().is_ok());
             }
@@ -574,14 +721,23 @@ mod tests {
             b"0\r\nA: b\rX",
         ] {
             let mut framing = Framing::Chunked(Chunked::default());
-            assert!(matches!(decode_all(&mut framing, wire, 100, 100), Err(Malformed::Body(_))), "{wire:?}");
+            assert!(
+                matches!(
+                    decode_all(&mut framing, wire, 100, 100),
+                    Err(Malformed::Body(_))
+                ),
+                "{wire:?}"
+            );
         }
         let mut framing = Framing::Chunked(Chunked::default());
         let endless = [b"1;".as_slice(), &[b'x'; 5000]].concat();
         assert!(decode_all(&mut framing, &endless, 100, 100).is_err());
         let mut cut = Framing::Chunked(Chunked::default());
         decode_all(&mut cut, b"5\r\nhel", 100, 100).unwrap();
-        assert!(cut.at_end_of_input().is_err(), "a body cut short is an error");
+        assert!(
+            cut.at_end_of_input().is_err(),
+            "a body cut short is an error"
+        );
     }
 
     #[test]

@@ -5,12 +5,14 @@
 //! (ureq's pool), resolves host names only when it opens a new connection (see
 //! [`dns`]), and spawns no thread on a call that reuses a pooled connection.
 
+mod answer;
 mod buffers;
 mod cancel;
 mod classify;
 pub(crate) use classify::https_port_page;
 mod coalesce;
 mod connector;
+mod direct;
 mod dns;
 mod exchange;
 mod forward;
@@ -31,11 +33,12 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use crate::error::Error;
 use crate::fork::ForkSafeMutex;
+pub(crate) use answer::AnswerBody;
 pub(crate) use cancel::{
     Cancellation, POLL_INTERVAL, in_scope as cancellable, is_cancelled,
     sleep as sleep_unless_cancelled,
 };
-pub(crate) use exchange::{AnswerBody, Attempt, Exchange, OutgoingBody, Timing, WholeAnswer};
+pub(crate) use exchange::{Attempt, Exchange, OutgoingBody, Timing, WholeAnswer};
 pub(crate) use peer_issuer::certificate_presented_by;
 pub(crate) use proxy::choose as choose_proxy;
 pub use proxy::{PROXY_ENVIRONMENT_VARIABLES, ProxySetting};
@@ -195,6 +198,9 @@ pub struct Transport {
     options: TransportOptions,
     route: Route,
     dns: Arc<dns::DnsCache>,
+    /// Our own HTTP/1.1 on direct connections; `None` through a proxy
+    /// (ureq's).
+    direct: Option<direct::Direct>,
 }
 
 impl std::fmt::Debug for Transport {
@@ -251,6 +257,16 @@ impl Transport {
         let dns = Arc::new(dns::DnsCache::new(&gateway));
         let route = Route::through(proxy, &gateway);
         let agent = new_agent(&options, &route, &dns);
+        let direct = (!route.via_proxy())
+            .then(|| {
+                direct::Direct::new(
+                    &gateway,
+                    dns.clone(),
+                    options.max_idle_connections,
+                    options.connect_timeout,
+                )
+            })
+            .flatten();
         Ok(Transport {
             agent: ForkSafeMutex::new(AgentSlot {
                 agent,
@@ -262,6 +278,7 @@ impl Transport {
             options,
             route,
             dns,
+            direct,
         })
     }
 
@@ -300,6 +317,10 @@ impl Transport {
         let slot = self.agent.lock();
         if slot.fork_generation == crate::fork::generation() {
             slot.agent.clone().shutdown();
+        }
+        drop(slot);
+        if let Some(direct) = &self.direct {
+            direct.shutdown();
         }
     }
 
