@@ -331,6 +331,20 @@ impl Direct {
                     .iter()
                     .map(|(name, value)| (name.as_str(), value.as_str())),
             );
+        // Checked where they are made; checked again here, where a CR or
+        // LF would split the request.
+        let splits = |text: &str| text.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0));
+        if splits(&target)
+            || attempt.headers.iter().any(|(_, value)| splits(value))
+            || attempt
+                .extra_headers
+                .iter()
+                .any(|(name, value)| splits(name) || splits(value))
+        {
+            return Err(ureq::Error::BadUri(
+                "a request path or header holds CR, LF or NUL".into(),
+            ));
+        }
         let body_length = match &attempt.body {
             OutgoingBody::Bytes(bytes) => bytes.len() as u64,
             OutgoingBody::Stream { length, .. } => *length,
