@@ -179,10 +179,12 @@ fn decoded_at(text: &str, at: usize) -> (Option<u8>, usize) {
     }
 }
 
-/// The fingerprints of the tokens one client has seen.
+/// The fingerprints of the tokens one client has seen, each with a keyed
+/// hash of the whole token (to tell a token seen before without hashing
+/// its runs again: a Get answers the same token many times).
 #[derive(Default)]
 pub(crate) struct KnownTokens {
-    remembered: ForkSafeMutex<VecDeque<Redactor>>,
+    remembered: ForkSafeMutex<VecDeque<(u64, Redactor)>>,
 }
 
 impl std::fmt::Debug for KnownTokens {
@@ -194,24 +196,28 @@ impl std::fmt::Debug for KnownTokens {
 impl KnownTokens {
     /// Remembers `token` (the oldest of more than [`REMEMBERED`] is forgotten).
     pub(crate) fn remember(&self, token: &str) {
+        let whole = hash(token.as_bytes());
+        let known = |remembered: &VecDeque<(u64, Redactor)>| {
+            remembered.iter().any(|(seen, _)| *seen == whole)
+        };
+        if known(&self.remembered.lock()) {
+            return;
+        }
         let fingerprint = Redactor::for_tokens([token]);
         let mut remembered = self.remembered.lock();
-        if remembered
-            .iter()
-            .any(|known| known.runs == fingerprint.runs)
-        {
+        if known(&remembered) {
             return;
         }
         if remembered.len() == REMEMBERED {
             remembered.pop_front();
         }
-        remembered.push_back(fingerprint);
+        remembered.push_back((whole, fingerprint));
     }
 
     /// A redactor for every remembered token and `also`.
     pub(crate) fn redactor(&self, also: Option<&str>) -> Redactor {
         let mut redactor = Redactor::for_tokens(also);
-        for known in self.remembered.lock().iter() {
+        for (_, known) in self.remembered.lock().iter() {
             redactor.merge(known);
         }
         redactor
@@ -319,5 +325,18 @@ mod tests {
         known.remember(TOKEN);
         assert_hidden(&known.redactor(None).scrub(TOKEN));
         assert_hidden(&KnownTokens::default().redactor(Some(TOKEN)).scrub(TOKEN));
+    }
+
+    #[test]
+    fn a_token_answered_again_is_remembered_once() {
+        let known = KnownTokens::default();
+        for _ in 0..REMEMBERED {
+            known.remember(TOKEN); // a Get answers the current token each time
+        }
+        for n in 0..REMEMBERED - 1 {
+            known.remember(&format!("other-token-number-{n:04}"));
+        }
+        assert_hidden(&known.redactor(None).scrub(TOKEN));
+        assert_eq!(known.remembered.lock().len(), REMEMBERED);
     }
 }
