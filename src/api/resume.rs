@@ -12,6 +12,7 @@ use super::call::{Call, CallSpec};
 use super::output::Sink;
 use crate::error::{Error, ErrorKind};
 use crate::log::LogLevel;
+use crate::transport::Delivery;
 
 /// Bytes of a streamed answer read at a time.
 const CHUNK_BYTES: usize = 128 * 1024;
@@ -181,14 +182,13 @@ fn copy(
     if opened.complete {
         return Ok(Copy::Done);
     }
+    let mut write = |bytes: &[u8]| sink.write(bytes);
     loop {
-        match opened.body.read(chunk) {
+        match opened.body.deliver_next(chunk, &mut write) {
             Ok(0) => return Ok(Copy::Done),
-            Ok(read) => {
-                sink.write(&chunk[..read])?;
-                *delivered += read as u64;
-            }
-            Err(e) => return Ok(Copy::Broken(e)),
+            Ok(read) => *delivered += read as u64,
+            Err(Delivery::Read(e)) => return Ok(Copy::Broken(e)),
+            Err(Delivery::Output(e)) => return Err(e),
         }
     }
 }

@@ -97,6 +97,14 @@ impl Reader {
     }
 }
 
+/// Why [`AnswerBody::deliver_next`] stopped.
+pub(crate) enum Delivery {
+    /// Reading the body failed (the connection broke, ...).
+    Read(Error),
+    /// The output refused the bytes.
+    Output(Error),
+}
+
 /// An answer's body being read; its failures are classified by cause.
 pub(crate) struct AnswerBody<'t> {
     transport: &'t Transport,
@@ -122,6 +130,29 @@ impl AnswerBody<'_> {
     /// Reads the next bytes into `buffer`; 0 at the end of the body.
     pub(crate) fn read(&mut self, buffer: &mut [u8]) -> Result<usize, Error> {
         self.reader.read(buffer).map_err(|e| self.failure(e))
+    }
+
+    /// Hands the next bytes of the body to `deliver` (from the
+    /// connection's own buffer when it can: no copy; else through
+    /// `scratch`); 0 at the end.
+    pub(crate) fn deliver_next(
+        &mut self,
+        scratch: &mut [u8],
+        deliver: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
+    ) -> Result<usize, Delivery> {
+        let delivered = match &mut self.reader {
+            Reader::Direct(body) => body.deliver(scratch, deliver),
+            Reader::Ureq(_) => match self.reader.read(scratch) {
+                Ok(0) => Ok(Ok(0)),
+                Ok(read) => Ok(deliver(&scratch[..read]).map(|()| read)),
+                Err(e) => Err(e),
+            },
+        };
+        match delivered {
+            Ok(Ok(read)) => Ok(read),
+            Ok(Err(e)) => Err(Delivery::Output(e)),
+            Err(e) => Err(Delivery::Read(self.failure(e))),
+        }
     }
 
     /// Reads the rest of the body into a vector that is grown by hand, so

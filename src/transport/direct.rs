@@ -498,8 +498,12 @@ impl DirectBody {
             return;
         }
         if let Some(mut taken) = self.taken.take() {
-            let clean = taken.connection().buffers().input().is_empty();
+            let buffers = taken.connection().buffers();
+            let clean = buffers.input().is_empty();
             if self.reusable && clean {
+                // The exchange ended: what is left of the answer is zeroed
+                // (see `buffers.rs`).
+                buffers.input_consume(0);
                 taken.release();
             }
         }
@@ -532,10 +536,7 @@ impl DirectBody {
                 connection.buffers().input_consume(decoded.0);
                 decoded
             };
-            self.read += written as u64;
-            if self.read > self.limit {
-                return Err(ureq::Error::BodyExceedsLimit(self.limit));
-            }
+            self.count(written)?;
             if self.framing.is_done() {
                 self.release_if_done();
                 return Ok(written);
@@ -543,24 +544,93 @@ impl DirectBody {
             if written > 0 {
                 return Ok(written);
             }
-            if used > 0 {
-                continue;
-            }
-            let timeout = self.timing.step(ureq::Timeout::RecvBody);
-            if timeout.after.is_zero() {
-                return Err(ureq::Error::Timeout(timeout.reason));
-            }
-            if !connection.await_input(timeout)? {
-                self.taken = None;
-                self.framing.at_end_of_input().map_err(|e| match e {
-                    Malformed::Body(what) => ureq::Error::Io(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        what,
-                    )),
-                    other => malformed(other),
-                })?;
+            if used == 0 && !self.await_input()? {
                 return Ok(0);
             }
         }
+    }
+
+    /// Hands the next bytes of the body to `deliver`, straight from the
+    /// connection's buffer when the body is delimited by a length or by the
+    /// end of the connection (no copy), else through `scratch`. `Ok(Ok(0))`
+    /// at the end; `Ok(Err(_))` when `deliver` failed.
+    pub(crate) fn deliver<E>(
+        &mut self,
+        scratch: &mut [u8],
+        deliver: &mut dyn FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<Result<usize, E>, ureq::Error> {
+        let delivered = self.deliver_some(scratch, deliver);
+        if delivered.is_err() {
+            self.taken = None;
+        }
+        delivered
+    }
+
+    fn deliver_some<E>(
+        &mut self,
+        scratch: &mut [u8],
+        deliver: &mut dyn FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<Result<usize, E>, ureq::Error> {
+        if matches!(self.framing, Framing::Chunked(_)) {
+            let read = self.read_some(scratch)?;
+            return Ok(match read {
+                0 => Ok(0),
+                read => deliver(&scratch[..read]).map(|()| read),
+            });
+        }
+        loop {
+            let Some(taken) = self.taken.as_mut() else {
+                return Ok(Ok(0));
+            };
+            if self.framing.is_done() {
+                self.release_if_done();
+                return Ok(Ok(0));
+            }
+            let buffers = taken.connection().buffers();
+            let available = buffers.input().len();
+            if available > 0 {
+                let body = self.framing.take(available);
+                let delivered = deliver(&buffers.input()[..body]);
+                buffers.input_consume(body);
+                self.count(body)?;
+                self.release_if_done();
+                return Ok(delivered.map(|()| body));
+            }
+            if !self.await_input()? {
+                return Ok(Ok(0));
+            }
+        }
+    }
+
+    /// Counts `read` bytes against the limit.
+    fn count(&mut self, read: usize) -> Result<(), ureq::Error> {
+        self.read += read as u64;
+        if self.read > self.limit {
+            return Err(ureq::Error::BodyExceedsLimit(self.limit));
+        }
+        Ok(())
+    }
+
+    /// Waits for more input: false when the connection ended where the
+    /// body may end.
+    fn await_input(&mut self) -> Result<bool, ureq::Error> {
+        let timeout = self.timing.step(ureq::Timeout::RecvBody);
+        if timeout.after.is_zero() {
+            return Err(ureq::Error::Timeout(timeout.reason));
+        }
+        let Some(taken) = self.taken.as_mut() else {
+            return Ok(false);
+        };
+        if taken.connection().await_input(timeout)? {
+            return Ok(true);
+        }
+        self.taken = None;
+        self.framing.at_end_of_input().map_err(|e| match e {
+            Malformed::Body(what) => {
+                ureq::Error::Io(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, what))
+            }
+            other => malformed(other),
+        })?;
+        Ok(false)
     }
 }

@@ -283,6 +283,21 @@ impl Framing {
         }
     }
 
+    /// How many of `available` input bytes are body (a length or until
+    /// the connection closes; not chunks, which are decoded), counted as
+    /// taken.
+    pub(crate) fn take(&mut self, available: usize) -> usize {
+        match self {
+            Framing::Length(left) => {
+                let take = usize::try_from(*left).unwrap_or(usize::MAX).min(available);
+                *left -= take as u64;
+                take
+            }
+            Framing::UntilClose => available,
+            Framing::Chunked(_) => 0,
+        }
+    }
+
     /// The connection ended (no more input): fine only for a body that
     /// ends with it, or one that has ended.
     pub(crate) fn at_end_of_input(&self) -> Result<(), Malformed> {
@@ -745,6 +760,10 @@ mod tests {
         let mut framing = Framing::Length(5);
         let (body, used) = decode_all(&mut framing, b"helloNEXT", 3, 2).unwrap();
         assert_eq!((body.as_slice(), used), (&b"hello"[..], 5));
+        let mut taken = Framing::Length(5);
+        assert_eq!((taken.take(3), taken.take(9), taken.take(1)), (3, 2, 0));
+        assert!(taken.is_done());
+        assert_eq!(Framing::UntilClose.take(7), 7);
         let mut short = Framing::Length(5);
         decode_all(&mut short, b"hel", 3, 2).unwrap();
         assert!(short.at_end_of_input().is_err());

@@ -1,9 +1,12 @@
-//! HTTP to one gateway: URL handling, the ureq agent and its options, and the
-//! translation of every transport failure into an [`Error`] by cause.
+//! HTTP to one gateway: URL handling, our HTTP/1.1 on direct connections
+//! ([`direct`], [`http1`]), the ureq agent for connections through a proxy,
+//! and the translation of every transport failure into an [`Error`] by cause.
 //!
 //! One [`Transport`] serves one gateway URL. It keeps its connections alive
-//! (ureq's pool), resolves host names only when it opens a new connection (see
-//! [`dns`]), and spawns no thread on a call that reuses a pooled connection.
+//! (our pool, or ureq's through a proxy), resolves host names only when it
+//! opens a new connection (see [`dns`]), and spawns no thread on a call that
+//! reuses a pooled connection. Both paths open connections through the same
+//! connector chain (our TCP, ureq's TLS and proxy connectors).
 
 mod answer;
 mod buffers;
@@ -33,7 +36,7 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use crate::error::Error;
 use crate::fork::ForkSafeMutex;
-pub(crate) use answer::AnswerBody;
+pub(crate) use answer::{AnswerBody, Delivery};
 pub(crate) use cancel::{
     Cancellation, POLL_INTERVAL, in_scope as cancellable, is_cancelled,
     sleep as sleep_unless_cancelled,
