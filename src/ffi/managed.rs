@@ -6,7 +6,7 @@ use std::ptr;
 use super::boundary::{fallible, optional_str, required_mut, required_ref};
 use super::client::enos_client;
 use super::status::enos_status;
-use super::strings::owned_c_str;
+use super::strings::owned_c_token;
 
 /// What a client has done since it was built. Counters only grow.
 ///
@@ -98,7 +98,7 @@ pub unsafe extern "C" fn enos_client_access_token(
         let token_out = unsafe { required_mut(token_out, "token_out") }?;
         *token_out = ptr::null_mut();
         let client = unsafe { required_ref(client, "client") }?;
-        *token_out = client.inner.access_token_with(owned_c_str)??;
+        *token_out = client.inner.access_token_with(owned_c_token)??;
         Ok(())
     })
 }

@@ -24,6 +24,18 @@ pub(crate) fn owned_c_str(text: &str) -> Result<*mut c_char, Error> {
             "text for the caller holds a NUL byte",
         ));
     }
+    copy_to_c(bytes)
+}
+
+/// A token for C: a token in the client's cache is visible ASCII (checked
+/// when the gateway's answer, or the shared file, was read), so it holds
+/// no NUL to look for.
+pub(crate) fn owned_c_token(token: &str) -> Result<*mut c_char, Error> {
+    debug_assert!(token.bytes().all(|b| b.is_ascii_graphic()));
+    copy_to_c(token.as_bytes())
+}
+
+fn copy_to_c(bytes: &[u8]) -> Result<*mut c_char, Error> {
     // SAFETY: malloc of len + 1 bytes (never 0); checked for NULL below.
     let copy = unsafe { libc::malloc(bytes.len() + 1) }.cast::<u8>();
     if copy.is_null() {
