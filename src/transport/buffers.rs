@@ -197,7 +197,7 @@ mod tests {
         buffers.input_append_buf().fill(b'c');
         buffers.input_appended(size);
         buffers.input_consume(size);
-        assert!(buffers.input.iter().any(|&b| b == b'c'));
+        assert!(buffers.input.contains(&b'c'));
         buffers.input_consume(0);
         assert!(
             buffers.input.iter().all(|&b| b == 0),
