@@ -63,6 +63,7 @@ pub mod fuzzing {
     pub use crate::response::{MAX_TOKEN_BYTES, parse_token_answer};
     pub use crate::signing::sorted_query_parameters;
     pub use crate::transport::HttpAnswer;
+    pub use crate::transport::http1::read_whole_answer as read_whole_http_answer;
 }
 
 pub use api::{

@@ -459,6 +459,44 @@ impl Chunked {
     }
 }
 
+/// For the fuzz target: reads `wire` as a whole answer to a GET (its head,
+/// then its body fed in pieces of 1 to 7 bytes into outputs of 1 to 5),
+/// checking what callers rely on: nothing panics, the body is never longer
+/// than the bytes after the head, nor than an announced length.
+#[cfg(feature = "fuzzing")]
+pub fn read_whole_answer(wire: &[u8]) {
+    let Ok(Some((head, used))) = parse_head(wire, 4096) else {
+        return;
+    };
+    assert!(used <= wire.len() && head.status >= 100);
+    let Ok((mut framing, _reusable)) = head.framing("GET") else {
+        return;
+    };
+    let announced = match framing {
+        Framing::Length(length) => Some(length),
+        _ => None,
+    };
+    let (mut at, mut body, mut piece) = (used, 0u64, 0usize);
+    let mut output = [0u8; 5];
+    while at < wire.len() && !framing.is_done() {
+        piece += 1;
+        let end = (at + 1 + piece % 7).min(wire.len());
+        let room = 1 + piece % 5;
+        match framing.decode(&wire[at..end], &mut output[..room]) {
+            Ok((0, 0)) => break,
+            Ok((taken, written)) => {
+                assert!(taken <= end - at && written <= room);
+                (at, body) = (at + taken, body + written as u64);
+            }
+            Err(_) => return,
+        }
+    }
+    assert!(body <= (wire.len() - used) as u64);
+    if let Some(length) = announced {
+        assert!(body <= length);
+    }
+}
+
 fn hex_digit(byte: u8) -> Option<u8> {
     (byte as char).to_digit(16).map(|digit| digit as u8)
 }

@@ -19,6 +19,9 @@ mod direct;
 mod dns;
 mod exchange;
 mod forward;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod http1;
+#[cfg(not(feature = "fuzzing"))]
 mod http1;
 mod peer_issuer;
 mod proxy;

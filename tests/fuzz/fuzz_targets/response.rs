@@ -1,10 +1,15 @@
-//! The response parser on arbitrary bytes: it must never panic, and a token
+//! The response parser and our HTTP/1.1 reader on arbitrary bytes: neither
+//! may panic; the HTTP reader's body is never longer than what follows the
+//! head or than an announced length. And a token
 //! it accepts must be what the C API promises (non-empty visible ASCII of at
 //! most 8 KiB, a non-negative lifetime). The first two bytes choose the HTTP
 //! status, so non-2xx paths are fuzzed too.
 #![no_main]
 
-use enos_token::fuzzing::{HttpAnswer, MAX_TOKEN_BYTES, parse_token_answer, sorted_query_parameters};
+use enos_token::fuzzing::{
+    HttpAnswer, MAX_TOKEN_BYTES, parse_token_answer, read_whole_http_answer,
+    sorted_query_parameters,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -26,6 +31,8 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(error) => assert!(!error.message().is_empty()),
     }
+    // Our HTTP/1.1 reads the same bytes as a whole answer off the wire.
+    read_whole_http_answer(data);
     // The query decoder sees arbitrary text too.
     if let Ok(query) = std::str::from_utf8(body) {
         let _ = sorted_query_parameters(query);
