@@ -366,7 +366,9 @@ const char *enos_version(void);
  * token). Pass each such string exactly once, and only strings from this library:
  * not the `const char *` returned by `enos_last_error_message()`,
  * `enos_status_name()` or `enos_version()`, which the library owns. Safe to
- * call from any thread. Does not touch the last error.
+ * call from any thread. Does not touch the last error. A thread keeps one
+ * freed block of a short string (64 bytes, zeroed) for the next string it is
+ * given, and releases it when it ends.
  */
 void enos_string_free(char *s);
 
