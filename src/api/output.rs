@@ -134,6 +134,35 @@ pub(crate) struct Sink<'a> {
     meter: &'a ProgressMeter<'a>,
     /// How long a write to a descriptor that is not ready may wait.
     stall: Duration,
+    /// What the output descriptor is, once looked at.
+    fd_kind: Option<FdKind>,
+}
+
+/// What a write to a descriptor may raise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FdKind {
+    /// A pipe or FIFO: a write after its reader has gone raises `SIGPIPE`.
+    Pipe,
+    /// A socket: `send(MSG_NOSIGNAL)` raises nothing.
+    Socket,
+    /// A file, a device, ...: no `SIGPIPE` (no signal mask to change for
+    /// each write: three system calls, as many as the write itself).
+    Other,
+}
+
+fn kind_of(fd: RawFd) -> FdKind {
+    // SAFETY: a zeroed stat is a valid output buffer.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes into `stat`; a bad descriptor fails (then the
+    // write fails too, with its own message).
+    if unsafe { libc::fstat(fd, &mut stat) } != 0 {
+        return FdKind::Pipe; // unknown: the careful way
+    }
+    match stat.st_mode & libc::S_IFMT {
+        libc::S_IFIFO => FdKind::Pipe,
+        libc::S_IFSOCK => FdKind::Socket,
+        _ => FdKind::Other,
+    }
 }
 
 impl<'a> Sink<'a> {
@@ -142,6 +171,7 @@ impl<'a> Sink<'a> {
             output,
             meter,
             stall,
+            fd_kind: None,
         }
     }
 
@@ -154,7 +184,10 @@ impl<'a> Sink<'a> {
         }
         match self.output {
             Output::Memory => unreachable!("a body kept in memory is not streamed"),
-            Output::Fd(fd) => write_fd(*fd, bytes, self.stall)?,
+            Output::Fd(fd) => {
+                let kind = *self.fd_kind.get_or_insert_with(|| kind_of(*fd));
+                write_fd(*fd, bytes, self.stall, kind)?
+            }
             Output::Callback(write) => write(bytes).map_err(|e| {
                 Error::new(
                     ErrorKind::Cancelled,
@@ -207,7 +240,7 @@ fn write_without_sigpipe(fd: RawFd, bytes: &[u8]) -> isize {
 /// Writes all of `bytes` to `fd`: interrupted writes are retried, a
 /// non-blocking descriptor that is full is waited for (at most `stall`), a
 /// closed pipe is an error, not a signal.
-fn write_fd(fd: RawFd, mut bytes: &[u8], stall: Duration) -> Result<(), Error> {
+fn write_fd(fd: RawFd, mut bytes: &[u8], stall: Duration, kind: FdKind) -> Result<(), Error> {
     let failed = |e: std::io::Error| {
         Error::new(
             ErrorKind::Io,
@@ -215,7 +248,15 @@ fn write_fd(fd: RawFd, mut bytes: &[u8], stall: Duration) -> Result<(), Error> {
         )
     };
     while !bytes.is_empty() {
-        let written = write_without_sigpipe(fd, bytes);
+        let written = match kind {
+            FdKind::Pipe => write_without_sigpipe(fd, bytes),
+            // SAFETY: a send of `bytes`, valid for its length.
+            FdKind::Socket => unsafe {
+                libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL)
+            },
+            // SAFETY: a write of `bytes`, valid for its length.
+            FdKind::Other => unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) },
+        };
         if written > 0 {
             bytes = &bytes[written as usize..];
             continue;
@@ -296,8 +337,34 @@ mod tests {
     }
 
     #[test]
+    fn only_pipes_need_the_signal_mask_and_sockets_are_sent_without_a_signal() {
+        use std::os::fd::AsRawFd;
+        let mut ends = [0; 2];
+        // SAFETY: pipe and socketpair fill two descriptors, closed below.
+        unsafe { libc::pipe(ends.as_mut_ptr()) };
+        assert_eq!(kind_of(ends[1]), FdKind::Pipe);
+        // SAFETY: descriptors this test owns.
+        unsafe { [ends[0], ends[1]].map(|fd| libc::close(fd)) };
+        let null = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .unwrap();
+        assert_eq!(kind_of(null.as_raw_fd()), FdKind::Other);
+        assert_eq!(kind_of(-5), FdKind::Pipe, "unknown: the careful way");
+        // SAFETY: as above.
+        unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, ends.as_mut_ptr()) };
+        assert_eq!(kind_of(ends[0]), FdKind::Socket);
+        // SAFETY: as above.
+        unsafe { libc::close(ends[1]) };
+        let error = write_fd(ends[0], b"x", Duration::from_millis(10), FdKind::Socket).unwrap_err();
+        assert!(error.message().contains("Broken pipe"), "{error}");
+        // SAFETY: as above.
+        unsafe { libc::close(ends[0]) };
+    }
+
+    #[test]
     fn a_closed_or_full_descriptor_is_an_io_error_naming_it() {
-        let error = write_fd(-5, b"x", Duration::from_millis(10)).unwrap_err();
+        let error = write_fd(-5, b"x", Duration::from_millis(10), kind_of(-5)).unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Io);
         assert!(error.message().contains("file descriptor -5"), "{error}");
         let full = std::fs::OpenOptions::new()
@@ -305,7 +372,9 @@ mod tests {
             .open("/dev/full")
             .unwrap();
         use std::os::fd::AsRawFd;
-        let error = write_fd(full.as_raw_fd(), b"x", Duration::from_millis(10)).unwrap_err();
+        let kind = kind_of(full.as_raw_fd());
+        assert_eq!(kind, FdKind::Other);
+        let error = write_fd(full.as_raw_fd(), b"x", Duration::from_millis(10), kind).unwrap_err();
         assert!(error.message().contains("No space left"), "{error}");
     }
 }

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "enos_token.h"
@@ -244,6 +245,13 @@ static void transfers(const enos_client *client, const char *dir) {
   refused(enos_client_send(client, request, &response), ENOS_ERR_IO, "Broken pipe",
           "writing to a pipe nobody reads");
   close(ends[1]);
+  /* The same for a socket whose peer is gone. */
+  check(socketpair(AF_UNIX, SOCK_STREAM, 0, ends) == 0, "a socket pair");
+  close(ends[1]);
+  check(enos_request_set_output_fd(request, ends[0]) == ENOS_OK, "the socket as output");
+  refused(enos_client_send(client, request, &response), ENOS_ERR_IO, "Broken pipe",
+          "writing to a socket nobody reads");
+  close(ends[0]);
 
   /* An output callback that stops: ENOS_ERR_CANCELLED, the client goes on. */
   size_t seen = 0;
