@@ -344,7 +344,10 @@ mod tests {
         unsafe { libc::pipe(ends.as_mut_ptr()) };
         assert_eq!(kind_of(ends[1]), FdKind::Pipe);
         // SAFETY: descriptors this test owns.
-        unsafe { [ends[0], ends[1]].map(|fd| libc::close(fd)) };
+        unsafe {
+            libc::close(ends[0]);
+            libc::close(ends[1]);
+        }
         let null = std::fs::OpenOptions::new()
             .write(true)
             .open("/dev/null")
