@@ -256,12 +256,14 @@ fn a_connection_that_cannot_be_opened_is_retried_even_for_a_post() {
     let server = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
         read_request(&mut stream);
+        // Nothing listens from before the answer: a client quick to open
+        // its next connection must not find it in the old backlog.
+        drop(listener);
         let body = token_json("tok-for-restart-0001", 7200);
         stream
             .write_all(&http_answer("200 OK", "application/json", body.as_bytes()))
             .unwrap();
         drop(stream);
-        drop(listener);
         std::thread::sleep(Duration::from_millis(300));
         let listener = std::net::TcpListener::bind(address).unwrap();
         let (mut stream, _) = listener.accept().unwrap();
