@@ -218,6 +218,9 @@ impl Direct {
         if taken.connection.is_none() {
             taken.connection = Some(self.connect(config, timing)?);
         }
+        // Tells the connection's buffers that our exchange drives them
+        // (see `buffers.rs`); nothing is left in them to consume.
+        taken.connection().buffers().input_consume(0);
         Ok(taken)
     }
 
