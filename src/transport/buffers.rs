@@ -7,7 +7,7 @@
 //! everything when the connection is dropped.
 //!
 //! Consumed input is zeroed at once, with one exception. On a connection
-//! our own HTTP/1.1 drives (`direct.rs`; it says so, and that an exchange
+//! our own HTTP/1.1 drives (`direct/`; it says so, and that an exchange
 //! has ended, by consuming nothing from an empty buffer), a fill of more
 //! than [`WIPE_AT_ONCE`] bytes (a download passing through) is zeroed when
 //! the next read has put new bytes over it (the part they did not cover),
