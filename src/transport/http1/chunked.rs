@@ -159,11 +159,6 @@ impl Chunked {
     }
 }
 
-/// For the fuzz target: reads `wire` as a whole answer to a GET (its head,
-/// then its body fed in pieces of 1 to 7 bytes into outputs of 1 to 5),
-/// checking what callers rely on: nothing panics, the body is never longer
-/// than the bytes after the head, nor than an announced length.
-
 fn hex_digit(byte: u8) -> Option<u8> {
     (byte as char).to_digit(16).map(|digit| digit as u8)
 }

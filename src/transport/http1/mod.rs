@@ -317,6 +317,10 @@ impl Framing {
     }
 }
 
+/// For the fuzz target: reads `wire` as a whole answer to a GET (its head,
+/// then its body fed in pieces of 1 to 7 bytes into outputs of 1 to 5),
+/// checking what callers rely on: nothing panics, the body is never longer
+/// than the bytes after the head, nor than an announced length.
 #[cfg(feature = "fuzzing")]
 pub fn read_whole_answer(wire: &[u8]) {
     let Ok(Some((head, used))) = parse_head(wire, 4096) else {
