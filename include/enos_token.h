@@ -412,7 +412,10 @@ int32_t enos_last_http_status(void);
  * Sends Get Access Token (`POST {gateway_url}/apim-token-service/v2.0/token/get`)
  * with a fresh millisecond timestamp and its `encryption`. The gateway
  * returns the application's current token while it is valid, so the
- * lifetime can be less than 7200 s.
+ * lifetime can be less than 7200 s. A Get answered 1001 (another process of
+ * the application sent the same timestamp; the gateway refused this one
+ * unprocessed) is sent again with a new timestamp after a random 1-50 ms,
+ * at most 3 times within the overall timeout.
  *
  * - `gateway_url`: `http://` or `https://` address of the API gateway, with
  *   an optional path prefix and trailing slash. Not NULL.
@@ -782,7 +785,11 @@ void enos_client_free(struct enos_client *client);
  * Gets an access token (Get Access Token) with the client's connections,
  * options and credentials. Always a network call; see
  * `enos_client_access_token()` for a cached, self-refreshing token. On
- * success the token also becomes the client's managed token.
+ * success the token also becomes the client's managed token. A Get
+ * answered 1001 (another process of the application sent the same
+ * timestamp; refused unprocessed) is sent again with a new timestamp after
+ * a random 1-50 ms, at most 3 times within the overall timeout (counted in
+ * `retries`); a Refresh never is.
  *
  * - `client`: the client. Not NULL.
  * - `token_out`: receives the token on success, owned by the caller and

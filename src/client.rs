@@ -258,7 +258,9 @@ impl Drop for Client {
 
 impl Client {
     /// Get Access Token: the application's current token and its lifetime.
-    /// Always a request; the answer also becomes the managed token.
+    /// Always a request; the answer also becomes the managed token. A 1001
+    /// (another process sent the same timestamp; refused unprocessed) is
+    /// sent again with a new timestamp, at most 3 times.
     pub fn get_token(&self) -> Result<Token, Error> {
         self.request_and_install(Fetch::Get)
     }
@@ -272,7 +274,15 @@ impl Client {
     fn request_and_install(&self, fetch: Fetch) -> Result<Token, Error> {
         let sent = self.shared.managed.now();
         let result = match &fetch {
-            Fetch::Get => self.shared.fetch(&fetch, None),
+            Fetch::Get => {
+                let deadline = Instant::now() + self.shared.managed.total_timeout();
+                let counters = &self.shared.managed.counters;
+                crate::token_request::get_sending_replays_again(
+                    deadline,
+                    || self.shared.fetch(&fetch, Some(deadline)),
+                    || crate::managed::Counters::add(&counters.retries),
+                )
+            }
             Fetch::Refresh(refreshed) => {
                 let deadline = Instant::now() + self.shared.managed.total_timeout();
                 let result = refresh_telling_lost_answers(&*self.shared, refreshed, deadline);

@@ -11,18 +11,26 @@ use crate::response::Token;
 use crate::token_request::{Credentials, TokenRequestContext, request_token};
 use crate::transport::{GatewayUrl, PROXY_ENVIRONMENT_VARIABLES, Transport, TransportOptions};
 
-/// One-shot Get Access Token, with default options and the proxy environment.
+/// One-shot Get Access Token, with default options and the proxy
+/// environment; a 1001 is sent again as [`crate::Client::get_token`] does.
 pub fn get_access_token(
     gateway_url: &str,
     app_key: &str,
     app_secret: &str,
 ) -> Result<Token, Error> {
     let credentials = Credentials::new(app_key, app_secret)?;
-    request_token(
-        &*shared_transport(gateway_url)?,
-        &credentials,
-        None,
-        TokenRequestContext::default(),
+    let transport = shared_transport(gateway_url)?;
+    let deadline = std::time::Instant::now() + crate::transport::DEFAULT_TOTAL_TIMEOUT;
+    crate::token_request::get_sending_replays_again(
+        deadline,
+        || {
+            let context = TokenRequestContext {
+                deadline: Some(deadline),
+                ..TokenRequestContext::default()
+            };
+            request_token(&transport, &credentials, None, context)
+        },
+        || {},
     )
 }
 

@@ -99,6 +99,37 @@ pub(crate) struct TokenRequestContext<'a> {
     pub(crate) known: Option<&'a KnownTokens>,
 }
 
+/// How many times a raw Get answered 1001 is sent again.
+const MAX_REPLAY_RETRIES: u32 = 3;
+
+/// A Get made by `get`, sent again when the gateway answers 1001: another
+/// process of the app sent the same timestamp, and the gateway refused this
+/// one before processing it (a Get only returns the current token, so
+/// sending it again changes nothing). After a random 1-50 ms, with a
+/// timestamp spread over the last second, at most [`MAX_REPLAY_RETRIES`]
+/// times, never past `deadline`; `on_retry` counts each.
+pub(crate) fn get_sending_replays_again(
+    deadline: Instant,
+    mut get: impl FnMut() -> Result<Token, Error>,
+    mut on_retry: impl FnMut(),
+) -> Result<Token, Error> {
+    let mut result = get();
+    for _ in 0..MAX_REPLAY_RETRIES {
+        match &result {
+            Err(e) if e.service_status() == service_status::REPEATED_REQUEST => {}
+            _ => break,
+        }
+        let wait =
+            std::time::Duration::from_millis(1 + (crate::time::random_fraction() * 49.0) as u64);
+        if Instant::now() + wait >= deadline || !crate::transport::sleep_unless_cancelled(wait) {
+            break;
+        }
+        on_retry();
+        result = crate::time::timestamp::spreading(true, &mut get);
+    }
+    result
+}
+
 /// One Get (`refresh_of` = `None`) or Refresh request, with a fresh
 /// timestamp (see [`next_timestamp_ms`]).
 pub(crate) fn request_token(

@@ -205,7 +205,9 @@ fn every_documented_gateway_status_is_reported() {
     let fake = fake();
     let client = client(&fake.url());
     for code in [1001, 1002, 1003, 1004, 1005, 1202, 1203, 1204, 4321] {
-        fake.inject(Fault::GatewayStatus(code));
+        // A 1001 is sent again three times (the next test): four make it stay.
+        let times = if code == 1001 { 4 } else { 1 };
+        fake.inject_times(Fault::GatewayStatus(code), times);
         let e = client.get_token().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Service);
         assert_eq!(e.service_status(), code);
@@ -225,6 +227,25 @@ fn every_documented_gateway_status_is_reported() {
         (e.kind(), e.service_status(), e.http_status()),
         (ErrorKind::Service, 1004, 400)
     );
+}
+
+#[test]
+fn a_get_answered_1001_is_sent_again_and_a_refresh_never() {
+    // 1001: another process of the app sent the same timestamp; the gateway
+    // refused this request unprocessed. A Get changes nothing: sent again
+    // with a new timestamp. A Refresh is never sent behind the caller's back.
+    let fake = fake();
+    let client = client(&fake.url());
+    fake.inject_times(Fault::GatewayStatus(1001), 2);
+    let token = client.get_token().unwrap();
+    let counters = client.counters();
+    assert_eq!((counters.get_requests, counters.retries), (3, 2));
+    fake.inject(Fault::GatewayStatus(1001));
+    let error = client.refresh_token(&token.access_token).unwrap_err();
+    assert_eq!(error.service_status(), 1001, "{error}");
+    assert_eq!(client.counters().refresh_requests, 1);
+    fake.inject_times(Fault::GatewayStatus(1001), 2);
+    get_access_token(&fake.url(), APP_KEY, APP_SECRET).expect("the one-shot Get too");
 }
 
 #[test]

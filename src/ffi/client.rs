@@ -44,7 +44,11 @@ pub unsafe extern "C" fn enos_client_free(client: *mut enos_client) {
 /// Gets an access token (Get Access Token) with the client's connections,
 /// options and credentials. Always a network call; see
 /// `enos_client_access_token()` for a cached, self-refreshing token. On
-/// success the token also becomes the client's managed token.
+/// success the token also becomes the client's managed token. A Get
+/// answered 1001 (another process of the application sent the same
+/// timestamp; refused unprocessed) is sent again with a new timestamp after
+/// a random 1-50 ms, at most 3 times within the overall timeout (counted in
+/// `retries`); a Refresh never is.
 ///
 /// - `client`: the client. Not NULL.
 /// - `token_out`: receives the token on success, owned by the caller and

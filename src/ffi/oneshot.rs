@@ -10,7 +10,10 @@ use super::status::enos_status;
 /// Sends Get Access Token (`POST {gateway_url}/apim-token-service/v2.0/token/get`)
 /// with a fresh millisecond timestamp and its `encryption`. The gateway
 /// returns the application's current token while it is valid, so the
-/// lifetime can be less than 7200 s.
+/// lifetime can be less than 7200 s. A Get answered 1001 (another process of
+/// the application sent the same timestamp; the gateway refused this one
+/// unprocessed) is sent again with a new timestamp after a random 1-50 ms,
+/// at most 3 times within the overall timeout.
 ///
 /// - `gateway_url`: `http://` or `https://` address of the API gateway, with
 ///   an optional path prefix and trailing slash. Not NULL.
