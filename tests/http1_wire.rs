@@ -33,12 +33,7 @@ impl Scripted {
                     return;
                 }
                 let bytes = if request.contains("/token/get") {
-                    let body = token_json("wire-token", 7200);
-                    format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                        body.len()
-                    )
-                    .into_bytes()
+                    token_answer()
                 } else {
                     if !carried_a_call {
                         carried_a_call = true;
@@ -68,6 +63,34 @@ impl Scripted {
     fn connections(&self) -> usize {
         self.api_connections.load(Ordering::SeqCst)
     }
+}
+
+/// The answer to a token Get.
+fn token_answer() -> Vec<u8> {
+    let body = token_json("wire-token", 7200);
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// A server that answers token Gets, then the first API call with `last`,
+/// and closes that connection.
+fn token_then_close(last: &'static [u8]) -> RawServer {
+    RawServer::start(move |mut stream| {
+        loop {
+            let request = read_request(&mut stream);
+            if request.is_empty() {
+                return;
+            }
+            if !request.contains("/token/get") {
+                let _ = stream.write_all(last);
+                return;
+            }
+            let _ = stream.write_all(&token_answer());
+        }
+    })
 }
 
 fn get(client: &Client) -> (u16, Vec<u8>) {
@@ -156,46 +179,15 @@ fn connection_close_is_honoured() {
 
 #[test]
 fn a_body_without_length_ends_when_the_server_closes() {
-    let server = RawServer::start(|mut stream| {
-        loop {
-            let request = read_request(&mut stream);
-            if request.is_empty() {
-                return;
-            }
-            if request.contains("/token/get") {
-                let body = token_json("wire-token", 7200);
-                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
-                let _ = stream.write_all(format!("{head}{body}").as_bytes());
-            } else {
-                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\n\r\nuntil the end");
-                return; // closes
-            }
-        }
-    });
+    let server = token_then_close(b"HTTP/1.1 200 OK\r\n\r\nuntil the end");
     let client = builder(&server.url()).build().unwrap();
     assert_eq!(get(&client), (200, b"until the end".to_vec()));
 }
 
 #[test]
 fn a_chunked_body_cut_short_is_a_truncated_answer() {
-    let server = RawServer::start(|mut stream| {
-        loop {
-            let request = read_request(&mut stream);
-            if request.is_empty() {
-                return;
-            }
-            if request.contains("/token/get") {
-                let body = token_json("wire-token", 7200);
-                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
-                let _ = stream.write_all(format!("{head}{body}").as_bytes());
-            } else {
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nonly half",
-                );
-                return;
-            }
-        }
-    });
+    let server =
+        token_then_close(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nonly half");
     let client = builder(&server.url()).build().unwrap();
     let error = client.request("GET", "/api/x", None, b"").unwrap_err();
     assert_eq!(error.kind(), ErrorKind::BadResponse, "{error}");
@@ -212,10 +204,8 @@ fn the_request_carries_host_length_and_one_copy_of_each_header() {
             if request.is_empty() {
                 return;
             }
-            let body = token_json("wire-token", 7200);
             kept.lock().unwrap().push(request);
-            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
-            let _ = stream.write_all(format!("{head}{body}").as_bytes());
+            let _ = stream.write_all(&token_answer());
         }
     });
     let client = builder(&server.url()).build().unwrap();
