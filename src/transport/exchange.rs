@@ -13,6 +13,7 @@ use ureq::http::{self, Method};
 
 use super::answer::{BodySource, OpenAnswer};
 use super::direct::DirectBody;
+use super::http1::c_ready;
 use super::{HttpAnswer, MAX_RESPONSE_BODY_BYTES, Transport, classify};
 use super::{peer_issuer, trace};
 use crate::error::Error;
@@ -265,10 +266,7 @@ impl Transport {
                     .headers()
                     .iter()
                     .map(|(name, value)| {
-                        (
-                            c_ready(name.as_str()),
-                            c_ready(&String::from_utf8_lossy(value.as_bytes())),
-                        )
+                        (c_ready(name.as_str().as_bytes()), c_ready(value.as_bytes()))
                     })
                     .collect();
                 check_encodings(&headers, exchange.pass_encoded_answers)
@@ -373,14 +371,6 @@ impl Transport {
             }
         }
     }
-}
-
-/// A copy of `text` with room for one more byte: the C side turns it into
-/// a C string (a NUL appended) without reallocating.
-fn c_ready(text: &str) -> String {
-    let mut copy = String::with_capacity(text.len() + 1);
-    copy.push_str(text);
-    copy
 }
 
 /// What a failure's message needs to know of an exchange; the rest is

@@ -68,8 +68,10 @@ pub(crate) fn write_head<'h>(
     out.extend_from_slice(b"\r\n");
 }
 
-/// A copy of `text` with room for one more byte.
-fn c_ready(text: &[u8]) -> String {
+/// A copy of `text` (invalid UTF-8 replaced) with room for one more byte:
+/// the C side turns it into a C string (a NUL appended) without
+/// reallocating.
+pub(crate) fn c_ready(text: &[u8]) -> String {
     let text = String::from_utf8_lossy(text);
     let mut copy = String::with_capacity(text.len() + 1);
     copy.push_str(&text);
